@@ -1,0 +1,259 @@
+"""Explicit, frozen configuration: grid, model world, observing network, network, training.
+
+Every function in the engine takes the piece of configuration it needs as an argument;
+nothing reads a module global. A :class:`Config` bundles the pieces, and named presets
+(``coarse``, ``medium``, ``paper``) give complete, consistent bundles. Configs round-trip
+through TOML or YAML files (see :func:`config_to_dict` / :func:`config_from_dict`; the
+file reading itself lives in ``engine.io``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+# Depth levels (m, layer centres).  Coarse and medium are hand-picked to resolve the
+# thermocline; paper has 10 m spacing to 195 m then geometric stretching to 2000 m.
+COARSE_DEPTHS = (5, 15, 25, 40, 60, 85, 115, 150, 200, 275, 375, 500, 700, 1000, 1400, 2000)
+MEDIUM_DEPTHS = (
+    5, 15, 25, 35, 50, 65, 80, 100, 125, 150, 175, 200,
+    250, 300, 375, 450, 550, 650, 775, 900, 1100, 1300, 1600, 2000,
+)  # fmt: skip
+
+
+def _paper_depths() -> tuple[float, ...]:
+    upper = [5.0 + 10.0 * k for k in range(20)]  # 5 .. 195 m
+    ratio = (2000.0 / 210.0) ** (1.0 / 17.0)
+    lower = [round(210.0 * ratio**k, 1) for k in range(18)]  # 210 .. 2000 m
+    return tuple(upper + lower)
+
+
+PAPER_DEPTHS = _paper_depths()
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """A regular lat/lon grid with depth levels.
+
+    Parameters
+    ----------
+    name : str
+        Label stored in outputs and checkpoints.
+    resolution : float
+        Cell size in degrees (both directions); 180 and 360 must be multiples of it.
+    depths : tuple of float
+        Level centres in metres, increasing downwards.
+    """
+
+    name: str = "coarse"
+    resolution: float = 5.0
+    depths: tuple[float, ...] = tuple(float(d) for d in COARSE_DEPTHS)
+
+    @property
+    def nlat(self) -> int:
+        return int(round(180.0 / self.resolution))
+
+    @property
+    def nlon(self) -> int:
+        return int(round(360.0 / self.resolution))
+
+    @property
+    def nz(self) -> int:
+        return len(self.depths)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(depth, lat, lon) shape of one 3-D field."""
+        return (self.nz, self.nlat, self.nlon)
+
+    def __post_init__(self) -> None:
+        if self.resolution <= 0 or abs(180.0 / self.resolution - round(180.0 / self.resolution)) > 1e-9:
+            raise ValueError(f"grid resolution {self.resolution} must divide 180 degrees evenly")
+        d = list(self.depths)
+        if not d or any(b <= a for a, b in zip(d, d[1:])) or d[0] <= 0:
+            raise ValueError("grid depths must be positive and strictly increasing")
+        object.__setattr__(self, "depths", tuple(float(x) for x in d))
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """The synthetic model world (DESIGN section 5).
+
+    Rates are per pentad step unless named otherwise; a year has ``steps_per_year`` steps.
+    """
+
+    seed: int = 1
+    steps_per_year: int = 73  # pentads; 12 gives monthly steps
+    n_modes: int = 40  # smooth large-scale patterns of the linear inverse model
+    min_memory_days: float = 30.0  # shortest mode e-folding time
+    max_memory_years: float = 10.0  # longest mode e-folding time
+    min_length_km: float = 500.0  # smallest horizontal pattern scale
+    max_length_km: float = 6000.0  # basin scale
+    min_efold_m: float = 50.0  # shallowest vertical e-folding scale
+    max_efold_m: float = 1000.0
+    enso_period_years: float = 4.0
+    enso_damping_years: float = 2.5  # e-folding of the oscillation's envelope
+    enso_nino34_std: float = 0.9  # target Nino-3.4 standard deviation (degC)
+    eddy_memory_pentads: float = 1.5  # e-folding time of the small-scale noise
+    eddy_length_km: float = 300.0
+    eddy_variance_fraction: float = 0.25  # share of near-surface variance carried by eddies
+    surface_warming_per_decade: float = 0.1  # historical run, global mean at the surface
+    warming_efold_m: float = 600.0  # depth decay of the forced warming
+    volcanic_cooling: float = 0.15  # peak surface cooling after El Chichon and Pinatubo (degC)
+    historical_start_year: int = 1981
+    historical_end_year: int = 2020
+    control_start_year: int = 1  # control runs use model years on a noleap calendar
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """The OSSE observing network and its instrument errors (DESIGN section 6)."""
+
+    seed: int = 2
+    platforms: tuple[str, ...] = ("argo", "xbt", "ctd", "mooring", "sst")
+    deny: tuple[str, ...] = ()
+    # error standard deviations (degC) at 5 degrees; scaled down at finer grids
+    errors: tuple[tuple[str, float], ...] = (
+        ("argo", 0.2),
+        ("ctd", 0.2),
+        ("mooring", 0.2),
+        ("xbt", 0.3),
+        ("sst", 0.3),
+    )
+    xbt_bias: bool = False  # add the depth-dependent fall-rate warm bias to XBTs
+    argo_floats_2007: int = 3000
+    sst_clear_fraction: float = 0.3  # share of ocean cells seen by satellite each pentad
+
+    def error(self, platform: str) -> float:
+        return dict(self.errors)[platform]
+
+    @property
+    def active(self) -> tuple[str, ...]:
+        return tuple(p for p in self.platforms if p not in self.deny)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Generator and discriminator sizes (DESIGN sections 4 and 7)."""
+
+    relu_channels: int = 16  # top-level width of the ReLU branch
+    tanh_channels: int = 8  # top-level width of the tanh branch
+    n_stages: int = 3  # encoder stages (each pools 2x2 horizontally)
+    kernels: tuple[tuple[int, int, int], ...] = ((8, 6, 4), (5, 5, 3), (3, 3, 3))
+    disc_channels: int = 8
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """GAN training with recurrent cycling (DESIGN section 7)."""
+
+    seed: int = 3
+    control_years: int = 60  # control-run years generated for training + validation
+    validation_years: int = 10  # the last years, held out
+    window: int = 8  # consecutive pentads per training window
+    backprop_steps: int = 4  # truncated backpropagation through the cycle
+    steps: int = 2000  # optimiser steps
+    learning_rate: float = 2e-4
+    mse_weight: float = 1.0
+    adversarial_weight: float = 0.1
+    discriminator_weight: float = 0.5
+    checkpoint_every: int = 200
+    validate_every: int = 200
+    patience: int = 10  # validations without improvement before stopping
+    batch_size: int = 1
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one run needs."""
+
+    grid: GridSpec = field(default_factory=GridSpec)
+    world: WorldSpec = field(default_factory=WorldSpec)
+    network: NetworkSpec = field(default_factory=NetworkSpec)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+
+
+PRESET_NAMES = ("coarse", "medium", "paper")
+
+
+def preset(name: str) -> Config:
+    """Return the named preset configuration.
+
+    Parameters
+    ----------
+    name : {"coarse", "medium", "paper"}
+        ``coarse`` is 5 degrees with 16 levels (CPU default), ``medium`` 2.5 degrees with
+        24 levels, ``paper`` the reference 1 degree grid with 38 levels.
+    """
+    if name == "coarse":
+        return Config()
+    if name == "medium":
+        return Config(
+            grid=GridSpec("medium", 2.5, tuple(float(d) for d in MEDIUM_DEPTHS)),
+            model=ModelSpec(relu_channels=16, tanh_channels=8, n_stages=3),
+        )
+    if name == "paper":
+        return Config(
+            grid=GridSpec("paper", 1.0, PAPER_DEPTHS),
+            model=ModelSpec(
+                relu_channels=16,
+                tanh_channels=8,
+                n_stages=4,
+                kernels=((8, 6, 4), (6, 5, 4), (5, 4, 3), (3, 3, 3)),
+                disc_channels=16,
+            ),
+            train=TrainSpec(control_years=41, validation_years=5),
+        )
+    raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """Plain nested dict (lists instead of tuples) for TOML/YAML."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return {
+        section.name: {f.name: plain(getattr(getattr(config, section.name), f.name)) for f in fields(getattr(config, section.name))}
+        for section in fields(config)
+    }
+
+
+def _section_from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ValueError(f"unknown key(s) in [{where}]: {', '.join(sorted(unknown))}")
+    kwargs = {}
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        if isinstance(default, tuple):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(values: dict[str, Any], base: Config | None = None) -> Config:
+    """Build a Config from a nested dict, starting from ``base`` (default: coarse preset).
+
+    A top-level ``preset = "name"`` key picks the base. Unknown sections or keys raise
+    ``ValueError`` naming them, so a typo never passes silently.
+    """
+    values = dict(values)
+    if "preset" in values:
+        base = preset(str(values.pop("preset")))
+    base = base or Config()
+    sections = {f.name: f for f in fields(Config)}
+    unknown = set(values) - set(sections)
+    if unknown:
+        raise ValueError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+    updates = {}
+    for name, section_values in values.items():
+        current = dataclasses.asdict(getattr(base, name))
+        current.update(section_values)
+        updates[name] = _section_from_dict(type(getattr(base, name)), current, name)
+    return replace(base, **updates)

@@ -1,0 +1,210 @@
+"""The only module that reads or writes files: geography, configs, CF netCDF fields.
+
+Errors a user can cause (missing file, unwritable path, wrong format) are raised as
+:class:`InputError` with one line naming the problem and the fix; the CLI turns them into
+exit code 2. Writers go through a temporary file that is renamed only on success, so an
+error never leaves a partial output behind (long runs keep their partial file on purpose,
+so that they can resume).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import os
+import sys
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from engine.config import Config, config_from_dict, config_to_dict
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+class InputError(Exception):
+    """A problem with what the user gave us; the message is one line with the fix."""
+
+
+def assets_dir() -> Path:
+    """The folder of shipped data (geography, ONI, coastlines, default checkpoint)."""
+    return ASSETS
+
+
+@functools.lru_cache(maxsize=2)
+def load_geography(path: str | None = None) -> xr.Dataset:
+    """Open the shipped 1 degree geography (land, sea-floor depth, Levitus climatology).
+
+    Cached: it is read once per process.
+    """
+    file = Path(path) if path else assets_dir() / "geography_1deg.nc"
+    if not file.exists():
+        raise InputError(f"geography file {file} is missing; reinstall DeepDA or run scripts/make_assets.py")
+    with xr.open_dataset(file) as ds:
+        return ds.load()
+
+
+def history_line(argv: list[str] | None = None) -> str:
+    """A CF ``history`` entry: UTC timestamp and the command that made the file."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    command = " ".join(argv if argv is not None else ["deepda", *sys.argv[1:]])
+    return f"{stamp}: {command}"
+
+
+# --- config files ------------------------------------------------------------------------
+
+
+def read_config(path: str | Path) -> Config:
+    """Read a TOML or YAML config file (a ``preset`` key picks the starting preset)."""
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"config file {file} does not exist; give an existing .toml or .yaml file")
+    text = file.read_text()
+    try:
+        if file.suffix in (".yaml", ".yml"):
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        else:
+            values = tomllib.loads(text)
+        return config_from_dict(values)
+    except (ValueError, TypeError, tomllib.TOMLDecodeError) as err:
+        raise InputError(f"config file {file}: {err}") from None
+    except Exception as err:  # yaml errors carry their own class
+        raise InputError(f"config file {file} could not be parsed: {str(err).splitlines()[0]}") from None
+
+
+def write_config(config: Config, path: str | Path) -> None:
+    """Write a config as TOML or YAML (by suffix)."""
+    file = Path(path)
+    values = config_to_dict(config)
+    with atomic_path(file) as tmp:
+        if file.suffix in (".yaml", ".yml"):
+            import yaml
+
+            tmp.write_text(yaml.safe_dump(values, sort_keys=False))
+        else:
+            import tomli_w
+
+            tmp.write_text(tomli_w.dumps(values))
+
+
+# --- safe writing ------------------------------------------------------------------------
+
+
+def check_writable(path: str | Path) -> Path:
+    """Fail early, with one line, if ``path`` cannot be created."""
+    file = Path(path)
+    parent = file.parent if str(file.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"cannot write {file}: folder {parent} does not exist; create it or choose another --out")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"cannot write {file}: folder {parent} is not writable; choose another --out")
+    if file.is_dir():
+        raise InputError(f"cannot write {file}: it is a folder; give a file name")
+    return file
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling path; rename it onto ``path`` only if the block succeeds."""
+    file = check_writable(path)
+    tmp = file.with_name(f".{file.name}.part")
+    try:
+        yield tmp
+        os.replace(tmp, file)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+# --- gridded fields (CF-1.8) -------------------------------------------------------------
+
+THETAO_ATTRS = {
+    "standard_name": "sea_water_potential_temperature",
+    "long_name": "sea water potential temperature",
+    "units": "degC",
+}
+
+
+def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    enc: dict[str, dict[str, Any]] = {}
+    for name, var in ds.data_vars.items():
+        if var.dtype.kind == "f":
+            enc[name] = {"zlib": True, "complevel": 1, "_FillValue": np.float32(1e20), "dtype": "f4"}
+    if "time" in ds.coords:
+        enc["time"] = {"dtype": "f8"}
+        if isinstance(ds.time.values[0], np.datetime64):
+            enc["time"]["units"] = "days since 1950-01-01"
+            enc["time"]["calendar"] = "standard"
+        else:
+            enc["time"]["units"] = "days since 0001-01-01"
+            enc["time"]["calendar"] = "noleap"
+    return enc
+
+
+def write_fields_incremental(
+    path: str | Path,
+    template: xr.Dataset,
+    chunks: Iterator[xr.Dataset],
+    n_steps: int,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Write a (time, depth, lat, lon) Dataset chunk by chunk along time.
+
+    ``template`` holds the static variables and attributes (no time dimension);
+    ``chunks`` yields Datasets with a ``time`` dimension. The file is built under a
+    temporary name and renamed when complete, so an interrupted or failed write leaves
+    nothing at ``path``. Memory stays at one chunk.
+    """
+    import netCDF4
+
+    file = Path(path)
+    with atomic_path(file) as tmp:
+        written = 0
+        nc = None
+        try:
+            for chunk in chunks:
+                if nc is None:
+                    first = xr.merge([template, chunk], combine_attrs="override")
+                    first.to_netcdf(tmp, unlimited_dims=["time"], encoding=_encoding(first), engine="netcdf4")
+                    nc = netCDF4.Dataset(tmp, "a")
+                else:
+                    _append(nc, chunk, written)
+                written += chunk.sizes["time"]
+                if progress:
+                    progress(chunk.sizes["time"])
+        finally:
+            if nc is not None:
+                nc.close()
+        if written != n_steps:
+            raise RuntimeError(f"wrote {written} of {n_steps} steps")
+
+
+def _append(nc: Any, chunk: xr.Dataset, start: int) -> None:
+    import netCDF4
+
+    tvar = nc.variables["time"]
+    values = chunk["time"].values
+    if isinstance(values[0], np.datetime64):
+        values = values.astype("datetime64[us]").astype(object)
+    tvar[start : start + len(values)] = netCDF4.date2num(list(values), tvar.units, tvar.calendar)
+    for name, var in chunk.data_vars.items():
+        if "time" in var.dims:
+            nc.variables[name][start : start + len(values)] = var.values
+
+
+def open_fields(path: str | Path) -> xr.Dataset:
+    """Open a gridded netCDF (world, analysis) lazily, with one clear error if unreadable."""
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"{file} does not exist; give the path of a DeepDA netCDF file")
+    try:
+        return xr.open_dataset(file, use_cftime=None)
+    except Exception as err:
+        raise InputError(f"{file} is not a readable netCDF file ({type(err).__name__}); check the path") from None
