@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from engine.config import Config, config_from_dict, config_to_dict
@@ -208,3 +209,15 @@ def open_fields(path: str | Path) -> xr.Dataset:
         return xr.open_dataset(file, use_cftime=None)
     except Exception as err:
         raise InputError(f"{file} is not a readable netCDF file ({type(err).__name__}); check the path") from None
+
+
+def read_oni() -> pd.DataFrame:
+    """The shipped NOAA CPC Nino-3.4 record: columns time (mid-month), nino34_anomaly, oni."""
+
+    table = pd.read_csv(assets_dir() / "oni.csv")
+    table["time"] = pd.to_datetime({"year": table["year"], "month": table["month"], "day": 15})
+    return table[["time", "nino34_anomaly", "oni"]]
+
+
+# --- profile tables (observations) -------------------------------------------------------
+# (DSG netCDF and CSV writers/readers, and the real-format readers, live below.)
