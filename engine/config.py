@@ -71,7 +71,7 @@ class GridSpec:
         if self.resolution <= 0 or abs(180.0 / self.resolution - round(180.0 / self.resolution)) > 1e-9:
             raise ValueError(f"grid resolution {self.resolution} must divide 180 degrees evenly")
         d = list(self.depths)
-        if not d or any(b <= a for a, b in zip(d, d[1:])) or d[0] <= 0:
+        if not d or any(b <= a for a, b in zip(d, d[1:], strict=False)) or d[0] <= 0:
             raise ValueError("grid depths must be positive and strictly increasing")
         object.__setattr__(self, "depths", tuple(float(x) for x in d))
 
@@ -218,7 +218,9 @@ def config_to_dict(config: Config) -> dict[str, Any]:
         return value
 
     return {
-        section.name: {f.name: plain(getattr(getattr(config, section.name), f.name)) for f in fields(getattr(config, section.name))}
+        section.name: {
+            f.name: plain(getattr(getattr(config, section.name), f.name)) for f in fields(getattr(config, section.name))
+        }
         for section in fields(config)
     }
 

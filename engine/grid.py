@@ -122,7 +122,9 @@ class Grid:
         coords = self.coords()
         return xr.Dataset(
             {
-                "area": xr.DataArray(self.area, dims=("lat", "lon"), attrs={"units": "m2", "standard_name": "cell_area"}),
+                "area": xr.DataArray(
+                    self.area, dims=("lat", "lon"), attrs={"units": "m2", "standard_name": "cell_area"}
+                ),
                 "volume": xr.DataArray(self.volume, dims=("depth", "lat", "lon"), attrs={"units": "m3"}),
                 "thickness": xr.DataArray(self.thickness, dims="depth", attrs={"units": "m"}),
             },
@@ -256,7 +258,7 @@ def step_times(start_year: int, n_steps: int, steps_per_year: int, calendar: str
     days = _day_of_step(steps_per_year)[steps % steps_per_year]
     if calendar == "noleap":
         origin = [cftime.DatetimeNoLeap(int(y), 1, 1) for y in years]
-        return np.array([o + dt.timedelta(days=float(d)) for o, d in zip(origin, days)])
+        return np.array([o + dt.timedelta(days=float(d)) for o, d in zip(origin, days, strict=True)])
     if calendar != "standard":
         raise ValueError(f"unknown calendar {calendar!r}; use 'standard' or 'noleap'")
     jan1 = pd.to_datetime({"year": years, "month": 1, "day": 1})
@@ -268,7 +270,7 @@ def step_times(start_year: int, n_steps: int, steps_per_year: int, calendar: str
 def time_to_step(times: np.ndarray | pd.Series, start_year: int, steps_per_year: int) -> np.ndarray:
     """Index of the step holding each time (standard calendar); may be out of range."""
     t = pd.DatetimeIndex(pd.to_datetime(np.asarray(times)))
-    doy = t.dayofyear.to_numpy() - 1
+    doy = t.day_of_year.to_numpy() - 1
     doy = doy - (t.is_leap_year & (doy >= 59)).astype(int)  # fold 29 Feb into 28 Feb's step
     doy = np.clip(doy, 0, 364)
     if steps_per_year == 12:

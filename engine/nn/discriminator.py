@@ -64,8 +64,7 @@ class Discriminator(nn.Module):
         self.negative_slope, self.circular_lon = negative_slope, circular_lon
         widths = [2] + [channels * 2**s for s in range(n_stages)]  # in: tendency + mask
         self.convs = nn.ModuleList(
-            nn.Conv3d(widths[s], widths[s + 1], self.kernel, stride=STRIDE)
-            for s in range(n_stages)
+            nn.Conv3d(widths[s], widths[s + 1], self.kernel, stride=STRIDE) for s in range(n_stages)
         )
         self.head = nn.Linear(widths[-1], 1)
 

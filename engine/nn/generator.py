@@ -17,7 +17,7 @@ an analysis (DESIGN section 4).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -45,9 +45,7 @@ def twin_activation(y: torch.Tensor, n_relu: int) -> torch.Tensor:
 class TwinBlock(nn.Module):
     """Ordinary-convolution stage: ReLU and tanh paths side by side + 1x1x1 shortcut."""
 
-    def __init__(
-        self, in_channels: int, relu: int, tanh: int, kernel: Triple, circular_lon: bool = True
-    ) -> None:
+    def __init__(self, in_channels: int, relu: int, tanh: int, kernel: Triple, circular_lon: bool = True) -> None:
         super().__init__()
         self.kernel, self.relu, self.circular_lon = as_triple(kernel), relu, circular_lon
         self.conv = nn.Conv3d(in_channels, relu + tanh, self.kernel)
@@ -65,9 +63,7 @@ class PartialTwinBlock(nn.Module):
     was unobserved; features are therefore zero wherever the propagated mask is zero.
     """
 
-    def __init__(
-        self, in_channels: int, relu: int, tanh: int, kernel: Triple, circular_lon: bool = True
-    ) -> None:
+    def __init__(self, in_channels: int, relu: int, tanh: int, kernel: Triple, circular_lon: bool = True) -> None:
         super().__init__()
         self.relu = relu
         self.conv = PartialConv3d(in_channels, relu + tanh, kernel, circular_lon=circular_lon)
@@ -142,9 +138,7 @@ class Generator(nn.Module):
         # can tell "observed, value 0" from "no observation reached here").
         skip = [2 * c + 1 for c in ch]
         self.bottleneck = TwinBlock(skip[-2], *widths[-1], dec, circular_lon)
-        self.up = nn.ModuleList(
-            nn.ConvTranspose3d(ch[s + 1], ch[s], POOL, stride=POOL) for s in range(n_stages)
-        )
+        self.up = nn.ModuleList(nn.ConvTranspose3d(ch[s + 1], ch[s], POOL, stride=POOL) for s in range(n_stages))
         self.dec_stages = nn.ModuleList(
             TwinBlock(ch[s] + skip[s], *widths[s], dec, circular_lon) for s in range(n_stages)
         )
@@ -190,7 +184,9 @@ class Generator(nn.Module):
         increment = crop(self._unet(*fields))
         return (background + increment) * ocean_mask.to(dtype)
 
-    def _pad_horizontal(self, fields: list[torch.Tensor]):
+    def _pad_horizontal(
+        self, fields: list[torch.Tensor]
+    ) -> tuple[list[torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
         """Pad lat (zeros = land, unobserved) and lon (periodic) to a multiple of 2**n.
 
         Returns the padded tensors and a function that crops a result back.  On grids that

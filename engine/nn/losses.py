@@ -65,9 +65,7 @@ def generator_loss(
     return mse_weight * mse + adversarial_weight * adv, mse, adv
 
 
-def discriminator_loss(
-    real_logits: torch.Tensor, fake_logits: torch.Tensor, weight: float = 0.5
-) -> torch.Tensor:
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, weight: float = 0.5) -> torch.Tensor:
     """``weight * (BCE(real_logits, 1) + BCE(fake_logits, 0))`` (paper: weight 0.5)."""
     real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
     fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))

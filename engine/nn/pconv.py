@@ -55,9 +55,7 @@ def wrap_lon(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
     return x.index_select(-1, index)
 
 
-def same_pad(
-    x: torch.Tensor, kernel: int | tuple[int, ...], circular_lon: bool = True
-) -> torch.Tensor:
+def same_pad(x: torch.Tensor, kernel: int | tuple[int, ...], circular_lon: bool = True) -> torch.Tensor:
     """Pad ``x`` (N, C, D, H, W) so that a stride-1 conv with ``kernel`` keeps D, H, W.
 
     Parameters

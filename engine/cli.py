@@ -1,0 +1,162 @@
+"""``deepda``: the command line. argparse -> config -> engine functions; no logic of its own.
+
+Every user error ends as one line on stderr and exit code 2 (argparse's usage dump is
+folded into one line too); Ctrl-C ends with exit code 130 and no partial output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any, NoReturn
+
+from engine import io
+from engine.config import PRESET_NAMES, Config, preset
+
+EXIT_BAD_INPUT = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage dump) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise io.InputError(f"{message} (see '{self.prog} --help')")
+
+
+def progress_bar(total: int, desc: str, unit: str = "step") -> Any:
+    """A tqdm bar on stderr; silent when stderr is not a terminal."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=None, file=sys.stderr, dynamic_ncols=True)
+
+
+def parse_period(text: str) -> tuple[int, int]:
+    """'1981-2020' -> (1981, 2020); one year 'YYYY' -> (YYYY, YYYY)."""
+    try:
+        parts = [int(p) for p in text.split("-")]
+    except ValueError:
+        raise io.InputError(f"period {text!r} is not YEAR or YEAR-YEAR, e.g. 1981-2020") from None
+    first, last = (parts[0], parts[-1]) if len(parts) in (1, 2) else (0, -1)
+    if last < first:
+        raise io.InputError(f"period {text!r} must be YEAR or FIRST-LAST with FIRST <= LAST, e.g. 1981-2020")
+    return first, last
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """The run's config: --config FILE if given, else the --preset; flags override."""
+    config = io.read_config(args.config) if getattr(args, "config", None) else preset(args.preset)
+    if getattr(args, "seed", None) is not None:
+        config = replace(config, world=replace(config.world, seed=args.seed))
+    return config
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", choices=PRESET_NAMES, default="coarse", help="grid preset (default coarse)")
+    parser.add_argument("--config", help="TOML or YAML config file (overrides --preset)")
+
+
+# --- verbs ---------------------------------------------------------------------------------
+
+
+def add_world(sub: Any) -> None:
+    p = sub.add_parser("world", help="generate a model-world run (truth) as CF netCDF")
+    _common(p)
+    p.add_argument("--run", choices=("control", "historical"), default="control")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--years", type=int, help="control run length in years (default 10)")
+    group.add_argument("--period", help="historical period, e.g. 1981-2020 (default: the whole run)")
+    p.add_argument("--seed", type=int, help="world seed (default from the config)")
+    p.add_argument("--out", required=True, help="output netCDF file")
+    p.set_defaults(func=run_world)
+
+
+def make_world(config: Config, run: str, years: int | None, period: str | None) -> Any:
+    """Build the grid and the ModelWorld a CLI verb asked for."""
+    from engine.grid import build_grid
+    from engine.world import ModelWorld
+
+    grid = build_grid(config.grid, io.load_geography())
+    steps = config.world.steps_per_year
+    if run == "control":
+        if period:
+            raise io.InputError("--period is for --run historical; use --years N for a control run")
+        n_years = 10 if years is None else years
+        if n_years < 1:
+            raise io.InputError(f"--years {n_years} must be at least 1")
+        return ModelWorld(grid, config.world, run="control", n_steps=n_years * steps)
+    if years is not None:
+        raise io.InputError("--years is for --run control; use --period FIRST-LAST for a historical run")
+    first, last = (
+        parse_period(period) if period else (config.world.historical_start_year, config.world.historical_end_year)
+    )
+    lo, hi = config.world.historical_start_year, config.world.historical_end_year
+    if first < lo or last > hi:
+        raise io.InputError(f"period {first}-{last} is outside the historical run {lo}-{hi}; choose years within it")
+    return ModelWorld(
+        grid, config.world, run="historical", n_steps=(last - first + 1) * steps, start_year=first, oni=io.read_oni()
+    )
+
+
+def run_world(args: argparse.Namespace) -> None:
+    io.check_writable(args.out)
+    world = make_world(load_config(args), args.run, args.years, args.period)
+    with progress_bar(world.n_steps, f"world {world.run}") as bar:
+        io.write_world(world, args.out, progress=bar.update)
+    print(f"wrote {args.out}: {world.run} run, {world.n_steps} steps from year {world.start_year}")
+
+
+def add_bench(sub: Any) -> None:
+    from engine.bench import CASES
+
+    p = sub.add_parser("bench", help="time and memory of the pipeline stages, as JSON")
+    p.add_argument("cases", nargs="*", metavar="CASE", help=f"cases to run (default all): {', '.join(CASES)}")
+    p.add_argument("--out", help="write the JSON here (default: stdout)")
+    p.set_defaults(func=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> None:
+    from engine.bench import run_cases
+
+    if args.out:
+        io.check_writable(args.out)
+    try:
+        report = run_cases(args.cases, progress=lambda name: print(f"bench: {name}", file=sys.stderr))
+    except ValueError as err:
+        raise io.InputError(str(err)) from None
+    text = json.dumps(report, indent=2)
+    if args.out:
+        io.write_text(args.out, text)
+    else:
+        print(text)
+
+
+VERBS: list[Callable[[Any], None]] = [add_world, add_bench]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="deepda", description="Deep-learning global ocean data assimilation.")
+    sub = parser.add_subparsers(dest="verb", required=True, parser_class=OneLineParser)
+    for add in VERBS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``deepda`` console script; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        args.func(args)
+    except io.InputError as err:
+        print(f"deepda: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("deepda: interrupted; no partial output was kept", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+from dataclasses import replace
+
+import pytest
+
+from engine import io
+from engine.config import PRESET_NAMES, GridSpec, config_from_dict, config_to_dict, preset
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_presets_have_the_documented_grids(name):
+    grid = preset(name).grid
+    expected = {"coarse": (16, 36, 72), "medium": (24, 72, 144), "paper": (38, 180, 360)}[name]
+    assert grid.shape == expected
+    assert grid.depths[0] == 5.0 and grid.depths[-1] == 2000.0
+
+
+def test_unknown_preset_names_the_choices():
+    with pytest.raises(ValueError, match="coarse, medium, paper"):
+        preset("fine")
+
+
+def test_gridspec_rejects_bad_resolution_and_depths():
+    with pytest.raises(ValueError, match="divide 180"):
+        GridSpec("x", 7.0)
+    with pytest.raises(ValueError, match="increasing"):
+        GridSpec("x", 5.0, (10.0, 5.0))
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".yaml"])
+def test_config_file_round_trip(tmp_path, suffix):
+    config = preset("medium")
+    config = replace(config, world=replace(config.world, seed=42, n_modes=12))
+    path = tmp_path / f"run{suffix}"
+    io.write_config(config, path)
+    assert io.read_config(path) == config
+
+
+def test_config_from_dict_overrides_one_key_and_rejects_typos():
+    config = config_from_dict({"preset": "paper", "train": {"steps": 7}})
+    assert config.train.steps == 7 and config.grid.name == "paper"
+    with pytest.raises(ValueError, match="stepz"):
+        config_from_dict({"train": {"stepz": 7}})
+    with pytest.raises(ValueError, match="trian"):
+        config_from_dict({"trian": {}})
+    assert config_from_dict(config_to_dict(preset("coarse"))) == preset("coarse")
+
+
+def test_bad_config_file_is_one_line_input_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[grid\nname=")
+    with pytest.raises(io.InputError) as err:
+        io.read_config(bad)
+    assert "\n" not in str(err.value) and "bad.toml" in str(err.value)
+    with pytest.raises(io.InputError, match="does not exist"):
+        io.read_config(tmp_path / "missing.toml")
