@@ -1,0 +1,133 @@
+"""One checkpoint file: weights + config + normaliser + grid + provenance (+ training state).
+
+Everything inside is tensors, numbers, strings, lists and dicts, so the file loads with
+``torch.load(..., weights_only=True)``: opening a checkpoint never runs code from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.config import Config, ModelSpec, config_from_dict, config_to_dict
+from engine.grid import Grid
+from engine.io import InputError, check_writable
+from engine.nn import Discriminator, Generator
+from engine.normalize import Normalizer
+
+FORMAT = "deepda-checkpoint-1"
+
+
+def build_generator(spec: ModelSpec) -> Generator:
+    """The generator described by ``spec``."""
+    return Generator(spec.relu_channels, spec.tanh_channels, spec.n_stages, spec.kernels)
+
+
+def build_discriminator(spec: ModelSpec) -> Discriminator:
+    """The discriminator described by ``spec``."""
+    return Discriminator(spec.disc_channels, spec.n_stages)
+
+
+def code_revision() -> str:
+    """The git commit of the code (with '+dirty' for local changes), or 'unknown'."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if rev.returncode:
+        return "unknown"
+    return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint holds, ready to use."""
+
+    generator: Generator
+    config: Config
+    normalizer: Normalizer
+    ocean: np.ndarray  # bool (depth, lat, lon) the model was trained on
+    provenance: dict[str, Any]
+    training: dict[str, Any] = field(default_factory=dict)  # optimiser states, step, RNG, log
+
+    def check_grid(self, grid: Grid) -> None:
+        """Raise InputError if ``grid`` is not the grid the model was trained on."""
+        spec = self.config.grid
+        if grid.shape != self.ocean.shape or grid.spec.resolution != spec.resolution:
+            raise InputError(
+                f"the model was trained on the {spec.name} grid {self.ocean.shape} at {spec.resolution} deg, "
+                f"not {grid.spec.name} {grid.shape}; use --preset {spec.name} or a model trained for this grid"
+            )
+
+
+def save_checkpoint(
+    path: str | Path,
+    generator: Generator,
+    config: Config,
+    normalizer: Normalizer,
+    grid: Grid,
+    provenance: dict[str, Any],
+    training: dict[str, Any] | None = None,
+) -> None:
+    """Write a checkpoint atomically (a crash mid-write never corrupts the previous one)."""
+    file = check_writable(path)
+    payload = {
+        "format": FORMAT,
+        "generator": {k: v.detach().cpu() for k, v in generator.state_dict().items()},
+        "config": config_to_dict(config),
+        "normalizer": normalizer.to_dict(),
+        "ocean": torch.from_numpy(grid.ocean.astype(np.uint8)),
+        "provenance": {"created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **provenance},
+        "training": training or {},
+    }
+    tmp = file.with_name(f".{file.name}.part")
+    torch.save(payload, tmp)
+    os.replace(tmp, file)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+    """Read a checkpoint with ``weights_only=True``; a bad file gives one clear InputError."""
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"checkpoint {file} does not exist; give a file written by 'deepda train'")
+    try:
+        payload = torch.load(file, map_location=device, weights_only=True)
+    except Exception as err:
+        reason = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        raise InputError(
+            f"checkpoint {file} cannot be read ({reason}); it is corrupt or not a DeepDA checkpoint"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise InputError(f"checkpoint {file} is not a {FORMAT} file; give a file written by 'deepda train'")
+    config = config_from_dict(payload["config"])
+    generator = build_generator(config.model).to(device)
+    try:
+        generator.load_state_dict(payload["generator"])
+    except RuntimeError:
+        raise InputError(f"checkpoint {file}: weights do not match its model config; the file is corrupt") from None
+    generator.eval()
+    return Checkpoint(
+        generator=generator,
+        config=config,
+        normalizer=Normalizer.from_dict(payload["normalizer"]),
+        ocean=payload["ocean"].cpu().numpy().astype(bool),
+        provenance=dict(payload["provenance"]),
+        training=dict(payload.get("training", {})),
+    )

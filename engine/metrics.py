@@ -1,0 +1,449 @@
+"""Verification and climate metrics: small pure functions over xarray objects.
+
+Conventions (as in weatherbench2): fields are DataArrays with dims ``(time, depth, lat, lon)``
+or a subset, plus ``member`` for ensembles; lat ascending, lon 0..360, depth positive down
+in metres. Every mean skips NaNs and renormalises the weights over the valid points.
+
+Parameters shared by the scores
+-------------------------------
+estimate, truth : DataArray
+    Fields on the same grid; land is NaN (or excluded by ``mask``).
+weights : Dataset, DataArray or None
+    ``Grid.weights()`` (volume, area, thickness), or a plain DataArray of weights, or None
+    (equal weights). The volume is used when there is one: it is zero on land, so land is
+    excluded even where a field holds zeros there, and at a single level it is proportional
+    to the ocean area, so horizontal means are area-weighted. A field without a depth dim
+    takes the level of its scalar ``depth`` coordinate, else the top level.
+dims : str or sequence of str, optional
+    Dimensions to reduce; default all (a scalar score). ``()`` keeps every point.
+mask : DataArray, optional
+    1/True where the score is taken (ocean mask such as ``Grid.mask()``, a region mask
+    from :mod:`engine.regions`, or both combined).
+
+Scores come back as DataArrays over the dims that are not reduced.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from engine.grid import SEAWATER_RHO_CP
+from engine.regions import NINO34_LAT, NINO34_LON, box_fraction, region_mask
+
+Field = xr.DataArray
+Weights = xr.Dataset | xr.DataArray | None
+Dims = str | Iterable[Hashable] | None
+Mask = xr.DataArray | None
+Range = tuple[float, float]
+
+PER_YEARS = {"year": 1.0, "decade": 10.0, "century": 100.0}
+YEAR_DAYS = {"noleap": 365.0, "365_day": 365.0, "all_leap": 366.0, "366_day": 366.0, "360_day": 360.0, "julian": 365.25}
+
+
+# --- weighting ------------------------------------------------------------------------------
+
+
+def _dims(data: Field, dims: Dims) -> tuple[Hashable, ...]:
+    if dims is None:
+        return tuple(data.dims)
+    return (dims,) if isinstance(dims, str) else tuple(dims)
+
+
+def _present(data: Field, dims: Iterable[Hashable]) -> tuple[Hashable, ...]:
+    return tuple(d for d in dims if d in data.dims)
+
+
+def _at_levels(values: Field, data: Field) -> Field:
+    """Cut a (depth, ...) array to the level of a field without a depth dim (its scalar depth
+    coordinate, else the top level)."""
+    if "depth" not in values.dims or "depth" in data.dims:
+        return values
+    values = values.sel(depth=data["depth"]) if "depth" in data.coords else values.isel(depth=0)
+    return values.drop_vars("depth", errors="ignore")
+
+
+def _apply_mask(data: Field, mask: Mask) -> Field:
+    """NaN where ``mask`` is 0/False."""
+    if mask is None:
+        return data
+    mask = _at_levels(mask, data)
+    mask = mask.reindex_like(data, fill_value=0) if set(mask.dims) <= set(data.dims) else mask
+    return data.where(mask.astype(bool))
+
+
+def _weights_for(weights: Weights, data: Field) -> Field | None:
+    """The weight DataArray for ``data`` (volume if any, else area), aligned, NaN set to 0."""
+    if weights is None:
+        return None
+    if isinstance(weights, xr.Dataset):
+        weights = weights["volume"] if "volume" in weights else weights["area"]
+    w = _at_levels(weights, data)
+    shared = [d for d in w.dims if d in data.indexes and d in w.indexes]
+    if shared:
+        w = w.reindex({d: data.indexes[d] for d in shared}, fill_value=0.0)
+    return w.fillna(0.0)
+
+
+def weighted_mean(data: Field, weights: Weights = None, dims: Dims = None, mask: Mask = None) -> Field:
+    """NaN-aware weighted mean of ``data`` over ``dims`` (default: all dims)."""
+    dims = _dims(data, dims)
+    data = _apply_mask(data, mask)
+    if not dims:
+        return data
+    w = _weights_for(weights, data)
+    return data.mean(dims) if w is None else data.weighted(w).mean(dims)
+
+
+# --- deterministic scores -------------------------------------------------------------------
+
+
+def rmse(estimate: Field, truth: Field, weights: Weights = None, dims: Dims = None, mask: Mask = None):
+    """Weighted root-mean-square error over ``dims`` (default: all dims)."""
+    out = np.sqrt(weighted_mean((estimate - truth) ** 2, weights, dims, mask))
+    return out.rename("rmse")
+
+
+def bias(estimate: Field, truth: Field, weights: Weights = None, dims: Dims = None, mask: Mask = None):
+    """Weighted mean error, estimate minus truth (positive: too warm)."""
+    return weighted_mean(estimate - truth, weights, dims, mask).rename("bias")
+
+
+def anomaly_correlation(
+    estimate: Field, truth: Field, weights: Weights = None, dims: Dims = None, mask: Mask = None, centred: bool = True
+) -> Field:
+    """Weighted (centred) anomaly correlation over ``dims``, on the points valid in both.
+
+    With ``centred`` the weighted means over ``dims`` are removed first (Pearson correlation);
+    otherwise the fields are taken as anomalies already (uncentred ACC).
+    """
+    valid = estimate.notnull() & truth.notnull()
+    e, t = _apply_mask(estimate.where(valid), mask), _apply_mask(truth.where(valid), mask)
+    if centred:
+        e, t = e - weighted_mean(e, weights, dims), t - weighted_mean(t, weights, dims)
+    cov = weighted_mean(e * t, weights, dims)
+    return (cov / np.sqrt(weighted_mean(e**2, weights, dims) * weighted_mean(t**2, weights, dims))).rename("acc")
+
+
+def correlation(a: Field, b: Field, dim: Dims = "time", weights: Weights = None) -> Field:
+    """Pearson correlation of ``a`` and ``b`` along ``dim`` (e.g. two Nino-3.4 series)."""
+    return anomaly_correlation(a, b, weights, dim).rename("correlation")
+
+
+def rmse_by_depth(estimate: Field, truth: Field, weights: Weights = None, mask: Mask = None) -> Field:
+    """RMSE at each depth, area-weighted over lat/lon and pooled over time."""
+    return rmse(estimate, truth, weights, _present(estimate - truth, ("time", "lat", "lon")), mask)
+
+
+def rmse_over_time(
+    estimate: Field, truth: Field, weights: Weights = None, depth_range: Range = (0.0, 700.0), mask: Mask = None
+) -> Field:
+    """RMSE at each time, volume-weighted over the layer ``depth_range`` (m) and the globe."""
+    sq = _apply_mask((estimate - truth) ** 2, mask)
+    w = layer_weights(weights, sq, depth_range)
+    return np.sqrt(weighted_mean(sq, w, _present(sq, ("depth", "lat", "lon")))).rename("rmse")
+
+
+def error_map(estimate: Field, truth: Field, dim: Dims = "time", kind: str = "rmse") -> Field:
+    """Error at each point over ``dim``: ``kind`` = "rmse", "bias" (mean error) or "mae"."""
+    diff = estimate - truth
+    if kind == "rmse":
+        return np.sqrt((diff**2).mean(dim)).rename("rmse")
+    if kind == "bias":
+        return diff.mean(dim).rename("bias")
+    if kind == "mae":
+        return abs(diff).mean(dim).rename("mae")
+    raise ValueError(f"unknown error kind {kind!r}; use 'rmse', 'bias' or 'mae'")
+
+
+def error_reduction(analysis_error, reference_error):
+    """Fractional error reduction ``1 - analysis / reference`` (> 0: the analysis is better).
+
+    Works for any pair of RMSE-like values, e.g. analysis vs background RMSE by depth, or
+    analysis RMSE vs the observation error (RMSE of the gridded observations vs truth, or a
+    nominal instrument error).
+    """
+    return 1.0 - analysis_error / reference_error
+
+
+def mse_skill_score(analysis_rmse, reference_rmse):
+    """MSE skill score ``1 - (analysis / reference)**2`` (1 perfect, 0 no better)."""
+    return 1.0 - (analysis_rmse / reference_rmse) ** 2
+
+
+# --- ensembles ------------------------------------------------------------------------------
+
+
+def spread_skill_ratio(
+    ensemble: Field,
+    truth: Field,
+    weights: Weights = None,
+    dims: Dims = None,
+    mask: Mask = None,
+    *,
+    mean: Field | None = None,
+    member_dim: str = "member",
+) -> Field:
+    """sqrt(weighted mean ensemble variance) / RMSE of the ensemble mean.
+
+    ``ensemble`` holds the members (dim ``member_dim``; variance with ddof=1), or, without that
+    dim, the spread (standard deviation) itself, and then ``mean`` is required. A reliable
+    M-member ensemble has an expected ratio of sqrt(M / (M + 1)), not 1.
+    """
+    if member_dim in ensemble.dims:
+        variance = ensemble.var(member_dim, ddof=1)
+        mean = ensemble.mean(member_dim) if mean is None else mean
+    elif mean is None:
+        raise ValueError("give the ensemble mean when passing the spread instead of the members")
+    else:
+        variance = ensemble**2
+    err2 = (mean - truth) ** 2
+    variance = variance.where(err2.notnull())
+    spread = np.sqrt(weighted_mean(variance, weights, dims, mask))
+    return (spread / np.sqrt(weighted_mean(err2, weights, dims, mask))).rename("spread_skill_ratio")
+
+
+def crps_ensemble(
+    members: Field,
+    truth: Field,
+    weights: Weights = None,
+    dims: Dims = None,
+    mask: Mask = None,
+    member_dim: str = "member",
+    fair: bool = True,
+) -> Field:
+    """Ensemble CRPS, weighted mean over ``dims`` (``dims=()`` gives it at each point).
+
+    CRPS = mean_i |x_i - y| - sum_ij |x_i - x_j| / (2 M (M - 1)) (the fair, unbiased
+    estimator; ``fair=False`` divides by 2 M**2). A one-member ensemble scores its absolute
+    error. The pair sum uses sorted members, so memory grows linearly with M.
+    """
+    m = members.sizes[member_dim]
+    skill = abs(members - truth).mean(member_dim, skipna=False)
+    if m > 1:
+        ordered = xr.apply_ufunc(np.sort, members, input_core_dims=[[member_dim]], output_core_dims=[["_rank"]])
+        coefficient = xr.DataArray(2.0 * np.arange(1, m + 1) - m - 1, dims="_rank")
+        pair_sum = 2.0 * (ordered * coefficient).sum("_rank", skipna=False)
+        skill = skill - pair_sum / (2.0 * m * (m - 1 if fair else m))
+    dims = _dims(skill, dims)
+    return weighted_mean(skill, weights, dims, mask).rename("crps")
+
+
+# --- warming --------------------------------------------------------------------------------
+
+
+def _layer_overlap(depth: np.ndarray, depth_range: Range, thickness=None):
+    """(thickness within ``depth_range``, full thickness) of each level, in metres.
+
+    Layer edges are the cumulated ``thickness`` when given (``Grid.weights()``), else the
+    midpoints between levels (the rule of ``Grid.depth_bounds``).
+    """
+    depth = np.asarray(depth, dtype="f8")
+    if thickness is not None:
+        edges = np.concatenate([[0.0], np.cumsum(thickness)])
+    else:
+        bottom = depth[-1] + 0.5 * (depth[-1] - depth[-2]) if depth.size > 1 else 2 * depth[0]
+        edges = np.concatenate([[0.0], 0.5 * (depth[1:] + depth[:-1]), [bottom]])
+    top, bot = edges[:-1], edges[1:]
+    inside = np.clip(np.minimum(bot, depth_range[1]) - np.maximum(top, depth_range[0]), 0.0, None)
+    return inside, bot - top
+
+
+def layer_weights(weights: Weights, data: Field, depth_range: Range) -> Field:
+    """Volume weights of the part of each cell inside ``depth_range`` (partial levels count).
+
+    From the ``Grid.weights()`` Dataset, a volume DataArray (with depth), an area DataArray
+    (lat, lon) or None (thickness only), aligned to ``data``'s levels.
+    """
+    thickness = None
+    if isinstance(weights, xr.Dataset):
+        thickness = weights["thickness"] if "thickness" in weights else None
+        weights = weights["volume"] if "volume" in weights else weights.get("area")
+    has_depth = weights is not None and "depth" in weights.dims
+    depth = (thickness if thickness is not None else weights if has_depth else data)["depth"].values
+    inside, full = _layer_overlap(depth, depth_range, None if thickness is None else thickness.values)
+    factor = xr.DataArray(inside / full if has_depth else inside, dims="depth", coords={"depth": depth})
+    w = factor if weights is None else weights * factor
+    return w.reindex(depth=data["depth"].values, fill_value=0.0)
+
+
+def layer_mean(
+    temperature: Field, weights: Weights = None, depth_range: Range = (0.0, 700.0), mask: Mask = None
+) -> Field:
+    """Volume-weighted mean over the layer ``depth_range`` (m), globally or within ``mask``.
+
+    Returns one value per time (and per any other dim left, e.g. member).
+    """
+    data = _apply_mask(temperature, mask)
+    w = layer_weights(weights, data, depth_range)
+    out = weighted_mean(data, w, _present(data, ("depth", "lat", "lon")))
+    return out.rename("layer_mean").assign_attrs(depth_range=list(depth_range), **_units(temperature))
+
+
+def ocean_heat_content(
+    temperature_anomaly: Field, weights: xr.Dataset | Field, depth_range: Range = (0.0, 700.0), mask: Mask = None
+) -> Field:
+    """Ocean heat content anomaly of a layer in J: rho*cp * sum(T' * volume), per time.
+
+    ``weights``: the ``Grid.weights()`` Dataset or a volume / area DataArray. Land (NaN or
+    zero volume) adds nothing; ``mask`` restricts it to a region.
+    """
+    data = _apply_mask(temperature_anomaly, mask)
+    w = layer_weights(weights, data, depth_range)
+    total = (data * w).sum(_present(data, ("depth", "lat", "lon")))
+    return (SEAWATER_RHO_CP * total).rename("ohc").assign_attrs(units="J", depth_range=list(depth_range))
+
+
+def ocean_heat_content_per_area(
+    temperature_anomaly: Field, weights: Weights = None, depth_range: Range = (0.0, 700.0)
+) -> Field:
+    """Column heat content anomaly in J m-2: rho*cp * sum over depth of T' * dz (layer part).
+
+    ``weights`` (optional) supplies the level ``thickness``; all-NaN columns (land) are NaN.
+    """
+    has_thickness = isinstance(weights, xr.Dataset) and "thickness" in weights
+    dz = layer_weights(weights[["thickness"]] if has_thickness else None, temperature_anomaly, depth_range)
+    column = (temperature_anomaly * dz).sum("depth", min_count=1)
+    return (SEAWATER_RHO_CP * column).rename("ohc_per_area").assign_attrs(units="J m-2", depth_range=list(depth_range))
+
+
+def _time_in_years(time: Field) -> Field:
+    """Elapsed time in years of the calendar (datetime64, cftime or numeric years)."""
+    values = np.asarray(time.values)
+    if np.issubdtype(values.dtype, np.number):
+        years = values.astype("f8")
+    elif np.issubdtype(values.dtype, np.datetime64):
+        years = (values - values[0]) / np.timedelta64(1, "D") / 365.2425
+    else:
+        length = YEAR_DAYS.get(getattr(values[0], "calendar", "standard"), 365.2425)
+        years = np.array([(t - values[0]).total_seconds() for t in values]) / 86400.0 / length
+    return xr.DataArray(years, dims=time.dims, coords=time.coords)
+
+
+def linear_trend(series: Field, dim: str = "time", per: str = "decade") -> Field:
+    """Least-squares linear trend along ``dim``, in units per ``per`` ("year", "decade", "century").
+
+    Works at every point of a field (NaN-aware: each point uses its valid times; fewer than
+    two give NaN). Time may be datetime64, cftime (any calendar) or numeric years.
+    """
+    x = _time_in_years(series[dim]).where(series.notnull())
+    y = series.where(x.notnull())
+    dx, dy = x - x.mean(dim), y - y.mean(dim)
+    denominator = (dx**2).sum(dim)
+    slope = (dx * dy).sum(dim) / denominator.where(denominator > 0)
+    units = series.attrs.get("units")
+    attrs = {"units": f"{units} per {per}"} if units else {"per": per}
+    return (slope * PER_YEARS[per]).rename("trend").assign_attrs(attrs)
+
+
+def trend_map(field: Field, dim: str = "time", per: str = "decade") -> Field:
+    """Linear trend at each point of ``field`` (e.g. (lat, lon) or (depth, lat, lon) maps)."""
+    return linear_trend(field, dim, per)
+
+
+def nino34(anomaly: Field, weights: Weights = None) -> Field:
+    """Nino-3.4 index: area-weighted mean anomaly over 5S-5N, 170W-120W (lon 190-240).
+
+    Cells count by the fraction of their area inside the box, so the index is defined on any
+    grid. A field with depth uses its top level.
+    """
+    if "depth" in anomaly.dims:
+        anomaly = anomaly.isel(depth=0)
+    fraction = box_fraction(anomaly["lat"], anomaly["lon"], NINO34_LAT, NINO34_LON)
+    if isinstance(weights, xr.Dataset):
+        area = weights["area"]
+    elif weights is not None and set(weights.dims) == {"lat", "lon"}:
+        area = weights
+    else:
+        area = np.cos(np.deg2rad(anomaly["lat"])) * xr.ones_like(anomaly["lon"], dtype="f8")
+    return weighted_mean(anomaly, area * fraction, ("lat", "lon")).rename("nino34").assign_attrs(_units(anomaly))
+
+
+def seasonal_cycle_amplitude(field: Field, dim: str = "time") -> Field:
+    """Peak-to-trough range of the mean monthly cycle along ``dim`` at each point."""
+    clim = field.groupby(f"{dim}.month").mean(dim)
+    return (clim.max("month") - clim.min("month")).rename("seasonal_cycle_amplitude").assign_attrs(_units(field))
+
+
+def _units(data: Field) -> dict:
+    return {"units": data.attrs["units"]} if "units" in data.attrs else {}
+
+
+# --- summary tables -------------------------------------------------------------------------
+
+
+def _era_masks(time: Field, eras) -> dict[str, Field]:
+    """{label: bool over time} from None, {label: (first_year, last_year)} or boundary years."""
+    years = time.dt.year
+    if eras is None:
+        return {"all": xr.ones_like(years, dtype=bool)}
+    if isinstance(eras, Mapping):
+        return {label: (years >= lo) & (years <= hi) for label, (lo, hi) in eras.items()}
+    bounds = list(eras)
+    pairs = itertools.pairwise(bounds)
+    return {(f"{lo}" if hi - 1 == lo else f"{lo}-{hi - 1}"): (years >= lo) & (years < hi) for lo, hi in pairs}
+
+
+def summarise(
+    analyses: Mapping[str, Field],
+    truth: Field,
+    weights: Weights = None,
+    eras=None,
+    regions: Sequence[str] | Mapping[str, Field] = ("global",),
+    mask: Mask = None,
+) -> xr.Dataset:
+    """RMSE and bias by (method, region, era, depth) of several analyses against the truth.
+
+    Parameters
+    ----------
+    analyses : {method name: anomaly DataArray (time, depth, lat, lon)}.
+    truth : the true anomaly on the same grid.
+    eras : None (one era "all"), {label: (first_year, last_year)}, or boundary years
+        ``[y0, y1, ..., yn]`` giving eras [y0, y1), ... labelled "y0-(y1-1)" (or "y0").
+    regions : region names (see :mod:`engine.regions`) or {name: bool (lat, lon) mask}.
+    mask : ocean mask (e.g. ``Grid.mask()``), applied everywhere.
+
+    Select a method with ``ds.sel({"method": name})``: ``ds.sel(method=...)`` is taken as
+    ``sel``'s own interpolation keyword and silently selects nothing.
+    """
+    if not isinstance(regions, Mapping):
+        regions = {name: region_mask(name, truth["lat"], truth["lon"]) for name in regions}
+    era_masks = _era_masks(truth["time"], eras)
+    out = {"rmse": [], "bias": []}
+    for estimate in analyses.values():
+        diff = _apply_mask(estimate - truth, mask)
+        per_method = {"rmse": [], "bias": []}
+        for region in regions.values():
+            d = diff.where(region.reindex_like(diff, fill_value=False))
+            dims = _present(d, ("time", "lat", "lon"))
+            era_d = [d.sel(time=sel) for sel in era_masks.values()]
+            per_method["rmse"].append(xr.concat([np.sqrt(weighted_mean(e**2, weights, dims)) for e in era_d], "era"))
+            per_method["bias"].append(xr.concat([weighted_mean(e, weights, dims) for e in era_d], "era"))
+        for key in out:
+            out[key].append(xr.concat(per_method[key], "region"))
+    coords = {"method": list(analyses), "region": list(regions), "era": list(era_masks)}
+    ds = xr.Dataset({k: xr.concat(v, "method") for k, v in out.items()}).assign_coords(coords)
+    ds["rmse"].attrs.update(long_name="root-mean-square error", **_units(truth))
+    ds["bias"].attrs.update(long_name="mean error (estimate - truth)", **_units(truth))
+    return ds.transpose("method", "region", "era", ...)
+
+
+def to_table(ds: xr.Dataset, decimals: int = 3) -> pd.DataFrame:
+    """Flatten a :func:`summarise` Dataset: one row per (metric, method, region, era), one
+    column per depth ("10 m", ...; "value" without depth). Ready for ``to_csv`` / Markdown."""
+    rows = []
+    for metric, da in ds.data_vars.items():
+        other = [d for d in da.dims if d != "depth"]
+        da = da.transpose(*other, *(["depth"] if "depth" in da.dims else []))
+        columns = [f"{z:g} m" for z in da["depth"].values] if "depth" in da.dims else ["value"]
+        values = da.values.reshape(-1, len(columns))
+        labels = itertools.product(*(da[d].values.tolist() for d in other))
+        for key, row in zip(labels, values, strict=True):
+            rows.append(
+                {"metric": metric, **dict(zip(other, key, strict=True)), **dict(zip(columns, row, strict=True))}
+            )
+    return pd.DataFrame(rows).round(decimals)

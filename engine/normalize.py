@@ -1,0 +1,69 @@
+"""Climatology, anomalies and the scaling the network sees (stored inside checkpoints).
+
+The network works on temperature anomalies (absolute minus climatology-with-seasonal-
+cycle) divided by a per-level scale, so that the thermocline's 1-2 degC and the abyss's
+0.1 degC both reach order one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.grid import Grid
+
+
+def climatology(grid: Grid, day_of_year: np.ndarray) -> np.ndarray:
+    """Climatological temperature (annual mean + seasonal cycle), (time, depth, lat, lon)."""
+    return grid.climatology[None] + grid.seasonal_anomaly(day_of_year)
+
+
+def to_anomaly(temperature: np.ndarray, grid: Grid, day_of_year: np.ndarray) -> np.ndarray:
+    """Absolute temperature (degC) -> anomaly against the grid's climatology."""
+    return (temperature - climatology(grid, day_of_year)).astype("f4")
+
+
+def to_absolute(anomaly: np.ndarray, grid: Grid, day_of_year: np.ndarray) -> np.ndarray:
+    """Anomaly -> absolute temperature (degC); NaN on land."""
+    absolute = anomaly + climatology(grid, day_of_year)
+    return np.where(grid.ocean[None], absolute, np.nan).astype("f4")
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """Per-level scale (degC) dividing anomalies before they enter the network."""
+
+    scale: np.ndarray  # (depth,)
+
+    def encode(self, anomaly: np.ndarray) -> np.ndarray:
+        """Anomaly in degC -> network units; broadcasts over (..., depth, lat, lon)."""
+        return (anomaly / self.scale[:, None, None]).astype("f4")
+
+    def decode(self, values: np.ndarray) -> np.ndarray:
+        """Network units -> anomaly in degC."""
+        return (values * self.scale[:, None, None]).astype("f4")
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"scale": [float(s) for s in self.scale]}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, list[float]]) -> Normalizer:
+        return cls(np.asarray(values["scale"], dtype="f4"))
+
+
+def fit_normalizer(anomalies: np.ndarray, ocean: np.ndarray, floor: float = 0.05) -> Normalizer:
+    """Standard deviation of the anomalies over ocean points at each level.
+
+    Parameters
+    ----------
+    anomalies : array (time, depth, lat, lon)
+    ocean : bool array (depth, lat, lon)
+    floor : float
+        Smallest scale in degC, so an almost-still level is not blown up.
+    """
+    scale = np.empty(anomalies.shape[1], dtype="f4")
+    for k in range(anomalies.shape[1]):
+        values = anomalies[:, k][:, ocean[k]]
+        scale[k] = max(float(np.sqrt(np.mean(values.astype("f8") ** 2))), floor)
+    return Normalizer(scale)

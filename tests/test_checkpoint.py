@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+import torch
+
+from engine.checkpoint import build_generator, load_checkpoint, save_checkpoint
+from engine.config import Config, GridSpec, ModelSpec, preset
+from engine.io import InputError
+from engine.normalize import Normalizer, fit_normalizer, to_absolute, to_anomaly
+from tests.conftest import TINY_SPEC
+
+SMALL_MODEL = ModelSpec(relu_channels=4, tanh_channels=2, n_stages=2, kernels=((3, 3, 3),), disc_channels=4)
+
+
+def _config() -> Config:
+    return Config(grid=TINY_SPEC, model=SMALL_MODEL)
+
+
+def test_checkpoint_round_trip_loads_with_weights_only(tmp_path, tiny_grid):
+    torch.manual_seed(0)
+    config = _config()
+    gen = build_generator(config.model)
+    normalizer = Normalizer(np.linspace(0.1, 1.0, tiny_grid.shape[0]).astype("f4"))
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, gen, config, normalizer, tiny_grid, {"command": "test", "seed": 3})
+    payload = torch.load(path, weights_only=True)  # must not need pickled classes
+    assert payload["format"] == "deepda-checkpoint-1"
+    ckpt = load_checkpoint(path)
+    assert ckpt.config == config
+    assert np.array_equal(ckpt.ocean, tiny_grid.ocean)
+    assert np.allclose(ckpt.normalizer.scale, normalizer.scale)
+    assert ckpt.provenance["command"] == "test" and "created" in ckpt.provenance
+    for key, value in gen.state_dict().items():
+        assert torch.equal(ckpt.generator.state_dict()[key], value)
+    ckpt.check_grid(tiny_grid)
+
+
+def test_checkpoint_for_another_grid_is_refused(tmp_path, tiny_grid, coarse_grid):
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, build_generator(SMALL_MODEL), _config(), Normalizer(np.ones(4, "f4")), tiny_grid, {})
+    with pytest.raises(InputError, match="trained on the tiny grid"):
+        load_checkpoint(path).check_grid(coarse_grid)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04garbage"])
+def test_corrupt_or_foreign_checkpoint_is_one_clear_line(tmp_path, content):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as err:
+        load_checkpoint(path)
+    assert "bad.pt" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_foreign_torch_file_and_missing_file(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, path)
+    with pytest.raises(InputError, match="not a deepda-checkpoint-1 file"):
+        load_checkpoint(path)
+    with pytest.raises(InputError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_normalizer_scales_levels_and_anomalies_round_trip(tiny_grid):
+    rng = np.random.default_rng(0)
+    levels = np.array([2.0, 1.0, 0.5, 0.1])
+    anomalies = rng.normal(size=(50,) + tiny_grid.shape) * levels[None, :, None, None]
+    normalizer = fit_normalizer(anomalies.astype("f4"), tiny_grid.ocean)
+    assert np.allclose(normalizer.scale, levels, rtol=0.1)
+    encoded = normalizer.encode(anomalies[0])
+    assert np.allclose(normalizer.decode(encoded), anomalies[0], atol=1e-5)
+    assert Normalizer.from_dict(normalizer.to_dict()).scale.tolist() == normalizer.scale.tolist()
+    doy = np.array([10.0, 200.0])
+    absolute = to_absolute(anomalies[:2].astype("f4"), tiny_grid, doy)
+    assert np.isnan(absolute[:, ~tiny_grid.ocean]).all()
+    back = to_anomaly(absolute, tiny_grid, doy)
+    ocean = np.broadcast_to(tiny_grid.ocean, back.shape)
+    assert np.allclose(back[ocean], anomalies[:2][ocean], atol=1e-4)
+
+
+def test_presets_build_generators():
+    for name in ("coarse", "paper"):
+        assert build_generator(preset(name).model) is not None
+    assert GridSpec().name == "coarse"
