@@ -1,4 +1,4 @@
-"""The only module that reads or writes files: geography, configs, CF netCDF fields.
+"""Geography, configs, gridded CF netCDF fields, logs and safe writing.
 
 Errors a user can cause (missing file, unwritable path, wrong format) are raised as
 :class:`InputError` with one line naming the problem and the fix; the CLI turns them into
@@ -25,7 +25,7 @@ import xarray as xr
 
 from engine.config import Config, config_from_dict, config_to_dict
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
 class InputError(Exception):
@@ -52,7 +52,7 @@ def load_geography(path: str | None = None) -> xr.Dataset:
 
 def history_line(argv: list[str] | None = None) -> str:
     """A CF ``history`` entry: UTC timestamp and the command that made the file."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     command = " ".join(argv if argv is not None else ["deepda", *sys.argv[1:]])
     return f"{stamp}: {command}"
 
@@ -122,6 +122,33 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def append_csv_row(path: str | Path, row: dict[str, Any]) -> None:
+    """Append one row to a CSV log, writing the header first if the file is new.
+
+    A later row may carry a column the header lacks (e.g. a validation score); the whole
+    file is then rewritten with the wider header so every column stays aligned.
+    """
+    file = Path(path)
+    frame = pd.DataFrame([row])
+    if not file.exists():
+        check_writable(file)
+        frame.to_csv(file, index=False)
+        return
+    header = pd.read_csv(file, nrows=0).columns.tolist()
+    if set(frame.columns) <= set(header):
+        frame.reindex(columns=header).to_csv(file, mode="a", header=False, index=False)
+    else:
+        merged = pd.concat([pd.read_csv(file), frame], ignore_index=True)
+        with atomic_path(file) as tmp:
+            merged.to_csv(tmp, index=False)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write a small text file (JSON, Markdown, CSV) atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 # --- gridded fields (CF-1.8) -------------------------------------------------------------
@@ -211,13 +238,22 @@ def open_fields(path: str | Path) -> xr.Dataset:
         raise InputError(f"{file} is not a readable netCDF file ({type(err).__name__}); check the path") from None
 
 
+def write_world(
+    world: Any, path: str | Path, chunk_steps: int = 365, progress: Callable[[int], None] | None = None
+) -> None:
+    """Write a model world's run to CF netCDF, ``chunk_steps`` at a time (memory: one chunk).
+
+    ``world`` is anything with ``n_steps``, ``dataset(start, stop)`` and ``grid`` (a ModelWorld).
+    """
+    template = xr.Dataset({"mask": world.grid.mask()})
+    template.attrs.update({"Conventions": "CF-1.8", "history": history_line()})
+    chunks = (world.dataset(s, min(s + chunk_steps, world.n_steps)) for s in range(0, world.n_steps, chunk_steps))
+    write_fields_incremental(path, template, chunks, world.n_steps, progress)
+
+
 def read_oni() -> pd.DataFrame:
     """The shipped NOAA CPC Nino-3.4 record: columns time (mid-month), nino34_anomaly, oni."""
 
     table = pd.read_csv(assets_dir() / "oni.csv")
     table["time"] = pd.to_datetime({"year": table["year"], "month": table["month"], "day": 15})
     return table[["time", "nino34_anomaly", "oni"]]
-
-
-# --- profile tables (observations) -------------------------------------------------------
-# (DSG netCDF and CSV writers/readers, and the real-format readers, live below.)

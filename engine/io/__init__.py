@@ -1,0 +1,63 @@
+"""``engine.io``: the only package that reads or writes files (besides checkpoints).
+
+``core`` holds geography, configs, gridded CF netCDF and safe writing; ``dsg`` and
+``csvfiles`` the profile table on disk; ``realformats`` the EN4 and Argo readers;
+``observations`` the one entry point that opens any observation file with QC.
+"""
+
+from engine.io.core import (
+    InputError,
+    append_csv_row,
+    assets_dir,
+    atomic_path,
+    check_writable,
+    history_line,
+    load_geography,
+    open_fields,
+    read_config,
+    read_oni,
+    write_config,
+    write_fields_incremental,
+    write_text,
+    write_world,
+)
+from engine.io.csvfiles import read_profiles_csv, write_profiles_csv
+from engine.io.dsg import (
+    DEFAULT_OBS_ERROR,
+    OBS_FORMATS,
+    classify_platform,
+    default_obs_error,
+    read_profiles,
+    write_profiles,
+)
+from engine.io.observations import open_observations
+from engine.io.realformats import depth_from_pressure, read_argo, read_en4
+
+__all__ = [
+    "DEFAULT_OBS_ERROR",
+    "OBS_FORMATS",
+    "InputError",
+    "append_csv_row",
+    "assets_dir",
+    "atomic_path",
+    "check_writable",
+    "classify_platform",
+    "default_obs_error",
+    "depth_from_pressure",
+    "history_line",
+    "load_geography",
+    "open_fields",
+    "open_observations",
+    "read_argo",
+    "read_config",
+    "read_en4",
+    "read_oni",
+    "read_profiles",
+    "read_profiles_csv",
+    "write_config",
+    "write_fields_incremental",
+    "write_profiles",
+    "write_profiles_csv",
+    "write_text",
+    "write_world",
+]
