@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, NoReturn
 
 from engine import io
@@ -104,8 +105,60 @@ def run_world(args: argparse.Namespace) -> None:
     io.check_writable(args.out)
     world = make_world(load_config(args), args.run, args.years, args.period)
     with progress_bar(world.n_steps, f"world {world.run}") as bar:
-        io.write_world(world, args.out, progress=bar.update)
+        io.write_world(world, args.out, progress=bar.update, command=args.command)
     print(f"wrote {args.out}: {world.run} run, {world.n_steps} steps from year {world.start_year}")
+
+
+def add_train(sub: Any) -> None:
+    p = sub.add_parser("train", help="train the DeepDA generator on the control run (GAN, recurrent cycling)")
+    _common(p)
+    p.add_argument("--out", required=True, help="checkpoint file (written every N steps, on Ctrl-C and at the end)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--steps", type=int, help="optimiser steps (default from the config)")
+    p.add_argument("--log", help="CSV loss log (default: OUT with .log.csv)")
+    p.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from engine.grid import build_grid
+    from engine.observing import ObservingNetwork
+    from engine.samples import TrainingSamples
+    from engine.train import init_distributed, train, with_steps
+    from engine.world import ModelWorld
+
+    io.check_writable(args.out)
+    if args.resume and not Path(args.out).exists():
+        raise io.InputError(f"--resume needs an existing checkpoint, and {args.out} does not exist; drop --resume")
+    if not args.resume and Path(args.out).exists():
+        raise io.InputError(f"{args.out} exists; add --resume to continue it or choose another --out")
+    if args.steps is not None and args.steps < 1:
+        raise io.InputError(f"--steps {args.steps} must be at least 1")
+    config = with_steps(load_config(args), args.steps)
+    rank = init_distributed()
+    grid = build_grid(config.grid, io.load_geography())
+    world = ModelWorld(
+        grid, config.world, run="control", n_steps=config.train.control_years * config.world.steps_per_year
+    )
+    samples = TrainingSamples(config, grid, world, ObservingNetwork(grid, config.network))
+    log_path = args.log or str(Path(args.out).with_suffix("")) + ".log.csv"
+    bar = progress_bar(config.train.steps, "train", unit="window")
+    bar.update(0)
+
+    def report(row: dict[str, float]) -> None:
+        if rank == 0:
+            io.append_csv_row(log_path, row)
+        bar.n = int(row["step"])
+        bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("g_mse", "d_loss", "val_rmse")}, refresh=True)
+
+    try:
+        state = train(config, grid, samples, args.out, args.resume, {"command": args.command}, progress=report)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"deepda: interrupted; checkpoint saved in {args.out}; continue with --resume", file=sys.stderr)
+        raise SystemExit(130) from None
+    bar.close()
+    if rank == 0:
+        print(f"wrote {args.out}: {state.step} steps, best validation RMSE {state.best_val_rmse:.4f} degC")
 
 
 def add_bench(sub: Any) -> None:
@@ -133,7 +186,7 @@ def run_bench(args: argparse.Namespace) -> None:
         print(text)
 
 
-VERBS: list[Callable[[Any], None]] = [add_world, add_bench]
+VERBS: list[Callable[[Any], None]] = [add_world, add_train, add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,7 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``deepda`` console script; returns the exit code."""
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
+        args.command = " ".join(["deepda", *argv])  # recorded in provenance and history
         args.func(args)
     except io.InputError as err:
         print(f"deepda: error: {err}", file=sys.stderr)

@@ -50,11 +50,10 @@ def load_geography(path: str | None = None) -> xr.Dataset:
         return ds.load()
 
 
-def history_line(argv: list[str] | None = None) -> str:
+def history_line(command: str | None = None) -> str:
     """A CF ``history`` entry: UTC timestamp and the command that made the file."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    command = " ".join(argv if argv is not None else ["deepda", *sys.argv[1:]])
-    return f"{stamp}: {command}"
+    return f"{stamp}: {command or ' '.join(['deepda', *sys.argv[1:]])}"
 
 
 # --- config files ------------------------------------------------------------------------
@@ -239,14 +238,18 @@ def open_fields(path: str | Path) -> xr.Dataset:
 
 
 def write_world(
-    world: Any, path: str | Path, chunk_steps: int = 365, progress: Callable[[int], None] | None = None
+    world: Any,
+    path: str | Path,
+    chunk_steps: int = 365,
+    progress: Callable[[int], None] | None = None,
+    command: str | None = None,
 ) -> None:
     """Write a model world's run to CF netCDF, ``chunk_steps`` at a time (memory: one chunk).
 
     ``world`` is anything with ``n_steps``, ``dataset(start, stop)`` and ``grid`` (a ModelWorld).
     """
     template = xr.Dataset({"mask": world.grid.mask()})
-    template.attrs.update({"Conventions": "CF-1.8", "history": history_line()})
+    template.attrs.update({"Conventions": "CF-1.8", "history": history_line(command)})
     chunks = (world.dataset(s, min(s + chunk_steps, world.n_steps)) for s in range(0, world.n_steps, chunk_steps))
     write_fields_incremental(path, template, chunks, world.n_steps, progress)
 
