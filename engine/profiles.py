@@ -82,7 +82,11 @@ def qc_summary(table: pd.DataFrame) -> pd.DataFrame:
     counts = table["qc"].value_counts().sort_index()
     names = {QC_GOOD: "good", **QC_REASONS}
     return pd.DataFrame(
-        {"code": counts.index.astype(int), "reason": [names.get(int(c), "unknown") for c in counts.index], "rows": counts.values}
+        {
+            "code": counts.index.astype(int),
+            "reason": [names.get(int(c), "unknown") for c in counts.index],
+            "rows": counts.values,
+        }
     )
 
 

@@ -1,0 +1,125 @@
+"""Training and validation samples: control-run truth windows with OSSE observations.
+
+Composition only (world -> observe -> grid -> normalise): a window is a run of
+consecutive control-run steps, observed by the network of one randomly chosen real year
+(1981-2020), so the generator sees every era of the observing system while the truth it
+learns from is the trend-free control run (DESIGN sections 4 and 7).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import torch
+
+from engine.config import Config
+from engine.grid import Grid, step_day_of_year
+from engine.gridding import grid_step
+from engine.normalize import Normalizer, fit_normalizer
+from engine.observing import ObservingNetwork
+
+VALIDATION_ERAS = (1990, 2010)  # one pre-Argo and one Argo-era network for validation
+
+
+@dataclass
+class Window:
+    """Consecutive steps in network units, each tensor (steps, 1, 1, depth, lat, lon)."""
+
+    truth: torch.Tensor
+    obs: torch.Tensor
+    obs_mask: torch.Tensor
+
+    @property
+    def length(self) -> int:
+        return self.truth.shape[0]
+
+    def head(self, n: int) -> Window:
+        return Window(self.truth[:n], self.obs[:n], self.obs_mask[:n])
+
+    def tail(self, n: int) -> Window:
+        return Window(self.truth[n:], self.obs[n:], self.obs_mask[n:])
+
+    def to(self, device: torch.device | str) -> Window:
+        return Window(self.truth.to(device), self.obs.to(device), self.obs_mask.to(device))
+
+
+def _tensor(values: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(values, dtype="f4"))[:, None, None]
+
+
+class TrainingSamples:
+    """Draws training windows from the first control years; validation from the last ones.
+
+    Parameters
+    ----------
+    config : Config
+    grid : Grid
+    world : ModelWorld
+        A control run of ``config.train.control_years`` years.
+    network : ObservingNetwork
+    """
+
+    def __init__(self, config: Config, grid: Grid, world, network: ObservingNetwork) -> None:
+        self.config, self.grid, self.world, self.network = config, grid, world, network
+        self.steps_per_year = world.steps_per_year
+        spec = config.train
+        self.n_train = (spec.control_years - spec.validation_years) * self.steps_per_year
+        if self.n_train < spec.window * 3 or spec.validation_years < 1:
+            raise ValueError("control_years must leave training years beyond validation_years")
+        self.normalizer = self._fit_normalizer()
+        self.ocean = torch.from_numpy(grid.ocean.astype("f4"))[None, None]
+        volume = grid.volume / grid.volume.sum()
+        self.volume_weights = torch.from_numpy(volume.astype("f4"))[None, None]
+        self.scale = torch.from_numpy(self.normalizer.scale)[None, None, :, None, None]
+        self.description = (
+            f"control run, {spec.control_years} years (last {spec.validation_years} held out), world seed "
+            f"{config.world.seed}; OSSE network seed {config.network.seed}, eras 1981-2020, platforms "
+            f"{','.join(config.network.active)}"
+        )
+
+    def _fit_normalizer(self) -> Normalizer:
+        spy = self.steps_per_year
+        starts = np.linspace(0, self.n_train - spy, 4).astype(int)
+        anomalies = np.concatenate([self.world.anomaly(int(s), int(s) + spy) for s in starts])
+        return fit_normalizer(anomalies, self.grid.ocean)
+
+    def observe(
+        self, anomaly: np.ndarray, step: int, network_year: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """OSSE super-observations of one step's truth anomaly, in network units."""
+        spy = self.steps_per_year
+        doy = float(step_day_of_year(1, spy, step)[0])
+        positions = self.network.positions(network_year, step % spy, spy)
+        positions["temperature"] = self.network.sample(anomaly, positions, rng, doy)
+        fields = grid_step(positions, self.grid, doy)
+        mask = fields["obs_mask"]
+        return self.normalizer.encode(np.where(mask > 0, fields["obs_anomaly"], 0.0)), mask
+
+    def window(self, start: int, length: int, first_year: int, rng: np.random.Generator) -> Window:
+        """Steps ``start .. start+length`` observed by the network from ``first_year`` on."""
+        spy = self.steps_per_year
+        truth = self.world.anomaly(start, start + length)
+        obs, masks = [], []
+        for t in range(length):
+            year = min(first_year + ((start % spy) + t) // spy, 2020)
+            o, m = self.observe(truth[t], start + t, year, rng)
+            obs.append(o)
+            masks.append(m)
+        return Window(_tensor(self.normalizer.encode(truth)), _tensor(np.stack(obs)), _tensor(np.stack(masks)))
+
+    def training_window(self, rng: np.random.Generator, length: int) -> Window:
+        """A random window of the training years with a random network era."""
+        start = int(rng.integers(0, self.n_train - length))
+        return self.window(start, length, int(rng.integers(1981, 2021)), rng)
+
+    @cached_property
+    def _validation(self) -> list[Window]:
+        rng = np.random.default_rng([self.config.train.seed, 99])
+        length = self.steps_per_year
+        return [self.window(self.n_train, length, era, rng) for era in VALIDATION_ERAS]
+
+    def validation_windows(self) -> list[Window]:
+        """Fixed held-out windows (one year each, the network of 1990 and of 2010)."""
+        return self._validation

@@ -1,0 +1,261 @@
+"""GAN training of the DeepDA generator with recurrent cycling (DESIGN sections 4 and 7).
+
+Each optimiser step draws a window of consecutive control-run steps with OSSE
+observations from a random era of the network, and cycles through it: each analysis is
+the next step's background, with backpropagation truncated every ``backprop_steps``.
+The windows start either from climatology (zero anomaly) or from a short no-gradient
+spin-up, so the generator learns both the cold start and the warmed-up cycle.
+Validation cycles over held-out control years; the best generator is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from engine.checkpoint import build_discriminator, build_generator, code_revision, load_checkpoint, save_checkpoint
+from engine.config import Config
+from engine.grid import Grid
+from engine.io import InputError
+from engine.nn import discriminator_loss, generator_loss
+from engine.samples import TrainingSamples, Window
+
+
+@dataclass
+class TrainState:
+    """Everything a resumed run needs besides the networks and optimisers."""
+
+    step: int = 0
+    best_val_rmse: float = math.inf
+    bad_validations: int = 0
+    best_generator: dict[str, torch.Tensor] = field(default_factory=dict)
+    log: list[dict[str, float]] = field(default_factory=list)
+
+
+def pick_device() -> torch.device:
+    """CUDA when present (the rank's own GPU under torchrun), else CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _module(net: torch.nn.Module) -> torch.nn.Module:
+    return net.module if isinstance(net, DistributedDataParallel) else net
+
+
+def _chunks(n: int, size: int) -> Iterator[range]:
+    for start in range(0, n, size):
+        yield range(start, min(start + size, n))
+
+
+def cycle_window(
+    gen: torch.nn.Module, disc: torch.nn.Module, window: Window, ocean: torch.Tensor, background: torch.Tensor,
+    opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, config: Config, device: torch.device,
+) -> dict[str, float]:  # fmt: skip
+    """Train on one window: truncated backpropagation through the analysis cycle."""
+    spec = config.train
+    sums = {"g_mse": 0.0, "g_adv": 0.0, "d_loss": 0.0}
+    for chunk in _chunks(window.length, spec.backprop_steps):
+        bg = background.detach()
+        total, pairs = 0.0, []
+        _module(disc).requires_grad_(False)  # the generator step must not train the critic
+        for t in chunk:
+            with _autocast(device):
+                analysis = gen(bg, window.obs[t], window.obs_mask[t], ocean)
+                fake_logits = _module(disc)(analysis - bg, ocean)
+            loss, mse, adv = generator_loss(
+                analysis.float(), window.truth[t], fake_logits.float(), ocean, spec.mse_weight, spec.adversarial_weight
+            )
+            total = total + loss
+            pairs.append((window.truth[t] - bg.detach(), analysis.detach().float() - bg.detach()))
+            sums["g_mse"] += float(mse.detach())
+            sums["g_adv"] += float(adv.detach())
+            bg = analysis.float()
+        opt_g.zero_grad(set_to_none=True)
+        (total / len(chunk)).backward()
+        opt_g.step()
+        _module(disc).requires_grad_(True)
+        real = torch.cat([p[0] for p in pairs])
+        fake = torch.cat([p[1] for p in pairs])
+        with _autocast(device):
+            d_loss = discriminator_loss(disc(real, ocean).float(), disc(fake, ocean).float(), spec.discriminator_weight)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        sums["d_loss"] += float(d_loss.detach()) * len(chunk)
+        background = bg.detach()
+    return {k: v / window.length for k, v in sums.items()}
+
+
+@torch.no_grad()
+def spin_up(
+    gen: torch.nn.Module, window: Window, ocean: torch.Tensor, steps: int, device: torch.device
+) -> torch.Tensor:
+    """Cycle ``steps`` steps from zero anomaly without gradients; returns the background."""
+    bg = torch.zeros_like(window.truth[0])  # climatology
+    for t in range(steps):
+        with _autocast(device):
+            bg = _module(gen)(bg, window.obs[t], window.obs_mask[t], ocean).float()
+    return bg
+
+
+@torch.no_grad()
+def validate(
+    gen: torch.nn.Module, windows: list[Window], ocean: torch.Tensor, weights: torch.Tensor, scale: torch.Tensor,
+    device: torch.device,
+) -> float:  # fmt: skip
+    """Volume-weighted RMSE (degC) of cycled analyses, skipping the first third (spin-up)."""
+    net = _module(gen)
+    net.eval()
+    total, count = 0.0, 0
+    for window in windows:
+        bg = torch.zeros_like(window.truth[0])
+        for t in range(window.length):
+            with _autocast(device):
+                bg = net(bg, window.obs[t], window.obs_mask[t], ocean).float()
+            if t >= window.length // 3:
+                total += float((((bg - window.truth[t]) * scale) ** 2 * weights).sum() / weights.sum())
+                count += 1
+    net.train()
+    return math.sqrt(total / max(count, 1))
+
+
+def init_distributed() -> int:
+    """Join the torchrun process group when launched by torchrun; returns this rank.
+
+    NCCL on GPUs, gloo on CPUs (the tests run two CPU processes).
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    return _distributed()[0]
+
+
+def _distributed() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    return {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state()}
+
+
+def _save(path, gen, disc, opt_g, opt_d, config, samples, grid, state, rng, provenance, complete) -> None:
+    best = state.best_generator or _module(gen).state_dict()
+    generator = build_generator(config.model)
+    generator.load_state_dict(best)
+    training: dict[str, Any] = {"step": state.step, "best_val_rmse": state.best_val_rmse, "log": state.log}
+    if not complete:  # enough to resume exactly where we were
+        training.update(
+            latest_generator=_module(gen).state_dict(), discriminator=_module(disc).state_dict(),
+            opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), bad_validations=state.bad_validations,
+            rng=_rng_state(rng),
+        )  # fmt: skip
+    provenance = {**provenance, "validation_rmse_degC": state.best_val_rmse, "steps": state.step, "complete": complete}
+    save_checkpoint(path, generator, config, samples.normalizer, grid, provenance, training)
+
+
+def _restore(path, gen, disc, opt_g, opt_d, rng) -> TrainState:
+    ckpt = load_checkpoint(path)
+    t = ckpt.training
+    if "latest_generator" not in t:
+        raise InputError(f"{path} holds a finished run (step {t.get('step')}); start a new run with another --out")
+    _module(gen).load_state_dict(t["latest_generator"])
+    _module(disc).load_state_dict(t["discriminator"])
+    opt_g.load_state_dict(t["opt_g"])
+    opt_d.load_state_dict(t["opt_d"])
+    rng.bit_generator.state = t["rng"]["numpy"]
+    torch.set_rng_state(t["rng"]["torch"])
+    best = ckpt.generator.state_dict()
+    return TrainState(t["step"], t["best_val_rmse"], t["bad_validations"], best, list(t["log"]))
+
+
+def train(
+    config: Config,
+    grid: Grid,
+    samples: TrainingSamples,
+    out: str,
+    resume: bool = False,
+    provenance: dict[str, Any] | None = None,
+    progress: Callable[[dict[str, float]], None] | None = None,
+) -> TrainState:
+    """Train (or resume training) and write the checkpoint to ``out``.
+
+    Checkpoints go to ``out`` every ``checkpoint_every`` steps and on Ctrl-C (then the
+    KeyboardInterrupt is re-raised); the finished file keeps the best generator only.
+    ``progress`` receives each step's losses (and ``val_rmse`` when validated).
+    """
+    spec = config.train
+    rank, world_size = _distributed()
+    device = pick_device()
+    torch.manual_seed(spec.seed + rank)
+    rng = np.random.default_rng([spec.seed, rank])
+    gen, disc = build_generator(config.model).to(device), build_discriminator(config.model).to(device)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=spec.learning_rate, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=spec.learning_rate, betas=(0.5, 0.999))
+    state = _restore(out, gen, disc, opt_g, opt_d, rng) if resume else TrainState()
+    if world_size > 1:
+        gen, disc = DistributedDataParallel(gen), DistributedDataParallel(disc)
+    ocean = samples.ocean.to(device)
+    weights, scale = samples.volume_weights.to(device), samples.scale.to(device)
+    validation = [w.to(device) for w in samples.validation_windows()]
+    provenance = {
+        "seed": spec.seed,
+        "code_revision": code_revision(),
+        "data": samples.description,
+        "world_size": world_size,
+        "device": str(device),
+        **(provenance or {}),
+    }
+    save_args = (gen, disc, opt_g, opt_d, config, samples, grid)
+    start = time.perf_counter()
+    try:
+        while state.step < spec.steps and state.bad_validations < spec.patience:
+            spin = int(rng.integers(1, spec.window + 1)) if rng.random() < 0.7 else 0
+            window = samples.training_window(rng, spin + spec.window).to(device)
+            background = spin_up(gen, window, ocean, spin, device)
+            row = cycle_window(gen, disc, window.tail(spin), ocean, background, opt_g, opt_d, config, device)
+            state.step += 1
+            row.update(step=state.step, seconds=time.perf_counter() - start)
+            if state.step % spec.validate_every == 0 or state.step == spec.steps:
+                row["val_rmse"] = validate(gen, validation, ocean, weights, scale, device)
+                if row["val_rmse"] < state.best_val_rmse:
+                    state.best_val_rmse, state.bad_validations = row["val_rmse"], 0
+                    state.best_generator = {k: v.detach().clone().cpu() for k, v in _module(gen).state_dict().items()}
+                else:
+                    state.bad_validations += 1
+            state.log.append(row)
+            if progress:
+                progress(row)
+            if rank == 0 and state.step % spec.checkpoint_every == 0:
+                _save(out, *save_args, state, rng, provenance, complete=False)
+    except KeyboardInterrupt:
+        if rank == 0:
+            _save(out, *save_args, state, rng, provenance, complete=False)
+        raise
+    if rank == 0:
+        _save(out, *save_args, state, rng, provenance, complete=True)
+    return state
+
+
+def with_steps(config: Config, steps: int | None) -> Config:
+    """``config`` with ``train.steps`` replaced when ``steps`` is given."""
+    return config if steps is None else replace(config, train=replace(config.train, steps=steps))
