@@ -11,16 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy.ndimage import gaussian_filter
 
-from engine.checkpoint import Checkpoint
-from engine.grid import Grid, step_day_of_year
+from engine.checkpoint import Checkpoint, load_checkpoint
+from engine.config import Config
+from engine.config import preset as preset_config
+from engine.grid import Grid, build_grid, step_day_of_year, step_times
 from engine.gridding import grid_profiles, table_steps
+from engine.io import InputError, history_line, load_geography, open_observations
+from engine.io.analysis import AnalysisWriter
+from engine.normalize import to_absolute
 
 
 @dataclass
@@ -142,20 +148,130 @@ def cycle(
     method: Method,
     steps: Iterator[ObsStep],
     background: np.ndarray,
-    rng: np.random.Generator,
+    seed: int,
     perturb: bool = True,
-    progress: Callable[[int], None] | None = None,
 ) -> Iterator[tuple[ObsStep, np.ndarray]]:
     """Run ``method`` over the observation steps; yield (obs, analysis members) each step.
 
     ``background`` (members, depth, lat, lon) is the first background; each analysis
     becomes the next background. With several members and ``perturb``, each member sees
-    its own perturbed observations.
+    its own perturbed observations, drawn from a generator seeded by (seed, step) so a
+    resumed run draws exactly what the uninterrupted one would have.
     """
     members = background.shape[0]
     for obs in steps:
-        seen = obs.perturbed(members, rng) if perturb and members > 1 else obs
+        seen = obs.perturbed(members, np.random.default_rng([seed, obs.step])) if perturb and members > 1 else obs
         background = method.assimilate(background, seen)
         yield obs, background
-        if progress:
-            progress(1)
+
+
+def ensemble_fields(analysis: np.ndarray, grid: Grid, day_of_year: float, save_members: bool) -> dict[str, np.ndarray]:
+    """Mean anomaly, absolute temperature (NaN on land), spread and optionally members."""
+    mean = analysis.mean(axis=0)
+    fields = {
+        "thetao_anomaly": np.where(grid.ocean, mean, np.nan),
+        "thetao": to_absolute(mean[None], grid, np.array([day_of_year]))[0],
+    }
+    if analysis.shape[0] > 1:
+        fields["thetao_spread"] = np.where(grid.ocean, analysis.std(axis=0, ddof=1), np.nan)
+    if save_members:
+        fields["thetao_anomaly_member"] = np.where(grid.ocean, analysis, np.nan)
+    return fields
+
+
+class Cancelled(Exception):
+    """Raised when a run is asked to stop; the finished steps stay in ``OUT.part``."""
+
+
+BASELINES = ("oi", "kf", "persistence", "climatology")
+
+
+def make_method(method: str | Path, grid: Grid, config: Config, device: str = "cpu") -> tuple[Method, dict[str, Any]]:
+    """The method named (a baseline) or stored in a checkpoint, with attributes describing it."""
+    from engine import baselines
+    from engine.world import ModelWorld
+
+    name = str(method)
+    if name == "climatology":
+        return Climatology(), {"method": name}
+    if name == "persistence":
+        return Persistence(), {"method": name}
+    if name == "oi":
+        return baselines.OptimalInterpolation.for_grid(grid, config), {"method": name}
+    if name == "kf":
+        world = ModelWorld(grid, config.world, run="control", n_steps=1)
+        return baselines.KalmanFilter.from_world(world), {"method": name, "source": "model-world modes"}
+    checkpoint = load_checkpoint(method, device)
+    provenance = {k: str(v) for k, v in checkpoint.provenance.items()}
+    return DeepDA(checkpoint, grid, device), {
+        "method": "deepda",
+        "checkpoint": str(method),
+        **{f"model_{k}": v for k, v in provenance.items()},
+    }
+
+
+def _period_of(table: pd.DataFrame) -> tuple[int, int]:
+    good = table["time"][table["qc"].to_numpy() == 0]
+    if good.empty:
+        raise InputError("the observation file has no good rows to assimilate; check its QC summary")
+    years = pd.DatetimeIndex(good).year
+    return int(years.min()), int(years.max())
+
+
+def assimilate_to_file(
+    method: str | Path,
+    obs_path: str | Path,
+    out_path: str | Path,
+    preset: str = "coarse",
+    period: tuple[int, int] | None = None,
+    members: int = 1,
+    resume: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    config: Config | None = None,
+    command: str | None = None,
+    save_members: bool = False,
+) -> Path:
+    """Assimilate an observation file over a period and write ANALYSIS.nc step by step.
+
+    ``method`` is a checkpoint path or one of :data:`BASELINES`. ``progress(done, total)``
+    is called after every step; when ``should_stop()`` turns true the run stops with
+    :class:`Cancelled` and keeps its finished steps for ``resume=True``.
+    """
+    config = config or preset_config(preset)
+    if members < 1:
+        raise InputError(f"--members {members} must be at least 1")
+    grid = build_grid(config.grid, load_geography())
+    assimilator, attrs = make_method(method, grid, config)
+    table, _ = open_observations(obs_path, grid=grid)
+    first, last = period or _period_of(table)
+    spy = config.world.steps_per_year
+    n_steps = (last - first + 1) * spy
+    times = step_times(first, n_steps, spy, "standard")
+    attrs = {
+        **attrs,
+        "title": f"DeepDA analysis ({attrs['method']})",
+        "observations": str(obs_path),
+        "history": history_line(command),
+    }
+    writer = AnalysisWriter(out_path, grid, times, members, attrs, resume=resume, save_members=save_members)
+    try:
+        done = writer.steps_done
+        if done:
+            background = writer.restart_state()
+        else:
+            scale = getattr(assimilator, "normalizer", None)
+            scale = scale.scale if scale is not None else np.full(grid.shape[0], 0.5, "f4")
+            background = initial_backgrounds(grid, members, scale, np.random.default_rng([config.network.seed, 7]))
+        steps = obs_steps(table, grid, first, spy, done, n_steps - done)
+        for obs, analysis in cycle(assimilator, steps, background, seed=config.network.seed):
+            step = done + obs.step
+            writer.write(step, ensemble_fields(analysis, grid, obs.day_of_year, save_members), analysis)
+            if progress:
+                progress(step + 1, n_steps)
+            if should_stop and should_stop() and step + 1 < n_steps:
+                raise Cancelled(f"stopped after step {step + 1} of {n_steps}; resume to continue")
+    except BaseException:
+        writer.close()
+        raise
+    return writer.finish()

@@ -109,6 +109,84 @@ def run_world(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: {world.run} run, {world.n_steps} steps from year {world.start_year}")
 
 
+def add_observe(sub: Any) -> None:
+    p = sub.add_parser("observe", help="OSSE observations of the model world, or read a real observation file")
+    _common(p)
+    p.add_argument("--run", choices=("historical",), default="historical", help="world run observed")
+    p.add_argument("--network", choices=("historical",), default="historical", help="observing network history")
+    p.add_argument("--period", help="years observed, e.g. 1981-2020 (default: the whole run)")
+    p.add_argument("--deny", default="", help="platforms switched off, e.g. argo,xbt (denial experiment)")
+    p.add_argument("--seed", type=int, help="world seed (default from the config)")
+    p.add_argument("--read", metavar="FILE", help="read a real observation file instead of simulating")
+    p.add_argument("--format", choices=("dsg", "en4", "argo", "csv"), help="format of --read (default: by suffix)")
+    p.add_argument("--columns", help="CSV column mapping, e.g. time=date,temperature=temp_c")
+    p.add_argument("--counts", action="store_true", help="print profiles per year and platform, write nothing")
+    p.add_argument("--out", help="output profile file (CF DSG netCDF, or CSV by suffix)")
+    p.set_defaults(func=run_observe)
+
+
+def _network(config: Config, deny: str) -> Any:
+    from engine.observing import ObservingNetwork
+    from engine.profiles import PLATFORMS
+
+    denied = tuple(p for p in deny.split(",") if p)
+    unknown = [p for p in denied if p not in PLATFORMS[:-1]]
+    if unknown:
+        raise io.InputError(f"--deny {','.join(unknown)}: unknown platform; choose from {', '.join(PLATFORMS[:-1])}")
+    grid = None
+    from engine.grid import build_grid
+
+    grid = build_grid(config.grid, io.load_geography())
+    return ObservingNetwork(grid, replace(config.network, deny=denied))
+
+
+def run_observe(args: argparse.Namespace) -> None:
+    if args.read:
+        return _read_observations(args)
+    config = load_config(args)
+    if args.counts:
+        from engine.observing import yearly_counts
+
+        first, last = parse_period(args.period) if args.period else (1981, 2020)
+        counts = yearly_counts(_network(config, args.deny), range(first, last + 1), config.world.steps_per_year)
+        print(counts.to_string())
+        return
+    if not args.out:
+        raise io.InputError("--out is required (or --counts to print the yearly counts only)")
+    from engine.observing import iter_observe
+
+    io.check_writable(args.out)
+    network = _network(config, args.deny)
+    world = make_world(config, "historical", None, args.period)
+    with progress_bar(world.n_steps, "observe") as bar:
+        chunks = iter_observe(world, network, progress=bar.update)
+        rows = io.write_profiles_incremental(args.out, chunks, {"source": "DeepDA OSSE"}, args.command)
+    print(f"wrote {args.out}: {rows} measurements, platforms {','.join(network.platforms)}")
+
+
+def _read_observations(args: argparse.Namespace) -> None:
+    from engine.grid import build_grid
+
+    if not args.out:
+        raise io.InputError("--out is required with --read")
+    io.check_writable(args.out)
+    columns = None
+    if args.columns:
+        try:
+            columns = dict(item.split("=", 1) for item in args.columns.split(","))
+        except ValueError:
+            raise io.InputError(f"--columns {args.columns!r} must look like time=date,temperature=temp_c") from None
+    config = load_config(args)
+    grid = build_grid(config.grid, io.load_geography())
+    table, summary = io.open_observations(args.read, args.format, columns=columns, grid=grid, period=args.period)
+    print(summary.to_string(index=False))
+    if str(args.out).endswith(".csv"):
+        io.write_profiles_csv(table, args.out)
+    else:
+        io.write_profiles(table, args.out, {"source": str(args.read)})
+    print(f"wrote {args.out}: {len(table)} measurements, {int((table['qc'] == 0).sum())} good (flagged rows kept)")
+
+
 def add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train the DeepDA generator on the control run (GAN, recurrent cycling)")
     _common(p)
@@ -161,6 +239,55 @@ def run_train(args: argparse.Namespace) -> None:
         print(f"wrote {args.out}: {state.step} steps, best validation RMSE {state.best_val_rmse:.4f} degC")
 
 
+def add_assimilate(sub: Any) -> None:
+    p = sub.add_parser("assimilate", help="cycle DeepDA (or a baseline) through an observation file")
+    _common(p)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--model", help="checkpoint (default: the shipped assets/deepda_coarse.pt)")
+    group.add_argument("--method", choices=BASELINE_NAMES, help="a classical baseline instead of DeepDA")
+    p.add_argument("--obs", required=True, help="observation file (CF DSG profile netCDF from 'deepda observe')")
+    p.add_argument("--period", help="years to analyse, e.g. 1981-2020 (default: the years observed)")
+    p.add_argument("--members", type=int, default=1, help="ensemble members (default 1)")
+    p.add_argument("--save-members", action="store_true", help="also write every member")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run (OUT.part)")
+    p.add_argument("--out", required=True, help="output analysis netCDF")
+    p.set_defaults(func=run_assimilate)
+
+
+BASELINE_NAMES = ("oi", "kf", "persistence", "climatology")
+
+
+def default_model() -> Path:
+    """The shipped coarse checkpoint."""
+    return io.assets_dir() / "deepda_coarse.pt"
+
+
+def run_assimilate(args: argparse.Namespace) -> None:
+    from engine.assimilate import Cancelled, assimilate_to_file
+
+    io.check_writable(args.out)
+    method = args.method or args.model or default_model()
+    period = parse_period(args.period) if args.period else None
+    bar = progress_bar(0, "assimilate")
+
+    def report(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        path = assimilate_to_file(
+            method, args.obs, args.out, period=period, members=args.members, resume=args.resume, progress=report,
+            config=load_config(args), command=args.command, save_members=args.save_members,
+        )  # fmt: skip
+    except (KeyboardInterrupt, Cancelled):
+        bar.close()
+        print(f"deepda: interrupted; finished steps kept in {args.out}.part; continue with --resume", file=sys.stderr)
+        raise SystemExit(130) from None
+    bar.close()
+    print(f"wrote {path}")
+
+
 def add_bench(sub: Any) -> None:
     from engine.bench import CASES
 
@@ -186,7 +313,7 @@ def run_bench(args: argparse.Namespace) -> None:
         print(text)
 
 
-VERBS: list[Callable[[Any], None]] = [add_world, add_train, add_bench]
+VERBS: list[Callable[[Any], None]] = [add_world, add_observe, add_train, add_assimilate, add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

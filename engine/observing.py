@@ -210,7 +210,8 @@ def stamps(year: np.ndarray, day: np.ndarray, calendar: str = "standard") -> np.
         raise ValueError(f"unknown calendar {calendar!r}; use 'standard' or 'noleap'")
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     jan1 = (year - 1970).astype("datetime64[Y]").astype("datetime64[ns]")
-    return jan1 + ((day + (leap & (day >= 59.0))) * 86400e9).astype("timedelta64[ns]")
+    # whole seconds: profile files store times exactly in seconds since 1950
+    return jan1 + np.round((day + (leap & (day >= 59.0))) * 86400.0).astype("timedelta64[s]").astype("timedelta64[ns]")
 
 
 def _frame(rows: dict[str, np.ndarray], time: np.ndarray) -> pd.DataFrame:

@@ -67,6 +67,7 @@ def _chunks(n: int, size: int) -> Iterator[range]:
 def cycle_window(
     gen: torch.nn.Module, disc: torch.nn.Module, window: Window, ocean: torch.Tensor, background: torch.Tensor,
     opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, config: Config, device: torch.device,
+    adversarial_weight: float,
 ) -> dict[str, float]:  # fmt: skip
     """Train on one window: truncated backpropagation through the analysis cycle."""
     spec = config.train
@@ -80,7 +81,7 @@ def cycle_window(
                 analysis = gen(bg, window.obs[t], window.obs_mask[t], ocean)
                 fake_logits = _module(disc)(analysis - bg, ocean)
             loss, mse, adv = generator_loss(
-                analysis.float(), window.truth[t], fake_logits.float(), ocean, spec.mse_weight, spec.adversarial_weight
+                analysis.float(), window.truth[t], fake_logits.float(), ocean, spec.mse_weight, adversarial_weight
             )
             total = total + loss
             pairs.append((window.truth[t] - bg.detach(), analysis.detach().float() - bg.detach()))
@@ -210,7 +211,7 @@ def train(
     rng = np.random.default_rng([spec.seed, rank])
     gen, disc = build_generator(config.model).to(device), build_discriminator(config.model).to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=spec.learning_rate, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=spec.learning_rate, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=spec.discriminator_learning_rate, betas=(0.5, 0.999))
     state = _restore(out, gen, disc, opt_g, opt_d, rng) if resume else TrainState()
     if world_size > 1:
         gen, disc = DistributedDataParallel(gen), DistributedDataParallel(disc)
@@ -232,7 +233,8 @@ def train(
             spin = int(rng.integers(1, spec.window + 1)) if rng.random() < 0.7 else 0
             window = samples.training_window(rng, spin + spec.window).to(device)
             background = spin_up(gen, window, ocean, spin, device)
-            row = cycle_window(gen, disc, window.tail(spin), ocean, background, opt_g, opt_d, config, device)
+            adversarial = spec.adversarial_weight * min(1.0, state.step / max(spec.adversarial_warmup * spec.steps, 1.0))
+            row = cycle_window(gen, disc, window.tail(spin), ocean, background, opt_g, opt_d, config, device, adversarial)
             state.step += 1
             row.update(step=state.step, seconds=time.perf_counter() - start)
             if state.step % spec.validate_every == 0 or state.step == spec.steps:

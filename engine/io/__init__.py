@@ -29,6 +29,7 @@ from engine.io.dsg import (
     default_obs_error,
     read_profiles,
     write_profiles,
+    write_profiles_incremental,
 )
 from engine.io.observations import open_observations
 from engine.io.realformats import depth_from_pressure, read_argo, read_en4
@@ -58,6 +59,7 @@ __all__ = [
     "write_fields_incremental",
     "write_profiles",
     "write_profiles_csv",
+    "write_profiles_incremental",
     "write_text",
     "write_world",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -255,6 +256,63 @@ def write_profiles(table: pd.DataFrame, path: str | Path, attrs: dict[str, Any] 
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
 
+
+
+def write_profiles_incremental(
+    path: str | Path, tables: Iterable[pd.DataFrame], attrs: dict[str, Any] | None = None, command: str | None = None
+) -> int:
+    """Write profile tables chunk by chunk into one CF DSG file; returns the rows written.
+
+    For OSSE runs too long to hold in memory (40 years of Argo is ~60 M rows). Same layout
+    and attributes as :func:`write_profiles`, with both dimensions unlimited and times in
+    whole seconds since 1950 (OSSE times are whole seconds). Written under a temporary name
+    and renamed when complete, so an interrupted run leaves nothing behind.
+    """
+    import netCDF4
+
+    with atomic_path(path) as tmp:
+        nc = netCDF4.Dataset(tmp, "w", format="NETCDF4")
+        try:
+            _create_dsg(nc, attrs, command)
+            n_prof = n_obs = 0
+            for chunk in tables:
+                table = as_table(chunk)
+                starts, sizes = _profile_layout(table)
+                ds = _dsg_dataset(table, starts, sizes)
+                seconds = (table["time"].to_numpy()[starts] - np.datetime64(_TIME_REFERENCE, "ns")) // np.timedelta64(1, "s")
+                for name in ("profile_id", "lat", "lon", "platform", "rowSize"):
+                    nc.variables[name][n_prof : n_prof + len(starts)] = ds[name].values
+                nc.variables["time"][n_prof : n_prof + len(starts)] = seconds.astype("i8")
+                for name in ("depth", "temperature", "obs_error", "qc"):
+                    nc.variables[name][n_obs : n_obs + len(table)] = ds[name].values
+                n_prof, n_obs = n_prof + len(starts), n_obs + len(table)
+        finally:
+            nc.close()
+    return n_obs
+
+
+def _create_dsg(nc: Any, attrs: dict[str, Any] | None, command: str | None) -> None:
+    nc.createDimension("profile", None)
+    nc.createDimension("obs", None)
+    types = {"profile_id": "i8", "time": "i8", "lat": "f8", "lon": "f8", "platform": "i1", "rowSize": "i4"}
+    for name, dtype in types.items():
+        fill = _TIME_FILL if name == "time" else None
+        var = nc.createVariable(name, dtype, ("profile",), fill_value=fill)
+        var.setncatts(_DSG_ATTRS[name])
+    nc.variables["time"].units = f"seconds since {_TIME_REFERENCE.replace('T', ' ')}"
+    for name, dtype in {"depth": "f4", "temperature": "f4", "obs_error": "f4", "qc": "i1"}.items():
+        fill = None if name == "qc" else np.float32(np.nan)
+        var = nc.createVariable(name, dtype, ("obs",), zlib=True, complevel=1, fill_value=fill, chunksizes=(1 << 16,))
+        var.setncatts(_DSG_ATTRS[name])
+    nc.setncatts(
+        {
+            "Conventions": "CF-1.8",
+            "featureType": "profile",
+            "title": "DeepDA in-situ temperature profiles",
+            "history": history_line(command),
+            **(attrs or {}),
+        }
+    )
 
 def _open_netcdf(path: str | Path) -> tuple[Path, xr.Dataset]:
     """Open a netCDF file undecoded (we decode times, fills and chars ourselves)."""

@@ -1,0 +1,154 @@
+"""Resumable, step-by-step CF-1.8 writer for assimilation output (ANALYSIS.nc).
+
+The run writes into ``OUT.part``; each step is flushed and only then counted in the
+``steps_done`` attribute, so an interrupted run (Ctrl-C, a crash, a cancelled job) keeps
+every finished step and ``--resume`` continues from the ensemble state stored in
+``restart_anomaly``. The finished file is renamed to ``OUT``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import netCDF4
+import numpy as np
+
+from engine.io.core import THETAO_ATTRS, InputError, check_writable
+
+FILL = np.float32(1e20)
+TIME_UNITS = "days since 1950-01-01 00:00:00"
+
+_VARIABLES = {
+    "thetao": {**THETAO_ATTRS, "long_name": "sea water potential temperature (analysis, ensemble mean)"},
+    "thetao_anomaly": {
+        "long_name": "potential temperature anomaly against the climatology (analysis, ensemble mean)",
+        "units": "degC",
+    },
+    "thetao_spread": {"long_name": "ensemble standard deviation of the potential temperature", "units": "degC"},
+}
+
+
+def partial_path(path: str | Path) -> Path:
+    """Where an unfinished run lives until it completes."""
+    file = Path(path)
+    return file.with_name(file.name + ".part")
+
+
+class AnalysisWriter:
+    """Write an analysis one step at a time; reopen it to resume.
+
+    Parameters
+    ----------
+    path : path of the finished file
+    grid : the Grid (coordinates and mask)
+    times : numpy datetime64 stamps of every step of the run
+    members : ensemble size (spread is written when > 1)
+    attrs : global attributes (method, source, history, ...)
+    resume : reopen ``path.part`` and continue after its last finished step
+    save_members : also write every member's anomaly
+    """
+
+    def __init__(
+        self, path: str | Path, grid: Any, times: np.ndarray, members: int, attrs: dict[str, Any], resume: bool = False,
+        save_members: bool = False,
+    ) -> None:  # fmt: skip
+        self.path = check_writable(path)
+        self.part = partial_path(path)
+        self.members, self.n_steps = members, len(times)
+        if resume:
+            if not self.part.exists():
+                raise InputError(f"nothing to resume: {self.part} does not exist; run without --resume")
+            self.nc = netCDF4.Dataset(self.part, "a")
+            self._check_compatible(grid, times)
+        else:
+            if self.part.exists():
+                self.part.unlink()
+            self.nc = self._create(grid, times, attrs, save_members)
+
+    def _create(self, grid: Any, times: np.ndarray, attrs: dict[str, Any], save_members: bool) -> Any:
+        nc = netCDF4.Dataset(self.part, "w", format="NETCDF4")
+        nz, ny, nx = grid.shape
+        nc.createDimension("time", len(times))
+        nc.createDimension("member", self.members)
+        for name, coord in grid.coords().items():
+            nc.createDimension(name, coord.size)
+            var = nc.createVariable(name, "f8", (name,))
+            var[:] = coord.values
+            var.setncatts(coord.attrs)
+        tvar = nc.createVariable("time", "f8", ("time",))
+        tvar.setncatts({"standard_name": "time", "units": TIME_UNITS, "calendar": "standard", "axis": "T"})
+        tvar[:] = netCDF4.date2num(list(times.astype("datetime64[us]").astype(object)), TIME_UNITS, "standard")
+        mask = nc.createVariable("mask", "i1", ("depth", "lat", "lon"))
+        mask.setncatts(
+            {"long_name": "ocean mask", "flag_values": np.array([0, 1], "i1"), "flag_meanings": "land ocean"}
+        )
+        mask[:] = grid.ocean.astype("i1")
+        names = ["thetao", "thetao_anomaly"] + (["thetao_spread"] if self.members > 1 else [])
+        chunks = (1, nz, ny, nx)
+        for name in names:
+            var = nc.createVariable(
+                name, "f4", ("time", "depth", "lat", "lon"), zlib=True, complevel=1, fill_value=FILL, chunksizes=chunks
+            )
+            var.setncatts(_VARIABLES[name])
+        if save_members:
+            var = nc.createVariable(
+                "thetao_anomaly_member",
+                "f4",
+                ("member", "time", "depth", "lat", "lon"),
+                zlib=True,
+                complevel=1,
+                fill_value=FILL,
+                chunksizes=(1,) + chunks,
+            )
+            var.setncatts({"long_name": "potential temperature anomaly of each ensemble member", "units": "degC"})
+        restart = nc.createVariable("restart_anomaly", "f4", ("member", "depth", "lat", "lon"), fill_value=FILL)
+        restart.setncatts(
+            {"long_name": "each member's analysis anomaly at the last finished step (restart state)", "units": "degC"}
+        )
+        nc.setncatts({"Conventions": "CF-1.8", **attrs, "members": self.members, "steps_done": 0})
+        return nc
+
+    def _check_compatible(self, grid: Any, times: np.ndarray) -> None:
+        same = (
+            self.nc.dimensions["time"].size == len(times)
+            and self.nc.dimensions["member"].size == self.members
+            and tuple(self.nc.dimensions[d].size for d in ("depth", "lat", "lon")) == grid.shape
+        )
+        if not same:
+            self.nc.close()
+            raise InputError(
+                f"{self.part} was started with another period, grid or ensemble size; run without --resume"
+            )
+
+    @property
+    def steps_done(self) -> int:
+        return int(self.nc.getncattr("steps_done"))
+
+    def restart_state(self) -> np.ndarray:
+        """Each member's anomaly after the last finished step."""
+        return np.asarray(self.nc.variables["restart_anomaly"][:].filled(0.0), dtype="f4")
+
+    def write(self, step: int, fields: dict[str, np.ndarray], state: np.ndarray) -> None:
+        """Write one step's fields (names as in the file) and the ensemble state, then count it."""
+        for name, values in fields.items():
+            if name == "thetao_anomaly_member":
+                self.nc.variables[name][:, step] = np.nan_to_num(values, nan=FILL)
+            else:
+                self.nc.variables[name][step] = np.where(np.isfinite(values), values, FILL)
+        self.nc.variables["restart_anomaly"][:] = state
+        self.nc.sync()  # data first, then the counter: a crash never counts a half-written step
+        self.nc.setncattr("steps_done", step + 1)
+        self.nc.sync()
+
+    def finish(self) -> Path:
+        """Close and move the finished file into place."""
+        self.nc.close()
+        os.replace(self.part, self.path)
+        return self.path
+
+    def close(self) -> None:
+        """Close, keeping ``.part`` for a later ``--resume``."""
+        if self.nc.isopen():
+            self.nc.close()
