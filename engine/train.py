@@ -233,8 +233,12 @@ def train(
             spin = int(rng.integers(1, spec.window + 1)) if rng.random() < 0.7 else 0
             window = samples.training_window(rng, spin + spec.window).to(device)
             background = spin_up(gen, window, ocean, spin, device)
-            adversarial = spec.adversarial_weight * min(1.0, state.step / max(spec.adversarial_warmup * spec.steps, 1.0))
-            row = cycle_window(gen, disc, window.tail(spin), ocean, background, opt_g, opt_d, config, device, adversarial)
+            adversarial = spec.adversarial_weight * min(
+                1.0, state.step / max(spec.adversarial_warmup * spec.steps, 1.0)
+            )
+            row = cycle_window(
+                gen, disc, window.tail(spin), ocean, background, opt_g, opt_d, config, device, adversarial
+            )
             state.step += 1
             row.update(step=state.step, seconds=time.perf_counter() - start)
             if state.step % spec.validate_every == 0 or state.step == spec.steps:

@@ -37,6 +37,11 @@ def assets_dir() -> Path:
     return ASSETS
 
 
+def cache_dir() -> Path:
+    """Where the embedded default's data are computed on first use ($DEEPDA_CACHE or ~/.cache/deepda)."""
+    return Path(os.environ.get("DEEPDA_CACHE", Path.home() / ".cache" / "deepda"))
+
+
 @functools.lru_cache(maxsize=2)
 def load_geography(path: str | None = None) -> xr.Dataset:
     """Open the shipped 1 degree geography (land, sea-floor depth, Levitus climatology).
@@ -142,6 +147,19 @@ def append_csv_row(path: str | Path, row: dict[str, Any]) -> None:
         merged = pd.concat([pd.read_csv(file), frame], ignore_index=True)
         with atomic_path(file) as tmp:
             merged.to_csv(tmp, index=False)
+
+
+def write_figure(figure: Any, path: str | Path, dpi: int = 120) -> None:
+    """Save a matplotlib figure as PNG atomically."""
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
+
+
+def write_dataset(ds: xr.Dataset, path: str | Path, command: str | None = None) -> None:
+    """Write a small Dataset (metrics, a subset) as CF netCDF atomically, with history."""
+    ds = ds.assign_attrs(Conventions=ds.attrs.get("Conventions", "CF-1.8"), history=history_line(command))
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine="netcdf4")
 
 
 def write_text(path: str | Path, text: str) -> None:

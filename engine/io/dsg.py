@@ -257,7 +257,6 @@ def write_profiles(table: pd.DataFrame, path: str | Path, attrs: dict[str, Any] 
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
 
 
-
 def write_profiles_incremental(
     path: str | Path, tables: Iterable[pd.DataFrame], attrs: dict[str, Any] | None = None, command: str | None = None
 ) -> int:
@@ -279,7 +278,9 @@ def write_profiles_incremental(
                 table = as_table(chunk)
                 starts, sizes = _profile_layout(table)
                 ds = _dsg_dataset(table, starts, sizes)
-                seconds = (table["time"].to_numpy()[starts] - np.datetime64(_TIME_REFERENCE, "ns")) // np.timedelta64(1, "s")
+                seconds = (table["time"].to_numpy()[starts] - np.datetime64(_TIME_REFERENCE, "ns")) // np.timedelta64(
+                    1, "s"
+                )
                 for name in ("profile_id", "lat", "lon", "platform", "rowSize"):
                     nc.variables[name][n_prof : n_prof + len(starts)] = ds[name].values
                 nc.variables["time"][n_prof : n_prof + len(starts)] = seconds.astype("i8")
@@ -313,6 +314,7 @@ def _create_dsg(nc: Any, attrs: dict[str, Any] | None, command: str | None) -> N
             **(attrs or {}),
         }
     )
+
 
 def _open_netcdf(path: str | Path) -> tuple[Path, xr.Dataset]:
     """Open a netCDF file undecoded (we decode times, fills and chars ourselves)."""

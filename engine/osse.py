@@ -1,0 +1,279 @@
+"""Observing-system simulation experiments: composition of world, observing, methods, metrics.
+
+No logic of its own beyond wiring: the truth comes from :mod:`engine.world`, the
+observations from :mod:`engine.observing`, the analyses from :mod:`engine.assimilate`
+(DeepDA and the baselines), the scores from :mod:`engine.metrics`, files from
+:mod:`engine.io`. ``deepda osse``, ``deepda evaluate``, ``deepda demo`` and the
+dashboard's first start all come through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from engine import io, metrics
+from engine.assimilate import assimilate_to_file
+from engine.config import Config
+from engine.grid import Grid, build_grid, step_day_of_year, time_to_step
+from engine.gridding import grid_profiles
+from engine.observing import ObservingNetwork, iter_observe
+from engine.world import ModelWorld
+
+ERAS = [1981, 2000, 2021]  # pre-Argo and Argo eras
+REGIONS = ("global", "tropics", "northern_extratropics", "southern_extratropics", "nino34")
+Progress = Callable[[str, float], None]
+
+
+def historical_world(config: Config, grid: Grid, period: tuple[int, int]) -> ModelWorld:
+    """The historical run over ``period`` (inclusive years)."""
+    n_steps = (period[1] - period[0] + 1) * config.world.steps_per_year
+    return ModelWorld(grid, config.world, run="historical", n_steps=n_steps, start_year=period[0], oni=io.read_oni())
+
+
+def _stage(progress: Progress | None, name: str, total: int) -> Callable[[int], None]:
+    done = [0]
+
+    def step(n: int) -> None:
+        done[0] += n
+        if progress:
+            progress(name, min(done[0] / max(total, 1), 1.0))
+
+    return step
+
+
+def make_truth_and_obs(
+    config: Config, out_dir: Path, period: tuple[int, int], progress: Progress | None = None, command: str | None = None
+) -> dict[str, Path]:
+    """Write the historical world (truth) and its OSSE observations into ``out_dir``.
+
+    Files that already exist are kept (an interrupted experiment picks up where it was).
+    """
+    grid = build_grid(config.grid, io.load_geography())
+    world = historical_world(config, grid, period)
+    paths = {"world": out_dir / "world.nc", "obs": out_dir / "obs.nc"}
+    if not paths["world"].exists():
+        io.write_world(world, paths["world"], progress=_stage(progress, "truth", world.n_steps), command=command)
+    if not paths["obs"].exists():
+        network = ObservingNetwork(grid, config.network)
+        chunks = iter_observe(world, network, progress=_stage(progress, "observations", world.n_steps))
+        io.write_profiles_incremental(paths["obs"], chunks, {"source": "DeepDA OSSE"}, command)
+    return paths
+
+
+def run_methods(
+    config: Config,
+    methods: dict[str, str | Path],
+    obs_path: Path,
+    out_dir: Path,
+    period: tuple[int, int],
+    members: dict[str, int] | None = None,
+    progress: Progress | None = None,
+    command: str | None = None,
+) -> dict[str, Path]:
+    """Assimilate ``obs_path`` with every method {label: checkpoint or baseline name}.
+
+    A finished analysis is reused; an interrupted one resumes from its ``.part`` file.
+    """
+    paths = {}
+    for label, method in methods.items():
+        out = out_dir / f"analysis_{label}.nc"
+        if not out.exists():
+            part = out.with_name(out.name + ".part")
+            stage = (lambda done, total, label=label: progress(f"analysis {label}", done / total)) if progress else None
+            assimilate_to_file(
+                method, obs_path, out, period=period, members=(members or {}).get(label, 1), resume=part.exists(),
+                progress=stage, config=config, command=command,
+            )  # fmt: skip
+        paths[label] = out
+    return paths
+
+
+def prepare_default(cache_dir: Path, progress: Progress | None = None, config: Config | None = None) -> dict[str, Path]:
+    """The dashboard's embedded default: coarse historical world 1981-2020, its OSSE
+    observations, and the shipped model's reanalysis, computed once into ``cache_dir``."""
+    from engine.config import preset
+
+    config = config or preset("coarse")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    period = (config.world.historical_start_year, config.world.historical_end_year)
+    paths = make_truth_and_obs(config, cache_dir, period, progress)
+    model = io.assets_dir() / "deepda_coarse.pt"
+    analyses = run_methods(config, {"deepda": model}, paths["obs"], cache_dir, period, progress=progress)
+    return {**paths, "analysis": analyses["deepda"]}
+
+
+# --- evaluation --------------------------------------------------------------------------
+
+
+def truth_anomaly(truth: xr.Dataset, grid: Grid, steps_per_year: int) -> xr.DataArray:
+    """Anomaly of a world file's ``thetao`` against the grid's climatology + seasonal cycle."""
+    times = truth["time"].values
+    year0 = pd.DatetimeIndex(times).year.min()
+    doy = step_day_of_year(len(times), steps_per_year)[time_to_step(times, year0, steps_per_year) % steps_per_year]
+    clim = grid.climatology[None] + grid.seasonal_anomaly(doy)
+    return (
+        truth["thetao"] - xr.DataArray(clim, dims=("time", "depth", "lat", "lon"), coords=truth["thetao"].coords)
+    ).rename("thetao_anomaly")
+
+
+def observation_error(obs_fields: xr.Dataset, truth: xr.DataArray) -> xr.DataArray:
+    """RMSE of the super-observations against the truth, by depth (observed cells only)."""
+    observed = obs_fields["obs_anomaly"].where(obs_fields["obs_mask"] > 0)
+    return metrics.rmse_by_depth(observed, truth.where(observed.notnull()))
+
+
+def score(
+    analyses: dict[str, xr.Dataset], truth: xr.DataArray, grid: Grid, obs_fields: xr.Dataset | None = None
+) -> xr.Dataset:
+    """Every metric of DESIGN section 10 for each analysis against the truth anomaly."""
+    weights = grid.weights()
+    mask = grid.mask()
+    out: dict[str, Any] = {}
+    anomalies = {name: ds["thetao_anomaly"] for name, ds in analyses.items()}
+    for name, est in anomalies.items():
+        est = est.sel(time=truth["time"])
+        background = est.shift(time=1).isel(time=slice(1, None))
+        out[f"rmse_depth_{name}"] = metrics.rmse_by_depth(est, truth, weights, mask)
+        out[f"rmse_background_depth_{name}"] = metrics.rmse_by_depth(
+            background, truth.isel(time=slice(1, None)), weights, mask
+        )
+        out[f"rmse_time_{name}"] = metrics.rmse_over_time(est, truth, weights, (0, 700), mask)
+        out[f"error_map_100m_{name}"] = metrics.error_map(
+            est.sel(depth=100, method="nearest"), truth.sel(depth=100, method="nearest")
+        )
+        if "thetao_spread" in analyses[name]:
+            spread = analyses[name]["thetao_spread"].sel(time=truth["time"])
+            out[f"spread_skill_{name}"] = metrics.spread_skill_ratio(spread, truth, weights, mask=mask, mean=est)
+    series = {"truth": truth, **{n: a.sel(time=truth["time"]) for n, a in anomalies.items()}}
+    for name, field in series.items():
+        out[f"layer_mean_0_700_{name}"] = metrics.layer_mean(field, weights, (0, 700))
+        out[f"ohc_0_700_{name}"] = metrics.ocean_heat_content(field, weights, (0, 700))
+        out[f"ohc_0_2000_{name}"] = metrics.ocean_heat_content(field, weights, (0, 2000))
+        out[f"nino34_{name}"] = metrics.nino34(field, weights)
+        out[f"trend_0_700_{name}"] = metrics.linear_trend(out[f"layer_mean_0_700_{name}"])
+    for name in anomalies:
+        out[f"nino34_correlation_{name}"] = metrics.correlation(out[f"nino34_{name}"], out["nino34_truth"])
+        out[f"trend_ratio_{name}"] = out[f"trend_0_700_{name}"] / out["trend_0_700_truth"]
+    if obs_fields is not None:
+        out["rmse_depth_observations"] = observation_error(obs_fields.sel(time=truth["time"]), truth)
+    ds = xr.Dataset({k: v.drop_vars([c for c in v.coords if c not in v.dims], errors="ignore") for k, v in out.items()})
+    return ds.assign_attrs(Conventions="CF-1.8", title="DeepDA OSSE metrics")
+
+
+def summary_table(analyses: dict[str, xr.Dataset], truth: xr.DataArray, grid: Grid) -> pd.DataFrame:
+    """RMSE and bias by method, region, era and depth, as a flat table."""
+    anomalies = {name: ds["thetao_anomaly"].sel(time=truth["time"]) for name, ds in analyses.items()}
+    ds = metrics.summarise(anomalies, truth, grid.weights(), eras=ERAS, regions=REGIONS, mask=grid.mask())
+    return metrics.to_table(ds)
+
+
+def grid_obs_file(obs_path: Path, grid: Grid, period: tuple[int, int], steps_per_year: int) -> xr.Dataset:
+    """The observation file gridded over ``period`` (for the observation-error line)."""
+    table, _ = io.open_observations(obs_path)
+    n_steps = (period[1] - period[0] + 1) * steps_per_year
+    return grid_profiles(table, grid, period[0], steps_per_year, 0, n_steps)
+
+
+def headline(ds: xr.Dataset, methods: list[str]) -> pd.DataFrame:
+    """One row per method: RMSE 0-700 m and the claims of issue 5 (ratios, trend, ENSO)."""
+    rows = []
+    for name in methods:
+        rmse = ds[f"rmse_depth_{name}"]
+        row = {
+            "method": name,
+            "rmse_0_700": float(rmse.sel(depth=slice(0, 700)).mean()),
+            "below_background_all_depths": bool((rmse < ds[f"rmse_background_depth_{name}"]).all()),
+            "trend_ratio": float(ds[f"trend_ratio_{name}"]),
+            "nino34_correlation": float(ds[f"nino34_correlation_{name}"]),
+        }
+        if "rmse_depth_observations" in ds:
+            obs = ds["rmse_depth_observations"]
+            row["below_observation_error_all_depths"] = bool((rmse < obs).where(obs.notnull(), True).all())
+        if f"spread_skill_{name}" in ds:
+            row["spread_skill"] = float(ds[f"spread_skill_{name}"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def rmse_by_depth_table(ds: xr.Dataset, methods: list[str]) -> pd.DataFrame:
+    """RMSE by depth: each method, its background, and the observations."""
+    columns = {}
+    for name in methods:
+        columns[name] = ds[f"rmse_depth_{name}"].values
+        columns[f"{name} background"] = ds[f"rmse_background_depth_{name}"].values
+    if "rmse_depth_observations" in ds:
+        columns["observations"] = ds["rmse_depth_observations"].values
+    table = pd.DataFrame(columns, index=pd.Index(ds["depth"].values, name="depth_m"))
+    return table.round(4)
+
+
+def as_markdown(table: pd.DataFrame) -> str:
+    """A pipe table without the optional tabulate dependency."""
+    frame = table.reset_index() if table.index.name else table
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    lines = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *lines])
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def evaluate_files(
+    config: Config,
+    analyses: dict[str, Path],
+    out_dir: Path,
+    truth_path: Path | str | None = None,
+    obs_path: Path | str | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Score analysis files and write metrics.nc, summary.md/csv and PNG figures to ``out_dir``."""
+    from engine import figures
+
+    grid = build_grid(config.grid, io.load_geography())
+    opened = {name: io.open_fields(path) for name, path in analyses.items()}
+    times = next(iter(opened.values()))["time"].values
+    years = pd.DatetimeIndex(times).year
+    period = (int(years.min()), int(years.max()))
+    spy = config.world.steps_per_year
+    if truth_path:
+        truth = truth_anomaly(io.open_fields(truth_path).sel(time=times), grid, spy)
+    else:
+        world = historical_world(config, grid, period)
+        truth = xr.DataArray(
+            world.anomaly(0, world.n_steps),
+            dims=("time", "depth", "lat", "lon"),
+            coords={"time": world.times(), **grid.coords()},
+        )
+    truth = truth.where(grid.mask() > 0).load()
+    obs_fields = grid_obs_file(Path(obs_path), grid, period, spy) if obs_path else None
+    ds = score({n: d.load() for n, d in opened.items()}, truth, grid, obs_fields)
+    methods = list(analyses)
+    table = summary_table(opened, truth, grid)
+    top = headline(ds, methods)
+    depth_table = rmse_by_depth_table(ds, methods)
+    written = {
+        "metrics": out_dir / "metrics.nc",
+        "summary_md": out_dir / "summary.md",
+        "summary_csv": out_dir / "summary.csv",
+    }
+    io.write_dataset(ds, written["metrics"], command)
+    io.write_text(written["summary_csv"], table.to_csv(index=False))
+    text = f"# OSSE summary {period[0]}-{period[1]}\n\n## Headline\n\n{as_markdown(top)}\n\n## RMSE by depth (degC)\n\n{as_markdown(depth_table)}\n"
+    io.write_text(written["summary_md"], text)
+    drawn = figures.all_figures(ds, methods)
+    for stem, fig in drawn.items():
+        written[stem] = out_dir / f"{stem}.png"
+        io.write_figure(fig, written[stem])
+    figures.close(drawn)
+    written["headline"] = top
+    return written
