@@ -139,7 +139,7 @@ def obs_steps(
                 np.nan_to_num(fields["obs_anomaly"].values[t]) * mask,
                 mask,
                 np.nan_to_num(fields["obs_error"].values[t]) * mask,
-                c0 + t - first_step,
+                c0 + t,
                 float(doy[t]),
             )
 
@@ -265,7 +265,7 @@ def assimilate_to_file(
             background = initial_backgrounds(grid, members, scale, np.random.default_rng([config.network.seed, 7]))
         steps = obs_steps(table, grid, first, spy, done, n_steps - done)
         for obs, analysis in cycle(assimilator, steps, background, seed=config.network.seed):
-            step = done + obs.step
+            step = obs.step
             writer.write(step, ensemble_fields(analysis, grid, obs.day_of_year, save_members), analysis)
             if progress:
                 progress(step + 1, n_steps)

@@ -221,7 +221,7 @@ class OptimalInterpolation:
         a *= c
         diagonal = np.arange(n)
         a[:, diagonal, diagonal] += np.where(valid, np.maximum(error[idx], MIN_ERROR) ** 2, 1.0)  # missing: decoupled
-        d2_xo = np.where(valid, chord, 0.0) ** 2 * 0.9 * EARTH_RADIUS_KM**2
+        d2_xo = np.where(valid, chord, 0.0) ** 2 * EARTH_RADIUS_KM**2
         c_xo = (1.0 - f) * gaussian_correlation(d2_xo, self._length[points][:, None], self._length[near])
         c_xo += f * (near == points[:, None])
         b = self.sigma[level, points][:, None] * self.sigma[level, near] * valid * c_xo

@@ -92,3 +92,134 @@ def run_cases(names: list[str], progress: Callable[[str], None] | None = None) -
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": mp.cpu_count()},
         "cases": results,
     }
+
+
+def _median_seconds(func: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return float(sorted(times)[len(times) // 2])
+
+
+@case("gridding")
+def bench_gridding() -> dict[str, Any]:
+    """Gridding one Argo-era coarse pentad of OSSE observations into super-observations."""
+    import numpy as np
+
+    from engine.grid import build_grid, step_day_of_year
+    from engine.gridding import grid_step
+    from engine.io import load_geography
+    from engine.observing import ObservingNetwork
+
+    config = preset("coarse")
+    grid = build_grid(config.grid, load_geography())
+    network = ObservingNetwork(grid, config.network)
+    positions = network.positions(2012, 30, 73)
+    doy = float(step_day_of_year(73, 73)[30])
+    positions["temperature"] = network.sample(np.zeros(grid.shape, "f4"), positions, np.random.default_rng(0), doy)
+    seconds = _median_seconds(lambda: grid_step(positions, grid, doy), 20)
+    return {
+        "description": "grid one 2012 coarse pentad (profiles -> super-observations)",
+        "measurements": len(positions),
+        "profiles": int(positions["profile_id"].nunique()),
+        "seconds": _target(seconds, 0.05, "s"),
+    }
+
+
+def _matmul_gflops(threads: int) -> float:
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    seconds = _median_seconds(lambda: a @ b, 5)
+    return 2 * 2048**3 / seconds / 1e9
+
+
+def _generator_case(name: str, channels_last: bool) -> dict[str, Any]:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from engine.checkpoint import build_generator
+
+    config = preset(name)
+    gen = build_generator(config.model).eval()
+    shape = (1, 1, *config.grid.shape)
+    x = torch.randn(shape)
+    mask = (torch.rand(shape) < 0.1).float()
+    ocean = torch.ones(shape)
+    if channels_last:
+        gen = gen.to(memory_format=torch.channels_last_3d)
+        x, mask, ocean = (t.contiguous(memory_format=torch.channels_last_3d) for t in (x, mask, ocean))
+    with torch.inference_mode():
+        counter = FlopCounterMode(display=False)
+        with counter:
+            gen(x, x * mask, mask, ocean)
+        flops = counter.get_total_flops()
+        repeats = 5 if name == "coarse" else 2
+        seconds = _median_seconds(lambda: gen(x, x * mask, mask, ocean), repeats)
+    return {
+        "seconds": round(seconds, 4),
+        "gflop": round(flops / 1e9, 3),
+        "gflops_per_s": round(flops / seconds / 1e9, 2),
+    }
+
+
+@case("generator")
+def bench_generator() -> dict[str, Any]:
+    """Generator inference per step on each preset: time, FLOPs, achieved GFLOP/s vs matmul."""
+    import torch
+
+    threads = torch.get_num_threads()
+    ceiling = _matmul_gflops(threads)
+    result: dict[str, Any] = {"threads": threads, "matmul_gflops_per_s": round(ceiling, 1)}
+    for name in ("coarse", "medium", "paper"):
+        plain = _generator_case(name, channels_last=False)
+        fast = _generator_case(name, channels_last=True)
+        best = min(plain, fast, key=lambda r: r["seconds"])
+        result[name] = {
+            "default_layout": plain,
+            "channels_last_3d": fast,
+            "fraction_of_matmul_ceiling": round(best["gflops_per_s"] / ceiling, 3),
+        }
+    return result
+
+
+@case("train_step")
+def bench_train_step() -> dict[str, Any]:
+    """One coarse training window (window steps, truncated backprop, critic update)."""
+    import numpy as np
+    import torch
+
+    from engine.checkpoint import build_discriminator, build_generator
+    from engine.grid import build_grid
+    from engine.io import load_geography
+    from engine.observing import ObservingNetwork
+    from engine.samples import TrainingSamples
+    from engine.train import cycle_window, pick_device
+    from engine.world import ModelWorld
+
+    config = preset("coarse")
+    grid = build_grid(config.grid, load_geography())
+    world = ModelWorld(grid, config.world, run="control", n_steps=config.train.control_years * 73)
+    samples = TrainingSamples(config, grid, world, ObservingNetwork(grid, config.network))
+    device = pick_device()
+    gen, disc = build_generator(config.model).to(device), build_discriminator(config.model).to(device)
+    opt_g, opt_d = torch.optim.Adam(gen.parameters()), torch.optim.Adam(disc.parameters())
+    rng = np.random.default_rng(0)
+    ocean = samples.ocean.to(device)
+    windows = [samples.training_window(rng, config.train.window).to(device) for _ in range(4)]
+    make = _median_seconds(lambda: samples.training_window(rng, config.train.window), 3)
+
+    def one(window=windows[0]) -> None:
+        cycle_window(gen, disc, window, ocean, torch.zeros_like(window.truth[0]), opt_g, opt_d, config, device, 0.1)
+
+    seconds = _median_seconds(one, 3)
+    return {
+        "description": f"coarse window of {config.train.window} steps, backprop every {config.train.backprop_steps}",
+        "window_seconds": round(seconds, 3),
+        "sample_seconds": round(make, 3),
+        "windows_per_second": round(1.0 / (seconds + make), 3),
+        "minutes_for_default_run": round(config.train.steps * (seconds + make) / 60, 1),
+    }

@@ -170,7 +170,9 @@ def summary_table(analyses: dict[str, xr.Dataset], truth: xr.DataArray, grid: Gr
     """RMSE and bias by method, region, era and depth, as a flat table."""
     anomalies = {name: ds["thetao_anomaly"].sel(time=truth["time"]) for name, ds in analyses.items()}
     ds = metrics.summarise(anomalies, truth, grid.weights(), eras=ERAS, regions=REGIONS, mask=grid.mask())
-    return metrics.to_table(ds)
+    table = metrics.to_table(ds)
+    values = table.drop(columns=["metric", "method", "region", "era"])
+    return table[values.notna().any(axis=1)].reset_index(drop=True)  # eras outside the period have no rows
 
 
 def grid_obs_file(obs_path: Path, grid: Grid, period: tuple[int, int], steps_per_year: int) -> xr.Dataset:

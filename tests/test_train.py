@@ -11,7 +11,7 @@ import torch
 
 from engine import cli, io
 from engine.checkpoint import load_checkpoint
-from engine.config import Config, ModelSpec, TrainSpec, WorldSpec
+from engine.config import Config, ModelSpec, NetworkSpec, TrainSpec, WorldSpec
 from engine.observing import ObservingNetwork
 from engine.samples import TrainingSamples
 from engine.train import train
@@ -21,6 +21,7 @@ from tests.conftest import TINY_SPEC
 TINY = Config(
     grid=TINY_SPEC,
     world=WorldSpec(n_modes=8),
+    network=NetworkSpec(argo_floats_2007=300),  # a tenth of the fleet keeps tiny runs quick
     model=ModelSpec(relu_channels=4, tanh_channels=2, n_stages=2, kernels=((3, 3, 3),), disc_channels=4),
     train=TrainSpec(
         control_years=3, validation_years=1, window=3, backprop_steps=2, steps=4, checkpoint_every=1, validate_every=2

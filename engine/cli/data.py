@@ -1,0 +1,141 @@
+"""Verbs that make data: ``world`` and ``observe``."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from typing import Any
+
+from engine import io
+from engine.cli.common import (
+    common_options,
+    load_config,
+    parse_period,
+    progress_bar,
+)
+from engine.config import Config
+
+
+def add_world(sub: Any) -> None:
+    p = sub.add_parser("world", help="generate a model-world run (truth) as CF netCDF")
+    common_options(p)
+    p.add_argument("--run", choices=("control", "historical"), default="control")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--years", type=int, help="control run length in years (default 10)")
+    group.add_argument("--period", help="historical period, e.g. 1981-2020 (default: the whole run)")
+    p.add_argument("--seed", type=int, help="world seed (default from the config)")
+    p.add_argument("--out", required=True, help="output netCDF file")
+    p.set_defaults(func=run_world)
+
+
+def make_world(config: Config, run: str, years: int | None, period: str | None) -> Any:
+    """Build the grid and the ModelWorld a CLI verb asked for."""
+    from engine.grid import build_grid
+    from engine.world import ModelWorld
+
+    grid = build_grid(config.grid, io.load_geography())
+    steps = config.world.steps_per_year
+    if run == "control":
+        if period:
+            raise io.InputError("--period is for --run historical; use --years N for a control run")
+        n_years = 10 if years is None else years
+        if n_years < 1:
+            raise io.InputError(f"--years {n_years} must be at least 1")
+        return ModelWorld(grid, config.world, run="control", n_steps=n_years * steps)
+    if years is not None:
+        raise io.InputError("--years is for --run control; use --period FIRST-LAST for a historical run")
+    first, last = (
+        parse_period(period) if period else (config.world.historical_start_year, config.world.historical_end_year)
+    )
+    lo, hi = config.world.historical_start_year, config.world.historical_end_year
+    if first < lo or last > hi:
+        raise io.InputError(f"period {first}-{last} is outside the historical run {lo}-{hi}; choose years within it")
+    return ModelWorld(
+        grid, config.world, run="historical", n_steps=(last - first + 1) * steps, start_year=first, oni=io.read_oni()
+    )
+
+
+def run_world(args: argparse.Namespace) -> None:
+    io.check_writable(args.out)
+    world = make_world(load_config(args), args.run, args.years, args.period)
+    with progress_bar(world.n_steps, f"world {world.run}") as bar:
+        io.write_world(world, args.out, progress=bar.update, command=args.command)
+    print(f"wrote {args.out}: {world.run} run, {world.n_steps} steps from year {world.start_year}")
+
+
+def add_observe(sub: Any) -> None:
+    p = sub.add_parser("observe", help="OSSE observations of the model world, or read a real observation file")
+    common_options(p)
+    p.add_argument("--run", choices=("historical",), default="historical", help="world run observed")
+    p.add_argument("--network", choices=("historical",), default="historical", help="observing network history")
+    p.add_argument("--period", help="years observed, e.g. 1981-2020 (default: the whole run)")
+    p.add_argument("--deny", default="", help="platforms switched off, e.g. argo,xbt (denial experiment)")
+    p.add_argument("--seed", type=int, help="world seed (default from the config)")
+    p.add_argument("--read", metavar="FILE", help="read a real observation file instead of simulating")
+    p.add_argument("--format", choices=("dsg", "en4", "argo", "csv"), help="format of --read (default: by suffix)")
+    p.add_argument("--columns", help="CSV column mapping, e.g. time=date,temperature=temp_c")
+    p.add_argument("--counts", action="store_true", help="print profiles per year and platform, write nothing")
+    p.add_argument("--out", help="output profile file (CF DSG netCDF, or CSV by suffix)")
+    p.set_defaults(func=run_observe)
+
+
+def _network(config: Config, deny: str) -> Any:
+    from engine.observing import ObservingNetwork
+    from engine.profiles import PLATFORMS
+
+    denied = tuple(p for p in deny.split(",") if p)
+    unknown = [p for p in denied if p not in PLATFORMS[:-1]]
+    if unknown:
+        raise io.InputError(f"--deny {','.join(unknown)}: unknown platform; choose from {', '.join(PLATFORMS[:-1])}")
+    grid = None
+    from engine.grid import build_grid
+
+    grid = build_grid(config.grid, io.load_geography())
+    return ObservingNetwork(grid, replace(config.network, deny=denied))
+
+
+def run_observe(args: argparse.Namespace) -> None:
+    if args.read:
+        return _read_observations(args)
+    config = load_config(args)
+    if args.counts:
+        from engine.observing import yearly_counts
+
+        first, last = parse_period(args.period) if args.period else (1981, 2020)
+        counts = yearly_counts(_network(config, args.deny), range(first, last + 1), config.world.steps_per_year)
+        print(counts.to_string())
+        return
+    if not args.out:
+        raise io.InputError("--out is required (or --counts to print the yearly counts only)")
+    from engine.observing import iter_observe
+
+    io.check_writable(args.out)
+    network = _network(config, args.deny)
+    world = make_world(config, "historical", None, args.period)
+    with progress_bar(world.n_steps, "observe") as bar:
+        chunks = iter_observe(world, network, progress=bar.update)
+        rows = io.write_profiles_incremental(args.out, chunks, {"source": "DeepDA OSSE"}, args.command)
+    print(f"wrote {args.out}: {rows} measurements, platforms {','.join(network.platforms)}")
+
+
+def _read_observations(args: argparse.Namespace) -> None:
+    from engine.grid import build_grid
+
+    if not args.out:
+        raise io.InputError("--out is required with --read")
+    io.check_writable(args.out)
+    columns = None
+    if args.columns:
+        try:
+            columns = dict(item.split("=", 1) for item in args.columns.split(","))
+        except ValueError:
+            raise io.InputError(f"--columns {args.columns!r} must look like time=date,temperature=temp_c") from None
+    config = load_config(args)
+    grid = build_grid(config.grid, io.load_geography())
+    table, summary = io.open_observations(args.read, args.format, columns=columns, grid=grid, period=args.period)
+    print(summary.to_string(index=False))
+    if str(args.out).endswith(".csv"):
+        io.write_profiles_csv(table, args.out)
+    else:
+        io.write_profiles(table, args.out, {"source": str(args.read)})
+    print(f"wrote {args.out}: {len(table)} measurements, {int((table['qc'] == 0).sum())} good (flagged rows kept)")

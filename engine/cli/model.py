@@ -1,0 +1,111 @@
+"""Verbs that train and run models: ``train`` and ``assimilate``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine import io
+from engine.cli.common import (
+    BASELINE_NAMES,
+    common_options,
+    default_model,
+    load_config,
+    parse_period,
+    progress_bar,
+)
+
+
+def add_train(sub: Any) -> None:
+    p = sub.add_parser("train", help="train the DeepDA generator on the control run (GAN, recurrent cycling)")
+    common_options(p)
+    p.add_argument("--out", required=True, help="checkpoint file (written every N steps, on Ctrl-C and at the end)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--steps", type=int, help="optimiser steps (default from the config)")
+    p.add_argument("--log", help="CSV loss log (default: OUT with .log.csv)")
+    p.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from engine.grid import build_grid
+    from engine.observing import ObservingNetwork
+    from engine.samples import TrainingSamples
+    from engine.train import init_distributed, train, with_steps
+    from engine.world import ModelWorld
+
+    io.check_writable(args.out)
+    if args.resume and not Path(args.out).exists():
+        raise io.InputError(f"--resume needs an existing checkpoint, and {args.out} does not exist; drop --resume")
+    if not args.resume and Path(args.out).exists():
+        raise io.InputError(f"{args.out} exists; add --resume to continue it or choose another --out")
+    if args.steps is not None and args.steps < 1:
+        raise io.InputError(f"--steps {args.steps} must be at least 1")
+    config = with_steps(load_config(args), args.steps)
+    rank = init_distributed()
+    grid = build_grid(config.grid, io.load_geography())
+    world = ModelWorld(
+        grid, config.world, run="control", n_steps=config.train.control_years * config.world.steps_per_year
+    )
+    samples = TrainingSamples(config, grid, world, ObservingNetwork(grid, config.network))
+    log_path = args.log or str(Path(args.out).with_suffix("")) + ".log.csv"
+    bar = progress_bar(config.train.steps, "train", unit="window")
+    bar.update(0)
+
+    def report(row: dict[str, float]) -> None:
+        if rank == 0:
+            io.append_csv_row(log_path, row)
+        bar.n = int(row["step"])
+        bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("g_mse", "d_loss", "val_rmse")}, refresh=True)
+
+    try:
+        state = train(config, grid, samples, args.out, args.resume, {"command": args.command}, progress=report)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"deepda: interrupted; checkpoint saved in {args.out}; continue with --resume", file=sys.stderr)
+        raise SystemExit(130) from None
+    bar.close()
+    if rank == 0:
+        print(f"wrote {args.out}: {state.step} steps, best validation RMSE {state.best_val_rmse:.4f} degC")
+
+
+def add_assimilate(sub: Any) -> None:
+    p = sub.add_parser("assimilate", help="cycle DeepDA (or a baseline) through an observation file")
+    common_options(p)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--model", help="checkpoint (default: the shipped assets/deepda_coarse.pt)")
+    group.add_argument("--method", choices=BASELINE_NAMES, help="a classical baseline instead of DeepDA")
+    p.add_argument("--obs", required=True, help="observation file (CF DSG profile netCDF from 'deepda observe')")
+    p.add_argument("--period", help="years to analyse, e.g. 1981-2020 (default: the years observed)")
+    p.add_argument("--members", type=int, default=1, help="ensemble members (default 1)")
+    p.add_argument("--save-members", action="store_true", help="also write every member")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run (OUT.part)")
+    p.add_argument("--out", required=True, help="output analysis netCDF")
+    p.set_defaults(func=run_assimilate)
+
+
+def run_assimilate(args: argparse.Namespace) -> None:
+    from engine.assimilate import Cancelled, assimilate_to_file
+
+    io.check_writable(args.out)
+    method = args.method or args.model or default_model()
+    period = parse_period(args.period) if args.period else None
+    bar = progress_bar(0, "assimilate")
+
+    def report(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        path = assimilate_to_file(
+            method, args.obs, args.out, period=period, members=args.members, resume=args.resume, progress=report,
+            config=load_config(args), command=args.command, save_members=args.save_members,
+        )  # fmt: skip
+    except (KeyboardInterrupt, Cancelled):
+        bar.close()
+        print(f"deepda: interrupted; finished steps kept in {args.out}.part; continue with --resume", file=sys.stderr)
+        raise SystemExit(130) from None
+    bar.close()
+    print(f"wrote {path}")

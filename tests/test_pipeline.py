@@ -1,0 +1,114 @@
+"""End to end on the tiny grid: observe -> train -> assimilate (resume, ensembles) -> evaluate."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from engine import cli, io
+from engine.assimilate import Cancelled, assimilate_to_file
+from tests.test_train import TINY
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A tiny config, one year of OSSE observations and a briefly trained model."""
+    folder = tmp_path_factory.mktemp("pipeline")
+    config = folder / "tiny.toml"
+    io.write_config(TINY, config)
+    assert cli.main(["observe", "--config", str(config), "--period", "2010", "--out", str(folder / "obs.nc")]) == 0
+    assert cli.main(["train", "--config", str(config), "--out", str(folder / "model.pt"), "--steps", "2"]) == 0
+    return folder
+
+
+def test_observe_writes_a_dsg_profile_file_with_every_platform(run_dir):
+    table, summary = io.open_observations(run_dir / "obs.nc")
+    assert set(table["platform"].unique()) == {"argo", "xbt", "ctd", "mooring", "sst"}
+    assert table["time"].dt.year.eq(2010).all()
+    # near-freezing polar truth plus instrument noise can fall below -2.5 degC: flagged, kept, counted
+    assert (table["qc"] == 0).mean() > 0.998 and set(table["qc"].unique()) <= {0, 2}
+    assert summary["rows"].sum() == len(table)
+    ds = xr.open_dataset(run_dir / "obs.nc")
+    assert ds.attrs["featureType"] == "profile" and "deepda observe" in ds.attrs["history"]
+
+
+def test_observe_denial_and_counts(run_dir, capsys, tmp_path):
+    config = str(run_dir / "tiny.toml")
+    out = tmp_path / "denied.nc"
+    assert cli.main(["observe", "--config", config, "--period", "2010", "--deny", "argo,xbt", "--out", str(out)]) == 0
+    table, _ = io.open_observations(out)
+    assert not table["platform"].isin(["argo", "xbt"]).any() and len(table) > 0
+    assert cli.main(["observe", "--counts", "--period", "1999-2001"]) == 0
+    printed = capsys.readouterr().out
+    assert "1999" in printed and "argo" in printed
+    assert cli.main(["observe", "--deny", "gliders", "--out", str(tmp_path / "x.nc")]) == 2
+    assert "unknown platform" in capsys.readouterr().err and not (tmp_path / "x.nc").exists()
+
+
+def test_deepda_ensemble_analysis_is_cf_and_spread_is_positive(run_dir):
+    out = run_dir / "ens.nc"
+    args = ["assimilate", "--config", str(run_dir / "tiny.toml"), "--model", str(run_dir / "model.pt")]
+    assert cli.main([*args, "--obs", str(run_dir / "obs.nc"), "--members", "3", "--out", str(out)]) == 0
+    ds = xr.open_dataset(out)
+    assert ds.sizes["time"] == 73 and ds.attrs["method"] == "deepda" and ds.attrs["members"] == 3
+    assert ds["thetao"].attrs["standard_name"] == "sea_water_potential_temperature"
+    assert ds["depth"].attrs["positive"] == "down"
+    ocean = ds["mask"].values.astype(bool)
+    assert np.isnan(ds["thetao"].values[:, ~ocean]).all() and np.isfinite(ds["thetao"].values[:, ocean]).all()
+    spread = ds["thetao_spread"].values[:, ocean]
+    assert (spread > 0).mean() > 0.9
+    clim_minus = ds["thetao"] - ds["thetao_anomaly"]  # absolute = climatology + anomaly
+    assert float(np.nanstd(clim_minus.isel(time=0) - clim_minus.isel(time=1))) < 1.0
+
+
+def test_interrupted_assimilation_resumes_to_the_same_file(run_dir, tmp_path):
+    common = {"config": TINY, "members": 2}
+    obs, model = run_dir / "obs.nc", run_dir / "model.pt"
+    straight = assimilate_to_file(model, obs, tmp_path / "straight.nc", **common)
+    out = tmp_path / "resumed.nc"
+    with pytest.raises(Cancelled):
+        assimilate_to_file(model, obs, out, should_stop=lambda: True, **common)
+    assert not out.exists() and xr.open_dataset(out.with_name("resumed.nc.part")).attrs["steps_done"] == 1
+    assimilate_to_file(model, obs, out, resume=True, **common)
+    a, b = xr.open_dataset(straight), xr.open_dataset(out)
+    np.testing.assert_allclose(a["thetao_anomaly"].values, b["thetao_anomaly"].values, atol=1e-5)
+    np.testing.assert_allclose(a["thetao_spread"].values, b["thetao_spread"].values, atol=1e-5)
+
+
+def test_assimilate_errors_are_one_line(run_dir, tmp_path, capsys):
+    base = ["assimilate", "--config", str(run_dir / "tiny.toml"), "--out", str(tmp_path / "a.nc")]
+    cases = [
+        (["--method", "persistence", "--obs", str(tmp_path / "missing.nc")], "does not exist"),
+        (["--model", str(tmp_path / "none.pt"), "--obs", str(run_dir / "obs.nc")], "does not exist"),
+        (["--method", "persistence", "--obs", str(run_dir / "obs.nc"), "--members", "0"], "at least 1"),
+        (["--method", "persistence", "--obs", str(run_dir / "obs.nc"), "--resume"], "nothing to resume"),
+    ]
+    for args, message in cases:
+        assert cli.main([*base, *args]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "a.nc").exists()
+    wrong_grid = ["assimilate", "--model", str(run_dir / "model.pt"), "--obs", str(run_dir / "obs.nc")]
+    assert cli.main([*wrong_grid, "--out", str(tmp_path / "b.nc")]) == 2  # coarse preset, tiny model
+    assert "trained on the tiny grid" in capsys.readouterr().err
+
+
+def test_evaluate_scores_methods_and_writes_tables_and_figures(run_dir, tmp_path):
+    config = str(run_dir / "tiny.toml")
+    for method in ("persistence", "climatology"):
+        args = ["assimilate", "--config", config, "--method", method, "--obs", str(run_dir / "obs.nc")]
+        assert cli.main([*args, "--out", str(run_dir / f"analysis_{method}.nc")]) == 0
+    out = tmp_path / "scores"
+    analyses = [str(run_dir / f"analysis_{m}.nc") for m in ("persistence", "climatology")]
+    args = ["evaluate", "--config", config, "--analysis", *analyses, "--obs", str(run_dir / "obs.nc"), "--out", str(out)]
+    assert cli.main(args) == 0
+    metrics = xr.open_dataset(out / "metrics.nc")
+    assert {"rmse_depth_persistence", "rmse_depth_climatology", "rmse_depth_observations"} <= set(metrics)
+    # climatology's analysis is zero: its RMSE is the truth's own standard deviation
+    truth_rms = float(metrics["rmse_depth_climatology"].isel(depth=0))
+    assert 0.1 < truth_rms < 2.0
+    assert float(metrics["rmse_depth_persistence"].isel(depth=0)) != pytest.approx(truth_rms)
+    table = pd.read_csv(out / "summary.csv")
+    assert set(table["method"]) == {"persistence", "climatology"} and set(table["era"]) == {"2000-2020"}
+    assert (out / "rmse_by_depth.png").stat().st_size > 10_000
+    assert "RMSE by depth" in (out / "summary.md").read_text()
