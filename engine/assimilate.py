@@ -24,7 +24,7 @@ from engine.config import Config
 from engine.config import preset as preset_config
 from engine.grid import Grid, build_grid, step_day_of_year, step_times
 from engine.gridding import grid_profiles, table_steps
-from engine.io import InputError, history_line, load_geography, open_observations
+from engine.io import InputError, history_line, load_geography, open_observations, read_oni
 from engine.io.analysis import AnalysisWriter
 from engine.normalize import to_absolute
 
@@ -199,7 +199,9 @@ def make_method(method: str | Path, grid: Grid, config: Config, device: str = "c
     if name == "oi":
         return baselines.OptimalInterpolation.for_grid(grid, config), {"method": name}
     if name == "kf":
-        world = ModelWorld(grid, config.world, run="control", n_steps=1)
+        # the historical world's structure: its modes plus the forced warming and volcanic
+        # patterns as slow random-walk states, so the filter can follow a trend
+        world = ModelWorld(grid, config.world, run="historical", n_steps=1, oni=read_oni())
         return baselines.KalmanFilter.from_world(world), {"method": name, "source": "model-world modes"}
     checkpoint = load_checkpoint(method, device)
     provenance = {k: str(v) for k, v in checkpoint.provenance.items()}

@@ -96,9 +96,16 @@ class OptimalInterpolation:
     unresolved by the grid: a super-observation then corrects its own cell more than its
     neighbours). Levels are independent (no vertical covariance): profiles observe most
     levels at once, and it keeps each solve small. Each ocean point uses its ``n_obs`` nearest
-    super-observations of its level within ``cutoff`` equatorial length scales; observation
-    error variance ``obs.error**2``. All points of a level are solved at once (stacked
-    ``n_obs x n_obs`` systems).
+    super-observations of its level (``scipy.spatial.cKDTree`` on unit-sphere coordinates)
+    within ``cutoff`` length scales; observation error variance ``obs.error**2``. All points
+    of a level are solved at once (stacked ``n_obs x n_obs`` systems): ~0.2 s for a coarse
+    Argo-era step (15,000 super-observations) on one CPU core.
+
+    The defaults were picked with :func:`tune_oi` on held-out coarse control years seen by the
+    2010 network (cell RMSE 0.185 degC; persistence 0.28, climatology 0.54). In the model
+    world the patterns keep their scale in km at all latitudes, so the best polar length is
+    not shorter than the equatorial one; with real observations a shorter polar scale (e.g.
+    ``polar_length_km=400``, after Rossby-radius arguments) is the usual choice.
 
     Parameters
     ----------
@@ -118,7 +125,7 @@ class OptimalInterpolation:
     step_days : float
         Length of a step (a pentad).
     cutoff : float
-        Observations farther than ``cutoff * length_km`` are not used.
+        Observations farther than ``cutoff * max(length_km, polar_length_km)`` are not used.
     """
 
     name = "oi"
@@ -127,12 +134,12 @@ class OptimalInterpolation:
         self,
         grid: Grid,
         background_std: np.ndarray,
-        length_km: float = 1000.0,
-        polar_length_km: float = 400.0,
-        memory_days: float = 60.0,
-        background_scale: float = 0.8,
-        small_scale_fraction: float = 0.0,
-        n_obs: int = 24,
+        length_km: float = 2000.0,
+        polar_length_km: float = 3000.0,
+        memory_days: float = 90.0,
+        background_scale: float = 0.6,
+        small_scale_fraction: float = 0.4,
+        n_obs: int = 16,
         step_days: float = 5.0,
         cutoff: float = 3.5,
     ) -> None:
@@ -153,7 +160,20 @@ class OptimalInterpolation:
         self._length = length_scale(lat, length_km, polar_length_km).reshape(-1)
         self._cutoff_chord = cutoff * max(length_km, polar_length_km) / EARTH_RADIUS_KM
         self._ocean = [np.flatnonzero(grid.ocean[k].reshape(-1)) for k in range(nz)]
-        self._sigma32, self._xyz32, self._length32 = (x.astype("f4") for x in (self.sigma, self._xyz, self._length))
+        self._xyz32, self._length32 = self._xyz.astype("f4"), self._length.astype("f4")
+
+    @classmethod
+    def for_grid(cls, grid: Grid, config: Any, **params: Any) -> OptimalInterpolation:
+        """The OI with the default (tuned) parameters and the model world's anomaly std as ``background_std``.
+
+        ``config`` is an :class:`engine.config.Config` (its ``world`` spec sets the std
+        map: the world is built to have realistic magnitudes, section 5, so it serves for
+        real observations too); ``params`` override the constructor's defaults.
+        """
+        from engine.world import ModelWorld  # the std map only: patterns are cheap, no run is simulated
+
+        world = ModelWorld(grid, config.world, run="control", n_steps=1)
+        return cls(grid, world.target_std, **params)
 
     @property
     def damping(self) -> float:
@@ -204,7 +224,6 @@ class OptimalInterpolation:
         idx = np.where(valid, idx, 0)
         near = cells[idx]  # (points, n) flat cells of the neighbours
         # the (points, n, n) stacks are float32 (twice as fast; weights good to ~1e-4), the solve float64
-        sigma_o = self._sigma32[level, near] * valid  # 0 for missing neighbours: no covariance
         xyz = self._xyz32[near]
         d2 = xyz @ xyz.transpose(0, 2, 1)  # squared chord = 2 - 2 cos(angle) on the unit sphere
         d2 *= -2.0
@@ -217,14 +236,15 @@ class OptimalInterpolation:
         if f > 0:
             c *= np.float32(1.0 - f)
             c += np.float32(f) * (near[:, :, None] == near[:, None, :])
-        a = (sigma_o[:, :, None] * sigma_o[:, None, :]).astype("f8")
+        sigma_o = self.sigma[level, near] * valid  # 0 for missing neighbours: no covariance
+        a = sigma_o[:, :, None] * sigma_o[:, None, :]
         a *= c
         diagonal = np.arange(n)
         a[:, diagonal, diagonal] += np.where(valid, np.maximum(error[idx], MIN_ERROR) ** 2, 1.0)  # missing: decoupled
         d2_xo = np.where(valid, chord, 0.0) ** 2 * EARTH_RADIUS_KM**2
         c_xo = (1.0 - f) * gaussian_correlation(d2_xo, self._length[points][:, None], self._length[near])
         c_xo += f * (near == points[:, None])
-        b = self.sigma[level, points][:, None] * self.sigma[level, near] * valid * c_xo
+        b = self.sigma[level, points][:, None] * sigma_o * c_xo
         return np.linalg.solve(a, b[:, :, None])[:, :, 0], idx
 
 

@@ -79,7 +79,10 @@ def test_oi_single_observation_is_analytic(tiny_grid):
     grid = tiny_grid
     nx = grid.shape[2]
     std = np.array([0.6, 0.8, 0.3, 0.1])
-    oi = OptimalInterpolation(grid, std, length_km=3000.0, polar_length_km=1200.0, memory_days=20.0)
+    kw = dict(
+        length_km=3000.0, polar_length_km=1200.0, memory_days=20.0, background_scale=0.8, small_scale_fraction=0.0
+    )
+    oi = OptimalInterpolation(grid, std, **kw)
     rng = np.random.default_rng(0)
     background = (rng.standard_normal((1,) + grid.shape) * grid.ocean).astype("f4")
     obs_cell = 3 * nx + 8  # 11.25S, 191.25E: ocean
@@ -89,7 +92,7 @@ def test_oi_single_observation_is_analytic(tiny_grid):
     err = mask * 0.3
     analysis = oi.assimilate(background, ObsStep(values, mask, err, 0, 2.5))
     damped = np.exp(-5.0 / 20.0) * background[0]
-    sigma = 0.8 * std[0] * grid.ocean[0].reshape(-1)  # background_scale default 0.8
+    sigma = 0.8 * std[0] * grid.ocean[0].reshape(-1)
     innovation = 1.5 - damped[0].flat[obs_cell]
     points = np.array([obs_cell, 3 * nx + 9, 4 * nx + 8, 2 * nx + 10, 6 * nx + 14])  # same cell, E, N, SE, far NE
     b_xo = _cov(grid, sigma, points, np.array([obs_cell]), 3000.0, 1200.0)[:, 0]

@@ -100,7 +100,17 @@ def test_evaluate_scores_methods_and_writes_tables_and_figures(run_dir, tmp_path
         assert cli.main([*args, "--out", str(run_dir / f"analysis_{method}.nc")]) == 0
     out = tmp_path / "scores"
     analyses = [str(run_dir / f"analysis_{m}.nc") for m in ("persistence", "climatology")]
-    args = ["evaluate", "--config", config, "--analysis", *analyses, "--obs", str(run_dir / "obs.nc"), "--out", str(out)]
+    args = [
+        "evaluate",
+        "--config",
+        config,
+        "--analysis",
+        *analyses,
+        "--obs",
+        str(run_dir / "obs.nc"),
+        "--out",
+        str(out),
+    ]
     assert cli.main(args) == 0
     metrics = xr.open_dataset(out / "metrics.nc")
     assert {"rmse_depth_persistence", "rmse_depth_climatology", "rmse_depth_observations"} <= set(metrics)
