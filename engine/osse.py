@@ -279,3 +279,53 @@ def evaluate_files(
     figures.close(drawn)
     written["headline"] = top
     return written
+
+
+def held_out_rmse(
+    config: Config, checkpoint_path: Path | str, eras: tuple[int, ...] = (1990, 2010), spinup: int = 73
+) -> pd.DataFrame:
+    """RMSE by depth of a model on the held-out control years, per network era.
+
+    The last ``config.train.validation_years`` of the control run (never trained on),
+    observed by the network of each era, cycled from climatology; the first ``spinup``
+    steps are not scored. Columns per era: the analysis, its background (the previous
+    analysis) and the super-observations against the truth (observed cells only).
+    """
+    import torch
+
+    from engine.assimilate import DeepDA, ObsStep
+    from engine.checkpoint import load_checkpoint
+    from engine.samples import TrainingSamples
+
+    grid = build_grid(config.grid, io.load_geography())
+    checkpoint = load_checkpoint(checkpoint_path)
+    method = DeepDA(checkpoint, grid)
+    spy = config.world.steps_per_year
+    world = ModelWorld(grid, config.world, run="control", n_steps=config.train.control_years * spy)
+    samples = TrainingSamples(config, grid, world, ObservingNetwork(grid, config.network))
+    area = grid.area / grid.area[grid.ocean[0]].sum()
+    columns = {}
+    for era in eras:
+        window = samples.window(samples.n_train, world.n_steps - samples.n_train, era, np.random.default_rng([7, era]))
+        scale = samples.normalizer.scale[:, None, None]
+        truth = window.truth[:, 0, 0].numpy() * scale
+        obs = window.obs[:, 0, 0].numpy() * scale
+        mask = window.obs_mask[:, 0, 0].numpy()
+        background = np.zeros((1,) + grid.shape, "f4")
+        sums = {k: np.zeros(grid.shape[0]) for k in ("analysis", "background", "observations", "n_obs", "n")}
+        with torch.inference_mode():
+            for t in range(len(truth)):
+                step = ObsStep(obs[t], mask[t], np.zeros_like(obs[t]), t, 0.0)
+                analysis = method.assimilate(background, step)
+                if t >= spinup:
+                    w = area[None] * grid.ocean
+                    sums["analysis"] += ((analysis[0] - truth[t]) ** 2 * w).sum(axis=(1, 2))
+                    sums["background"] += ((background[0] - truth[t]) ** 2 * w).sum(axis=(1, 2))
+                    sums["n"] += w.sum(axis=(1, 2))
+                    sums["observations"] += ((obs[t] - truth[t]) ** 2 * w * mask[t]).sum(axis=(1, 2))
+                    sums["n_obs"] += (w * mask[t]).sum(axis=(1, 2))
+                background = analysis
+        columns[f"analysis {era}"] = np.sqrt(sums["analysis"] / sums["n"])
+        columns[f"background {era}"] = np.sqrt(sums["background"] / sums["n"])
+        columns[f"observations {era}"] = np.sqrt(sums["observations"] / np.maximum(sums["n_obs"], 1e-12))
+    return pd.DataFrame(columns, index=pd.Index(grid.depth, name="depth_m")).round(4)

@@ -24,7 +24,9 @@ from engine.config import preset
 def add_evaluate(sub: Any) -> None:
     p = sub.add_parser("evaluate", help="score analyses against the OSSE truth: metrics netCDF, tables, figures")
     common_options(p)
-    p.add_argument("--analysis", required=True, nargs="+", help="analysis file(s); label=FILE names a method")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--analysis", nargs="+", help="analysis file(s); label=FILE names a method")
+    what.add_argument("--held-out", metavar="MODEL", help="score a checkpoint on the held-out control years instead")
     p.add_argument("--truth", help="world file with the truth (default: regenerate the historical run)")
     p.add_argument("--obs", help="observation file, to add the observation-error line")
     p.add_argument("--out", required=True, help="output folder (created)")
@@ -41,10 +43,16 @@ def _labelled(items: list[str]) -> dict[str, Path]:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    from engine.osse import evaluate_files
+    from engine.osse import as_markdown, evaluate_files, held_out_rmse
 
     out = out_dir(args.out)
     config = load_config(args)
+    if args.held_out:
+        table = held_out_rmse(config, args.held_out)
+        io.write_text(out / "held_out_rmse.csv", table.to_csv())
+        io.write_text(out / "held_out_rmse.md", as_markdown(table) + "\n")
+        print(table.to_string())
+        return
     written = evaluate_files(config, _labelled(args.analysis), out, args.truth, args.obs, args.command)
     print(written["headline"].to_string(index=False))
     print(f"wrote {', '.join(str(p) for k, p in written.items() if k != 'headline')}")
