@@ -128,9 +128,12 @@ def obs_steps(
 ) -> Iterator[ObsStep]:
     """Grid the profile table one chunk (a year of pentads) at a time, yielding each step."""
     steps = table_steps(table["time"].to_numpy(), start_year, steps_per_year) if len(table) else np.zeros(0, int)
+    if np.any(np.diff(steps) < 0):  # sort once (stable: a profile's rows share a time and stay together)
+        order = np.argsort(steps, kind="stable")
+        table, steps = table.iloc[order], steps[order]
     for c0 in range(first_step, first_step + n_steps, chunk):
         c1 = min(c0 + chunk, first_step + n_steps)
-        rows = table[(steps >= c0) & (steps < c1)]
+        rows = table.iloc[np.searchsorted(steps, c0) : np.searchsorted(steps, c1)]
         fields = grid_profiles(rows, grid, start_year, steps_per_year, first_step=c0, n_steps=c1 - c0)
         doy = step_day_of_year(c1 - c0, steps_per_year, c0)
         for t in range(c1 - c0):

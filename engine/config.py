@@ -155,12 +155,12 @@ class TrainSpec:
     validation_years: int = 10  # the last years, held out
     window: int = 8  # consecutive pentads per training window
     backprop_steps: int = 4  # truncated backpropagation through the cycle
-    steps: int = 600  # training windows (each gives window / backprop_steps optimiser updates)
+    steps: int = 480  # training windows (each gives window / backprop_steps optimiser updates)
     learning_rate: float = 5e-4  # generator (Adam)
     discriminator_learning_rate: float = 1e-4  # slower critic: on CPU budgets it otherwise wins early
     mse_weight: float = 1.0
     adversarial_weight: float = 0.1
-    adversarial_warmup: float = 0.2  # share of the steps over which the adversarial weight ramps up from 0
+    adversarial_warmup: float = 0.25  # share of the steps over which the adversarial weight ramps up from 0
     discriminator_weight: float = 0.5
     checkpoint_every: int = 50
     validate_every: int = 50

@@ -50,6 +50,10 @@ def run_train(args: argparse.Namespace) -> None:
     )
     samples = TrainingSamples(config, grid, world, ObservingNetwork(grid, config.network))
     log_path = args.log or str(Path(args.out).with_suffix("")) + ".log.csv"
+    if args.resume and rank == 0:
+        from engine.checkpoint import load_checkpoint
+
+        io.trim_csv_log(log_path, int(load_checkpoint(args.out).training.get("step", 0)))
     bar = progress_bar(config.train.steps, "train", unit="window")
     bar.update(0)
 

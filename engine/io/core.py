@@ -149,6 +149,15 @@ def append_csv_row(path: str | Path, row: dict[str, Any]) -> None:
             merged.to_csv(tmp, index=False)
 
 
+def trim_csv_log(path: str | Path, last_step: int) -> None:
+    """Drop log rows after ``last_step`` (a resumed run redoes them from its checkpoint)."""
+    file = Path(path)
+    if file.exists():
+        log = pd.read_csv(file)
+        with atomic_path(file) as tmp:
+            log[log["step"] <= last_step].to_csv(tmp, index=False)
+
+
 def write_figure(figure: Any, path: str | Path, dpi: int = 120) -> None:
     """Save a matplotlib figure as PNG atomically."""
     with atomic_path(path) as tmp:
