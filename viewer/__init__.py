@@ -1,0 +1,1 @@
+"""DeepDA dashboard: Panel + HoloViews + GeoViews + Datashader, state in param (see viewer/app.py)."""

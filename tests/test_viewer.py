@@ -1,0 +1,337 @@
+"""The dashboard in Python: every page built against small coarse-grid files, callbacks driven.
+
+The files (one year of the historical world, its OSSE observations, a two-member
+persistence analysis) are made once per session by ``viewer.bench.sample_data``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from bokeh.document import Document
+from bokeh.models import GlyphRenderer, Image, LinearColorMapper
+
+from engine.io import InputError
+from engine.osse import truth_anomaly
+from viewer import derive
+from viewer.bench import sample_data
+from viewer.jobs import JobRunner
+from viewer.plots import CMAPS, load_backends
+from viewer.state import AppState
+from viewer.store import DataStore, steps_per_year
+from viewer.views.assimilate import AssimilatePage
+from viewer.views.explore import ExplorePage
+from viewer.views.export import ExportPage, export
+from viewer.views.observations import ObservationsPage
+from viewer.views.trends import TrendsPage
+from viewer.views.validate import ValidatePage
+
+
+@pytest.fixture(scope="session")
+def viewer_files(tmp_path_factory):
+    load_backends("bokeh", "matplotlib")
+    return sample_data(tmp_path_factory.mktemp("viewer_data"))
+
+
+@pytest.fixture
+def store(viewer_files) -> DataStore:
+    store = DataStore()
+    store.add(viewer_files["analysis"], "analysis")
+    store.add(viewer_files["world"], "truth")
+    store.add(viewer_files["obs"], "observations")
+    return store
+
+
+@pytest.fixture
+def state(store) -> AppState:
+    return AppState(store)
+
+
+def render(page) -> object:
+    return page.panel().get_root(Document())
+
+
+def image_sources(root) -> list:
+    return [r.data_source for r in root.select({"type": GlyphRenderer}) if isinstance(r.glyph, Image)]
+
+
+# --- store -----------------------------------------------------------------------------------
+
+
+def test_store_slices_match_the_files_and_the_engine_anomaly(store, viewer_files):
+    truth = xr.open_dataset(viewer_files["world"])
+    expected = truth_anomaly(truth, store.grid("truth"), steps_per_year(truth)).isel(time=7, depth=3)
+    lazy = store.select("truth", "anomaly", time=7, depth=3)  # lazily read, climatology per slice
+    np.testing.assert_allclose(lazy.values, expected.values, atol=1e-5)
+    full = store.data("truth", "anomaly").isel(time=7, depth=3)  # loaded once, climatology for all
+    np.testing.assert_allclose(full.values, expected.values, atol=1e-5)
+    analysis = xr.open_dataset(viewer_files["analysis"])
+    np.testing.assert_array_equal(
+        store.select("persistence", "spread", time=3, depth=0).values, analysis["thetao_spread"][3, 0].values
+    )
+    assert store.variables("persistence") == ["absolute", "anomaly", "spread"]
+    assert store.variables("truth") == ["absolute", "anomaly"]
+    with pytest.raises(InputError):
+        store.add(viewer_files["world"].with_name("missing.nc"), "truth")
+
+
+def test_state_follows_the_store(store):
+    state = AppState(store)
+    assert state.dataset == "persistence" and state.truth == "truth" and state.observations == "observations"
+    state.variable = "spread"
+    state.dataset = "truth"  # the truth has no spread: the variable falls back
+    assert state.variable == "absolute"
+    name = store.add(store.source("persistence").path, "analysis", name="again")
+    assert state.sync() and name in state.param.dataset.objects
+
+
+# --- explore ---------------------------------------------------------------------------------
+
+
+def test_depth_change_updates_the_map(state):
+    page = ExplorePage(state)
+    root = render(page)
+    source = image_sources(root)[0]
+    before = np.array(source.data["image"][0], dtype="f8")
+    state.depth_index = 8
+    after = np.array(source.data["image"][0], dtype="f8")
+    assert not np.allclose(np.nan_to_num(before), np.nan_to_num(after))
+    shown = page.map_field()
+    assert float(shown["depth"]) == state.store.depths("persistence")[8]
+    # the image holds the field's values (rasterized onto screen pixels): same range
+    assert np.nanmax(after) == pytest.approx(float(shown.max()), rel=1e-3)
+    assert np.nanmin(after) == pytest.approx(float(shown.min()), rel=1e-3)
+
+
+def test_variable_switch_changes_the_colormap(state):
+    page = ExplorePage(state)
+    root = render(page)
+    palette = {tuple(m.palette) for m in root.select({"type": LinearColorMapper})}
+    assert tuple(CMAPS["absolute"]) in palette
+    state.variable = "anomaly"
+    palette = {tuple(m.palette) for m in root.select({"type": LinearColorMapper})}
+    assert tuple(CMAPS["anomaly"]) in palette
+    mapper = next(m for m in root.select({"type": LinearColorMapper}) if tuple(m.palette) == tuple(CMAPS["anomaly"]))
+    assert mapper.low == pytest.approx(-mapper.high)
+
+
+def test_tap_moves_the_point_and_updates_profile_series_and_sections(state):
+    page = ExplorePage(state)
+    render(page)
+    page.tap.event(x=-40.0, y=2.0)  # map x is lon - 180
+    assert state.lat == pytest.approx(2.0) and state.lon == pytest.approx(140.0)
+    j, i = state.cell()
+    profiles = page.profiles()
+    analysis = xr.open_dataset(state.store.source("persistence").path)["thetao"]
+    np.testing.assert_allclose(profiles["persistence"].values, analysis[state.time_index, :, j, i].values)
+    assert set(profiles) == {"persistence", "truth (truth)"}
+    series = page.series()["persistence"]
+    assert series.sizes["time"] == analysis.sizes["time"]
+    np.testing.assert_allclose(series.values, analysis[:, state.depth_index, j, i].values)
+    section = page.section("lat")
+    assert section.dims == ("depth", "lat") and float(section["lon"]) == pytest.approx(float(analysis["lon"][i]))
+    other = page.profiles()["persistence"].values
+    page.tap.event(x=100.0, y=-30.0)
+    assert not np.allclose(np.nan_to_num(page.profiles()["persistence"].values), np.nan_to_num(other))
+
+
+def test_time_player_moves_the_date(state):
+    page = ExplorePage(state)
+    render(page)
+    page.player.value = 5
+    assert state.time_index == 5 and "step 6 of" in page.when.object
+
+
+# --- observations ----------------------------------------------------------------------------
+
+
+def test_observations_page_counts_and_qc(state, viewer_files, tmp_path):
+    page = ObservationsPage(state, JobRunner(state.store), upload_dir=tmp_path)
+    render(page)
+    table, qc = state.store.observations("observations")
+    counts = page.counts()
+    assert counts.to_numpy().sum() == table["profile_id"].nunique()
+    assert set(counts.columns) <= {"argo", "xbt", "ctd", "mooring", "sst"} and list(counts.index) == [2000]
+    assert page.qc_table.value["rows"].sum() == len(table)
+    # a CSV with bad rows, loaded by path: QC reasons appear in the summary
+    bad = table.head(6).copy()
+    bad.loc[bad.index[0], "temperature"] = 300.0
+    bad.loc[bad.index[1], "lat"] = 95.0
+    bad[["time", "lat", "lon", "depth", "temperature", "platform"]].to_csv(tmp_path / "mine.csv", index=False)
+    page.path.value = str(tmp_path / "mine.csv")
+    page.on_load()
+    assert state.observations == "mine"
+    reasons = set(page.qc_table.value["reason"])
+    assert "impossible position" in reasons and any("Kelvin" in r or "outside" in r for r in reasons)
+    # the same file uploaded through the browser widget
+    page.upload.filename = "uploaded.csv"
+    page.upload.value = (tmp_path / "mine.csv").read_bytes()
+    assert state.observations == "uploaded" and (tmp_path / "uploaded.csv").exists()
+    page.path.value = str(tmp_path / "nope.nc")
+    page.on_load()
+    assert "Could not load" in page.status.object
+
+
+def test_observation_time_window_filters_points(state, tmp_path):
+    page = ObservationsPage(state, JobRunner(state.store), upload_dir=tmp_path)
+    everything = len(page._points(value=page.window.value).data)
+    lo = pd.Timestamp("2000-06-01")
+    fewer = len(page._points(value=(lo, lo + pd.Timedelta(days=10))).data)
+    assert 0 < fewer < everything
+
+
+# --- validate and trends -----------------------------------------------------------------------
+
+
+def test_validate_page(state):
+    page = ValidatePage(state)
+    render(page)
+    error = page.error_field()
+    analysis = state.store.select("persistence", "anomaly", time=state.time_index, depth=0)
+    truth = state.store.select("truth", "anomaly", time=state.truth_time_index(), depth=0)
+    np.testing.assert_allclose(error.values, analysis.values - truth.values, atol=1e-5)
+    profiles = page.rmse_profiles()
+    assert {"persistence", "persistence background"} <= set(profiles)
+    assert (profiles["persistence"] > 0).all()
+    assert float(profiles["persistence"][0]) < float(profiles["persistence background"][0])
+    assert page.rmse_series()["persistence"].sizes["time"] == len(state.store.times("persistence"))
+    page.with_obs.value = True  # grids the observation file: the observation-error line
+    observed = page.rmse_profiles()["observations"]
+    assert observed.dims == ("depth",) and 0.05 < float(observed[0]) < 2.0
+    page.on_score()
+    table = page.table.value
+    assert {"metric", "method", "region"} <= set(table.columns) and (table["method"] == "persistence").any()
+
+
+def test_shipped_summary_lines(tmp_path):
+    table = pd.DataFrame(
+        {"metric": ["rmse", "rmse"], "method": ["deepda", "oi"], "region": ["global"] * 2, "era": ["all"] * 2}
+    )
+    table["5 m"], table["100 m"] = [0.3, 0.4], [0.5, 0.6]
+    table.to_csv(tmp_path / derive.SUMMARY_FILE, index=False)
+    lines = derive.summary_profiles(derive.shipped_summary(tmp_path))
+    assert list(lines) == ["deepda", "oi"] and list(lines["oi"].index) == [5.0, 100.0]
+    assert lines["oi"][100.0] == pytest.approx(0.6)
+
+
+def test_trends_page(state):
+    page = TrendsPage(state)
+    render(page)
+    means = page.layer_means()
+    assert set(means) == {"persistence", "truth (truth)"}
+    assert all(np.isfinite(m.values).all() for m in means.values())
+    ohc = page.heat_content("0-700 m")["truth (truth)"]
+    assert ohc.attrs["units"] == "ZJ" and np.isfinite(ohc.values).all()
+    assert page.trend_field().dims == ("lat", "lon")
+    assert page.hovmoller_field().dims[0] == "depth"
+    nino = page.nino()
+    assert "observed (NOAA CPC)" in nino and nino["persistence"].sizes["time"] == 12
+    state.region = "pacific"
+    assert not np.allclose(page.layer_means()["persistence"].values, means["persistence"].values)
+
+
+# --- export ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["Explore: map", "Explore: profile", "Validate: RMSE by depth", "Trends: Nino-3.4"])
+def test_export_writes_readable_png_csv_netcdf(state, tmp_path, key):
+    from PIL import Image as PILImage
+
+    ExplorePage(state), ValidatePage(state), TrendsPage(state)
+    item = state.exports[key]
+    png = export(item, "png", tmp_path)
+    pixels = np.asarray(PILImage.open(png).convert("L"), dtype="f8")
+    assert pixels.shape[0] > 200 and pixels.std() > 10
+    frame = pd.read_csv(export(item, "csv", tmp_path), index_col=0)
+    assert len(frame) > 10 and frame.notna().to_numpy().any()
+    with xr.open_dataset(export(item, "nc", tmp_path)) as ds:
+        assert ds.data_vars and "DeepDA" in ds.attrs["title"] and "history" in ds.attrs
+
+
+def test_export_page_buttons(state, tmp_path):
+    ExplorePage(state)
+    page = ExportPage(state, folder=tmp_path)
+    render(page)
+    page.view.value = "Explore: time series"
+    path = page.save("csv")
+    assert path.exists() and page.download.file == str(path)
+    series = pd.read_csv(path, index_col=0)
+    assert "persistence" in series.columns
+
+
+# --- assimilation jobs -------------------------------------------------------------------------
+
+
+def test_assimilation_job_runs_and_joins_the_selector(state, tmp_path):
+    runner = JobRunner(state.store)
+    page = AssimilatePage(state, runner, out_dir=tmp_path)
+    render(page)
+    page.method.value = "climatology"
+    page.period.value = (2000, 2000)
+    page.label.value = "clim run"
+    page.on_run()
+    job = runner.latest
+    assert job is not None and page.cancel.disabled is False
+    assert job.wait(120) and job.status == "done", job.message
+    page.poll()
+    assert "clim_run" in state.param.dataset.objects and state.dataset == "clim_run"
+    assert page.progress.value == 100 and (tmp_path / "analysis_clim_run.nc").exists()
+    assert job.total == 73 and job.done == 73
+
+
+def test_assimilation_job_can_be_cancelled(state, tmp_path):
+    runner = JobRunner(state.store)
+    page = AssimilatePage(state, runner, out_dir=tmp_path)
+    page.method.value = "persistence"
+    page.period.value = (2000, 2000)
+    page.on_run()
+    job = runner.latest
+    page.on_cancel()
+    assert job.wait(120) and job.status == "cancelled"
+    page.poll()
+    assert "cancelled" in page.status.object and page.run.disabled is False
+    assert not (tmp_path / f"analysis_{job.label}.nc").exists()
+    with pytest.raises(RuntimeError):  # one job at a time
+        runner.start("x", "a", tmp_path / "a", lambda j: __import__("time").sleep(1) or tmp_path, "analysis")
+        runner.start("x", "b", tmp_path / "b", lambda j: tmp_path, "analysis")
+
+
+# --- the app ---------------------------------------------------------------------------------
+
+
+def test_app_builds_pages_lazily_and_follows_the_default_data(viewer_files, monkeypatch, tmp_path):
+    import engine.osse
+    from viewer.app import PAGES, DeepDAApp, parse_args
+    from viewer.store import prepare_default_async
+
+    monkeypatch.setenv("DEEPDA_ANALYSIS", f"a.nc{__import__('os').pathsep}b.nc")
+    assert parse_args(["--world", "w.nc"]).analysis == ["a.nc", "b.nc"]
+
+    def fake_prepare(cache, progress=None):  # the engine's first-start computation, instantly
+        progress("truth", 0.5)
+        return viewer_files
+
+    monkeypatch.setattr(engine.osse, "prepare_default", fake_prepare)
+    store = DataStore()
+    app = DeepDAApp(store, JobRunner(store), out_dir=tmp_path)
+    assert not app.containers  # no data yet: the page waits
+    prepare_default_async(store, tmp_path).join(30)
+    app.poll()
+    assert store.ready and set(store.names("analysis")) == {"deepda"}
+    assert list(app.pages) == ["Explore"] and len(app.tabs) == len(PAGES)
+    app.tabs.active = PAGES.index("Export")  # builds every page to offer all views
+    assert set(app.pages) == set(PAGES)
+    assert any(k.startswith("Trends") for k in app.state.exports)
+
+
+def test_observation_job_generates_a_profile_file(store, tmp_path):
+    runner = JobRunner(store)
+    out = tmp_path / "osse.nc"
+    job = runner.observe(out, "osse denial", (2001, 2001), deny=("argo", "xbt", "sst"))
+    assert job.wait(120) and job.status == "done", job.message
+    assert "osse denial" in store.names("observations") and job.done == job.total == 73
+    table, _ = store.observations("osse denial")
+    assert set(table["platform"].astype(str)) == {"ctd", "mooring"}
+    assert pd.DatetimeIndex(table["time"]).year.unique().tolist() == [2001]

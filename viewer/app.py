@@ -1,0 +1,184 @@
+"""The DeepDA dashboard: ``panel serve viewer/app.py --address 127.0.0.1`` (or ``deepda view``).
+
+Data come from explicit files::
+
+    panel serve viewer/app.py --args --world W.nc --obs O.nc --analysis A.nc [--analysis B.nc]
+
+or the environment (``DEEPDA_WORLD``, ``DEEPDA_OBS``, ``DEEPDA_ANALYSIS`` with several paths
+joined by ``os.pathsep``); with neither, the embedded default (coarse historical world
+1981-2020, its OSSE observations and the shipped model's reanalysis) is found in, or on the
+first start computed into, ``$DEEPDA_CACHE`` (default ``~/.cache/deepda``) in a background
+thread while the page shows the progress.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import panel as pn
+
+from viewer import derive
+from viewer.jobs import JobRunner, get_runner
+from viewer.plots import load_backends
+from viewer.state import AppState
+from viewer.store import DataStore, configure, get_store, memo, prepare_default_async
+from viewer.views.assimilate import AssimilatePage
+from viewer.views.explore import ExplorePage
+from viewer.views.export import ExportPage
+from viewer.views.observations import ObservationsPage
+from viewer.views.trends import TrendsPage
+from viewer.views.validate import ValidatePage
+
+POLL_MS = 500
+PAGES = ("Explore", "Observations", "Assimilate", "Validate", "Trends", "Export")
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Command-line arguments after ``--args`` (environment variables fill what is missing)."""
+    parser = argparse.ArgumentParser(prog="viewer/app.py", description="DeepDA dashboard")
+    parser.add_argument("--world", default=os.environ.get("DEEPDA_WORLD"), help="truth (model world) netCDF")
+    parser.add_argument("--obs", default=os.environ.get("DEEPDA_OBS"), help="observation (profile) file")
+    env_analyses = [p for p in os.environ.get("DEEPDA_ANALYSIS", "").split(os.pathsep) if p]
+    parser.add_argument("--analysis", action="append", default=None, help="analysis netCDF (repeatable)")
+    parser.add_argument("--cache", default=None, help="cache folder for the embedded default and the runs")
+    args = parser.parse_args(list(argv))
+    args.analysis = args.analysis or env_analyses
+    return args
+
+
+def server_store(args: argparse.Namespace) -> DataStore:
+    """The per-process store, configured once: explicit files, else the default in the background."""
+    store = get_store()
+
+    def setup() -> threading.Thread | None:
+        if configure(store, args.world, args.obs, args.analysis):
+            store.ready = True
+            return None
+        return prepare_default_async(store, Path(args.cache) if args.cache else None)
+
+    memo(("configured",), setup)
+    return store
+
+
+def preload(store: DataStore, dataset: str | None, truth: str | None) -> threading.Thread:
+    """In the background: load the shown datasets into memory (taps and series are then
+    instant) and compute the statistics the Validate and Trends pages open with."""
+
+    def run() -> None:
+        for name in [n for n in (dataset, truth) if n]:
+            try:
+                for variable in store.variables(name)[:2]:
+                    if store.in_memory(name, variable):
+                        store.data(name, variable)
+            except Exception:  # noqa: BLE001 - preloading is an optimisation only
+                continue
+        derive.warm(store, dataset, truth)
+
+    thread = threading.Thread(target=run, name="deepda-preload", daemon=True)
+    thread.start()
+    return thread
+
+
+class DeepDAApp:
+    """One session: the state, the six pages, the template and the polling of jobs and data."""
+
+    def __init__(self, store: DataStore, runner: JobRunner, out_dir: Path | None = None) -> None:
+        self.store, self.runner, self.out_dir = store, runner, out_dir
+        self.state = AppState(store)
+        self.pages: dict[str, Any] = {}
+        self.containers: dict[str, pn.Column] = {}
+        self.banner = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.progress = pn.indicators.Progress(value=0, max=100, width=400, visible=False)
+        self.tabs = pn.Tabs(dynamic=True, sizing_mode="stretch_width")
+        self.tabs.param.watch(self._on_tab, "active")
+        self.main = pn.Column(self.banner, self.progress, self.tabs, sizing_mode="stretch_width")
+        self.poll()
+
+    def build_pages(self) -> None:
+        """Lay out the tabs (once the store has a gridded dataset); Explore is built at once,
+        the other pages when first shown (the Observations page reads its whole file)."""
+        s = self.state
+        self.factories = {
+            "Explore": lambda: ExplorePage(s),
+            "Observations": lambda: ObservationsPage(s, self.runner),
+            "Assimilate": lambda: AssimilatePage(s, self.runner, self.out_dir),
+            "Validate": lambda: ValidatePage(s),
+            "Trends": lambda: TrendsPage(s),
+            "Export": lambda: ExportPage(s),
+        }
+        self.containers = {name: pn.Column(name=name, sizing_mode="stretch_width") for name in PAGES}
+        self.tabs[:] = [(name, self.containers[name]) for name in PAGES]
+        self.page("Explore")
+        preload(self.store, s.dataset, s.truth)
+
+    def page(self, name: str) -> Any:
+        """The page called ``name``, built on first use."""
+        if name not in self.pages:
+            container = self.containers[name]
+            container.loading = True
+            try:
+                self.pages[name] = self.factories[name]()
+                container[:] = [self.pages[name].panel()]
+            finally:
+                container.loading = False
+        return self.pages[name]
+
+    def _on_tab(self, event: Any) -> None:
+        if not self.containers:
+            return
+        name = PAGES[event.new]
+        self.state.page = name
+        if name == "Export":  # offers the views of every page
+            for other in PAGES:
+                self.page(other)
+            self.pages["Export"].refresh()
+        else:
+            self.page(name)
+
+    def poll(self) -> None:
+        """Follow background work: default-data preparation, jobs, new datasets."""
+        store = self.store
+        self.state.sync()
+        if store.error:
+            self.banner.object = f"**{store.error}**"
+        elif store.status:
+            self.banner.object = f"{store.status} ({100 * store.progress:.0f} %)"
+        else:
+            self.banner.object = ""
+        self.progress.visible = bool(store.status)
+        self.progress.value = int(100 * store.progress)
+        if not self.containers and self.state.gridded():
+            self.build_pages()
+        for name in ("Observations", "Assimilate"):
+            if name in self.pages:
+                self.pages[name].poll()
+
+    def template(self) -> pn.template.BaseTemplate:
+        """The served page: a header, the pages as tabs."""
+        template = pn.template.BootstrapTemplate(
+            title="DeepDA: deep-learning ocean data assimilation", header_background="#0b3d5c"
+        )
+        template.main.append(self.main)
+        return template
+
+
+def build(argv: Sequence[str] | None = None) -> DeepDAApp:
+    """Set up the server's data (once) and one session's app."""
+    load_backends("bokeh", "matplotlib")
+    pn.extension("tabulator", sizing_mode="fixed", notifications=False)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    store = server_store(args)
+    out_dir = Path(args.cache) / "runs" if args.cache else None
+    return DeepDAApp(store, get_runner(store), out_dir)
+
+
+if __name__.startswith("bokeh"):  # run by `panel serve`
+    _app = build()
+    pn.state.add_periodic_callback(_app.poll, period=POLL_MS)
+    _app.template().servable(title="DeepDA")

@@ -1,0 +1,207 @@
+"""Dashboard benchmarks for ``deepda bench``: each function returns a JSON-ready dict.
+
+* :func:`bench_depth_slider` - depth-slider change to new map image, server side (the
+  callback, the rasterization and the Bokeh model update), in ms.
+* :func:`bench_first_page` - ``panel serve`` launch to first rendered canvas in headless
+  Chromium, and a new session on the running server (data already cached), in s.
+* :func:`sample_data` - the small coarse-grid files both use (and the tests).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking"]
+APP = Path(__file__).resolve().parent / "app.py"
+
+
+def sample_data(
+    folder: Path, period: tuple[int, int] = (2000, 2000), members: int = 2, preset: str = "coarse"
+) -> dict[str, Path]:
+    """Historical world, its OSSE observations and a persistence analysis (``members``) on a preset grid.
+
+    Files already in ``folder`` are reused. Returns {"world", "obs", "analysis"}.
+    """
+    from engine import io
+    from engine.assimilate import assimilate_to_file
+    from engine.config import preset as preset_config
+    from engine.grid import build_grid
+    from engine.observing import ObservingNetwork, observe
+    from engine.osse import historical_world
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"world": folder / "world.nc", "obs": folder / "obs.nc", "analysis": folder / "analysis_persistence.nc"}
+    config = preset_config(preset)
+    grid = build_grid(config.grid, io.load_geography())
+    world = historical_world(config, grid, period)
+    if not paths["world"].exists():
+        io.write_world(world, paths["world"])
+    if not paths["obs"].exists():
+        io.write_profiles(observe(world, ObservingNetwork(grid, config.network)), paths["obs"])
+    if not paths["analysis"].exists():
+        assimilate_to_file("persistence", paths["obs"], paths["analysis"], preset, period, members)
+    return paths
+
+
+def _explore(paths: dict[str, Path]) -> tuple[Any, Any, Any]:
+    """An Explore page on ``paths`` rendered into a Bokeh document; (state, page, image source)."""
+    from bokeh.document import Document
+    from bokeh.models import GlyphRenderer, Image
+
+    from viewer.plots import load_backends
+    from viewer.state import AppState
+    from viewer.store import DataStore
+    from viewer.views.explore import ExplorePage
+
+    load_backends("bokeh")
+    store = DataStore()
+    if "analysis" in paths:
+        store.add(paths["analysis"], "analysis")
+    store.add(paths["world"], "truth")
+    state = AppState(store)
+    page = ExplorePage(state)
+    root = page.panel().get_root(Document())
+    renderers = [r for r in root.select({"type": GlyphRenderer}) if isinstance(r.glyph, Image)]
+    return state, page, renderers[0].data_source
+
+
+def bench_depth_slider(paths: dict[str, Path], repeats: int = 15, label: str = "coarse") -> dict[str, Any]:
+    """Time from a depth change to the new image in the Bokeh model (ms), data in memory."""
+    state, _, source = _explore(paths)
+    n_depth = len(state.store.depths(state.dataset))
+    state.store.data(state.dataset, state.variable)  # what the app preloads after the first page
+    times = []
+    for k in range(repeats):
+        before = source.data["image"][0]
+        start = time.perf_counter()
+        state.depth_index = (state.depth_index + 1 + k % 3) % n_depth
+        times.append(1000.0 * (time.perf_counter() - start))
+        if source.data["image"][0] is before:
+            raise RuntimeError("the depth change did not update the map image")
+    shape = state.store.fields(state.dataset)["thetao"].shape
+    return {
+        "case": f"viewer_depth_slider_{label}",
+        "grid": list(shape[1:]),
+        "median_ms": round(statistics.median(times), 1),
+        "p90_ms": round(float(np.percentile(times, 90)), 1),
+        "target_ms": 150 if label == "coarse" else 300,
+        "repeats": repeats,
+    }
+
+
+def paper_data(folder: Path, n_steps: int = 6) -> dict[str, Path]:
+    """A few steps of the historical world on the 1 degree, 38-level paper grid (truth only)."""
+    from engine import io
+    from engine.config import preset as preset_config
+    from engine.grid import build_grid
+    from engine.world import ModelWorld
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "world_paper.nc"
+    if not path.exists():
+        config = preset_config("paper")
+        grid = build_grid(config.grid, io.load_geography())
+        world = ModelWorld(grid, config.world, run="historical", n_steps=n_steps, start_year=2000, oni=io.read_oni())
+        io.write_world(world, path, chunk_steps=2)
+    return {"world": path}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve(paths: dict[str, Path], port: int, cache: Path | None = None, log: Path | None = None) -> subprocess.Popen:
+    """``panel serve viewer/app.py`` on localhost with explicit files (the caller stops it).
+
+    ``paths``: "world", "obs" and "analysis" (or a list under "analyses"); ``log`` receives
+    the server's output (default: discarded).
+    """
+    args = ["--world", str(paths["world"]), "--obs", str(paths["obs"])]
+    for analysis in paths["analyses"] if "analyses" in paths else [paths["analysis"]]:
+        args += ["--analysis", str(analysis)]
+    if cache is not None:
+        args += ["--cache", str(cache)]
+    command = [sys.executable, "-m", "panel", "serve", str(APP), "--address", "127.0.0.1", "--port", str(port)]
+    command += ["--warm", "--log-level", "warning", "--allow-websocket-origin", f"127.0.0.1:{port}", "--args", *args]
+    output = open(log, "w") if log is not None else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it open
+    return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=os.environ.copy())
+
+
+def wait_http(url: str, timeout: float = 60.0) -> float:
+    """Seconds until ``url`` answers 200."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                if response.status == 200:
+                    return time.perf_counter() - start
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def _first_canvas(browser: Any, url: str) -> float:
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    start = time.perf_counter()
+    page.goto(url)
+    page.wait_for_selector("canvas", state="attached", timeout=60_000)
+    elapsed = time.perf_counter() - start
+    page.close()
+    return elapsed
+
+
+def bench_first_page(paths: dict[str, Path], repeats: int = 3) -> dict[str, Any]:
+    """Launch to first rendered page, and new sessions on the running server (data cached)."""
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/app"
+    start = time.perf_counter()
+    server = serve(paths, port)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            ready = wait_http(f"http://127.0.0.1:{port}/static/js/bokeh.min.js")
+            cold = _first_canvas(browser, url)
+            launch_to_page = time.perf_counter() - start
+            warm = [_first_canvas(browser, url) for _ in range(repeats)]
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    return {
+        "case": "viewer_first_page",
+        "server_ready_s": round(ready, 2),
+        "launch_to_first_page_s": round(launch_to_page, 2),
+        "first_session_s": round(cold, 2),
+        "new_session_median_s": round(statistics.median(warm), 2),
+        "target_s": 3.0,
+    }
+
+
+def run(folder: Path, paper: bool = False, browser: bool = True) -> list[dict[str, Any]]:
+    """Every dashboard case on the sample data in ``folder`` (what ``deepda bench`` registers).
+
+    ``paper`` adds the depth slider on a few steps of the 1 degree, 38-level grid (writes
+    about 0.2 GB); ``browser`` the first-page timing (needs Chromium and Playwright).
+    """
+    data = sample_data(folder / "coarse")
+    results = [bench_depth_slider(data)]
+    if paper:
+        results.append(bench_depth_slider(paper_data(folder / "paper"), label="paper"))
+    if browser and Path(CHROMIUM).exists():
+        results.append(bench_first_page(data))
+    return results

@@ -1,0 +1,150 @@
+"""Plot building blocks shared by the pages and the PNG export.
+
+Maps are Pacific-centred: a field on longitudes 0..360 is drawn in
+``PlateCarree(central_longitude=180)``, whose x coordinate is ``lon - 180``, so the image
+needs no reprojection when the depth or time changes. Land and coastlines come from the
+Natural Earth shapefiles shipped in ``assets/natural_earth`` (cartopy's
+``pre_existing_data_dir`` layout): nothing is downloaded and no tile source is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cartopy
+import numpy as np
+import xarray as xr
+
+from engine.io import assets_dir
+
+cartopy.config["pre_existing_data_dir"] = str(assets_dir() / "natural_earth")
+
+import cartopy.crs as ccrs  # noqa: E402
+import cmocean  # noqa: E402
+import geoviews as gv  # noqa: E402
+import holoviews as hv  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
+
+MAP_CRS = ccrs.PlateCarree(central_longitude=180.0)
+PLATFORM_COLORS = {
+    "argo": "#1f77b4",
+    "xbt": "#ff7f0e",
+    "ctd": "#2ca02c",
+    "mooring": "#d62728",
+    "sst": "#9467bd",
+    "unknown": "#7f7f7f",
+}
+LABELS = {"absolute": "temperature (degC)", "anomaly": "anomaly (degC)", "spread": "ensemble spread (degC)"}
+_LOADED: set[str] = set()
+
+
+def load_backends(*backends: str) -> None:
+    """Import the HoloViews/GeoViews plotting backends once (bokeh for pages, matplotlib for PNG)."""
+    for backend in backends:
+        if backend in _LOADED:
+            continue
+        if backend == "bokeh":
+            import geoviews.plotting.bokeh  # noqa: F401
+            import holoviews.plotting.bokeh  # noqa: F401
+        else:
+            import geoviews.plotting.mpl  # noqa: F401
+            import holoviews.plotting.mpl  # noqa: F401
+        _LOADED.add(backend)
+    hv.Store.set_current_backend("bokeh" if "bokeh" in _LOADED else backends[0])
+
+
+def palette(name: str, n: int = 256) -> list[str]:
+    """A cmocean colormap as a list of hex colours (works in bokeh and matplotlib)."""
+    cmap = getattr(cmocean.cm, name)
+    return [to_hex(cmap(x)) for x in np.linspace(0.0, 1.0, n)]
+
+
+CMAPS = {"absolute": palette("thermal"), "anomaly": palette("balance"), "spread": palette("amp"), "error": None}
+CMAPS["error"] = CMAPS["anomaly"]
+CMAPS["trend"] = CMAPS["anomaly"]
+
+
+def symmetric(values: Any, floor: float = 0.05) -> tuple[float, float]:
+    """Colour limits centred on zero from the largest finite magnitude (at least ``floor``)."""
+    finite = np.asarray(values, dtype="f8")
+    finite = finite[np.isfinite(finite)]
+    top = float(np.nanpercentile(np.abs(finite), 99)) if finite.size else 1.0
+    top = max(top, floor)
+    return (-top, top)
+
+
+def clim_for(kind: str, values: Any) -> tuple[float, float]:
+    """Colour limits for a field of ``kind`` (absolute, spread: data range; others: symmetric)."""
+    if kind in ("absolute", "spread"):
+        finite = np.asarray(values, dtype="f8")
+        finite = finite[np.isfinite(finite)]
+        if not finite.size:
+            return (0.0, 1.0)
+        lo, hi = float(finite.min()), float(finite.max())
+        lo = 0.0 if kind == "spread" else lo
+        return (lo, hi if hi > lo else lo + 1e-3)
+    return symmetric(values)
+
+
+def map_image(field: xr.DataArray, vdim: str = "value") -> gv.Image:
+    """A (lat, lon) field as a Pacific-centred GeoViews image (lon 0..360 -> x = lon - 180)."""
+    lon = field["lon"].values
+    order = np.argsort(lon % 360.0)
+    x = lon[order] % 360.0 - 180.0
+    values = np.asarray(field.transpose("lat", "lon").values)[:, order]
+    return gv.Image((x, field["lat"].values, values), kdims=["x", "y"], vdims=[vdim], crs=MAP_CRS)
+
+
+def lon_of(x: float) -> float:
+    """Longitude 0..360 of a map x coordinate."""
+    return float((x + 180.0) % 360.0)
+
+
+def x_of(lon: float) -> float:
+    """Map x coordinate of a longitude."""
+    return float(lon % 360.0 - 180.0)
+
+
+def basemap(backend: str = "bokeh") -> hv.Overlay:
+    """Land (grey) and coastlines from the shipped Natural Earth 110m shapefiles."""
+    land, coast = gv.feature.land.clone(), gv.feature.coastline.clone()
+    if backend == "bokeh":
+        return land.opts(fill_color="#d9d9d9", line_color=None) * coast.opts(line_color="black", line_width=0.7)
+    return land.opts(facecolor="#d9d9d9", edgecolor="none", backend="matplotlib") * coast.opts(
+        edgecolor="black", linewidth=0.6, backend="matplotlib"
+    )
+
+
+LON_TICKS = """
+const lon = ((tick + 180) % 360 + 360) % 360;
+if (lon == 0) { return "0"; }
+if (lon == 180) { return "180"; }
+return lon < 180 ? lon + "E" : (360 - lon) + "W";
+"""
+LAT_TICKS = "return tick == 0 ? '0' : (tick > 0 ? tick + 'N' : (-tick) + 'S');"
+
+
+def map_opts() -> dict[str, Any]:
+    """Bokeh options shared by every map (projection, tick labels, size)."""
+    from bokeh.models import CustomJSTickFormatter
+
+    return dict(
+        projection=MAP_CRS,
+        xformatter=CustomJSTickFormatter(code=LON_TICKS),
+        yformatter=CustomJSTickFormatter(code=LAT_TICKS),
+        xlabel="longitude",
+        ylabel="latitude",
+    )
+
+
+def depth_axis(values: np.ndarray) -> dict[str, Any]:
+    """Options for a plot with depth (m, positive down) on the y axis."""
+    return {"invert_yaxis": True, "ylim": (0.0, float(np.max(values)) * 1.02)}
+
+
+def section_mesh(field: xr.DataArray, along: str, kind: str) -> hv.QuadMesh:
+    """A (depth, lat|lon) section as a QuadMesh (irregular depth levels), lon in 0..360."""
+    x = field[along].values
+    return hv.QuadMesh(
+        (x, field["depth"].values, np.asarray(field.transpose("depth", along).values)), [along, "depth"], [kind]
+    )

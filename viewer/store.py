@@ -1,0 +1,282 @@
+"""The data store: every file the dashboard shows, opened once per server, and cut into slices.
+
+One :class:`DataStore` per server process (see :func:`get_store`) holds the registry of
+sources (truth worlds, analyses, observation files) and hands out slices as plain
+``xarray`` objects. Gridded files are opened lazily through ``engine.io.open_fields``; a
+variable small enough (``DEEPDA_VIEWER_MAX_MB``, default 1500 MB) is loaded into memory the
+first time a time series or a statistic needs it, so that later slices are instantaneous.
+Everything cached here is keyed on the file's path and modification time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import param
+import xarray as xr
+
+from engine import io
+from engine.config import GridSpec, preset
+from engine.grid import Grid, build_grid, step_day_of_year, time_to_step
+
+KINDS = ("truth", "analysis", "observations")
+VARIABLES = {"absolute": "thetao", "anomaly": "thetao_anomaly", "spread": "thetao_spread"}
+MAX_MB = float(os.environ.get("DEEPDA_VIEWER_MAX_MB", "1500"))
+
+_memo: dict[Hashable, Any] = {}
+_locks: dict[Hashable, threading.Lock] = {}
+_guard = threading.Lock()
+
+
+def memo(key: Hashable, compute: Callable[[], Any]) -> Any:
+    """Compute ``compute()`` once per server for ``key`` (thread-safe, one lock per key)."""
+    if key in _memo:
+        return _memo[key]
+    with _guard:
+        lock = _locks.setdefault(key, threading.Lock())
+    with lock:
+        if key not in _memo:
+            _memo[key] = compute()
+    return _memo[key]
+
+
+def file_key(path: Path) -> tuple[str, float]:
+    """(path, modification time): a cache key that changes when the file is rewritten."""
+    return str(path), path.stat().st_mtime
+
+
+@dataclass(frozen=True)
+class Source:
+    """One registered file."""
+
+    name: str
+    path: Path
+    kind: str  # one of KINDS
+
+
+def grid_for(ds: xr.Dataset) -> Grid:
+    """The engine Grid matching a gridded file's coordinates (a named preset when one fits)."""
+    res = round(float(ds["lat"].values[1] - ds["lat"].values[0]), 6)
+    depths = tuple(float(z) for z in ds["depth"].values)
+    spec = GridSpec(str(ds.attrs.get("grid", "custom")), res, depths)
+    for name in ("coarse", "medium", "paper"):
+        candidate = preset(name).grid
+        if candidate.resolution == res and candidate.depths == depths:
+            spec = candidate
+    return memo(("grid", spec), lambda: build_grid(spec, io.load_geography()))
+
+
+def steps_per_year(ds: xr.Dataset) -> int:
+    """Steps per year of a file's time axis (attribute, else from the time spacing)."""
+    if "steps_per_year" in ds.attrs:
+        return int(ds.attrs["steps_per_year"])
+    times = pd.DatetimeIndex(ds["time"].values)
+    if len(times) < 2:
+        return 73
+    days = float(np.median(np.diff(times.values)) / np.timedelta64(1, "D"))
+    return 12 if days > 20 else 73
+
+
+def climatology(grid: Grid, times: np.ndarray, spy: int, isel: dict[str, Any]) -> xr.DataArray:
+    """Climatology + seasonal cycle at ``times``, cut by ``isel`` over (depth, lat, lon) first."""
+    coords = grid.coords()
+    clim = xr.DataArray(grid.climatology, dims=("depth", "lat", "lon"), coords=coords)
+    harm = xr.DataArray(grid.seasonal_harmonics, dims=("harmonic", "depth", "lat", "lon"), coords=coords)
+    spatial = {k: v for k, v in isel.items() if k in ("depth", "lat", "lon")}
+    clim, harm = clim.isel(spatial), harm.isel(spatial)
+    year0 = int(pd.DatetimeIndex(times).year.min())
+    doy = step_day_of_year(spy, spy)[time_to_step(times, year0, spy) % spy]
+    phase = 2.0 * np.pi * doy / 365.0
+    basis = np.stack([np.cos(phase), np.sin(phase), np.cos(2 * phase), np.sin(2 * phase)], axis=1)
+    basis_da = xr.DataArray(basis, dims=("time", "harmonic"), coords={"time": times})
+    return clim + xr.dot(basis_da, harm, dim="harmonic")
+
+
+class DataStore(param.Parameterized):
+    """Registry of sources and the slices the pages draw (shared by every session)."""
+
+    version = param.Integer(default=0, doc="bumped whenever a source is added")
+    status = param.String(default="", doc="what the store is doing (default data preparation)")
+    progress = param.Number(default=1.0, bounds=(0.0, 1.0))
+    ready = param.Boolean(default=False, doc="the default (or given) data are registered")
+    error = param.String(default="")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.sources: dict[str, Source] = {}
+        self._lock = threading.Lock()
+
+    # --- registry -------------------------------------------------------------------------
+
+    def add(self, path: str | Path, kind: str, name: str | None = None) -> str:
+        """Register a file (checked readable) and return its name in the selectors."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}; use one of {KINDS}")
+        file = Path(path).expanduser().resolve()
+        if not file.exists():
+            raise io.InputError(f"{file} does not exist; give the path of an existing file")
+        base = name or (kind if kind != "analysis" else file.stem.removeprefix("analysis_"))
+        with self._lock:
+            label, n = base, 1
+            while label in self.sources and self.sources[label].path != file:
+                n += 1
+                label = f"{base} ({n})"
+            self.sources[label] = Source(label, file, kind)
+        self.version += 1
+        return label
+
+    def names(self, kind: str) -> list[str]:
+        """Registered names of one kind, in registration order."""
+        return [s.name for s in list(self.sources.values()) if s.kind == kind]
+
+    def source(self, name: str) -> Source:
+        if name not in self.sources:
+            raise KeyError(f"no dataset named {name!r}; known: {', '.join(self.sources) or 'none'}")
+        return self.sources[name]
+
+    # --- gridded fields -------------------------------------------------------------------
+
+    def fields(self, name: str) -> xr.Dataset:
+        """The lazily opened Dataset of a gridded source."""
+        key = file_key(self.source(name).path)
+        return memo(("open", key), lambda: io.open_fields(key[0]))
+
+    def grid(self, name: str) -> Grid:
+        return grid_for(self.fields(name))
+
+    def variables(self, name: str) -> list[str]:
+        """The variable choices (absolute / anomaly / spread) a gridded source offers."""
+        ds = self.fields(name)
+        out = ["absolute", "anomaly"] if "thetao" in ds else []
+        return out + (["spread"] if "thetao_spread" in ds else [])
+
+    def times(self, name: str) -> np.ndarray:
+        return self.fields(name)["time"].values
+
+    def depths(self, name: str) -> np.ndarray:
+        return self.fields(name)["depth"].values
+
+    def _derived(self, variable: str, ds: xr.Dataset) -> bool:
+        return variable == "anomaly" and VARIABLES["anomaly"] not in ds
+
+    def _raw(self, name: str, variable: str) -> xr.DataArray:
+        ds = self.fields(name)
+        var = "thetao" if self._derived(variable, ds) else VARIABLES[variable]
+        if var not in ds:
+            raise KeyError(f"{name} has no {variable} field ({var})")
+        return ds[var]
+
+    def in_memory(self, name: str, variable: str) -> bool:
+        """Whether the whole variable fits the memory budget (then it is loaded once)."""
+        return self._raw(name, variable).nbytes / 1e6 <= MAX_MB
+
+    def data(self, name: str, variable: str) -> xr.DataArray:
+        """The whole (time, depth, lat, lon) variable, loaded once when it fits in memory."""
+        raw = self._raw(name, variable)
+        if not self.in_memory(name, variable):
+            return raw
+        key = ("data", file_key(self.source(name).path), variable)
+        return memo(key, lambda: self._load(name, variable))
+
+    def _load(self, name: str, variable: str) -> xr.DataArray:
+        ds = self.fields(name)
+        raw = self._raw(name, variable).load()
+        if not self._derived(variable, ds):
+            return raw
+        clim = climatology(self.grid(name), ds["time"].values, steps_per_year(ds), {})
+        return (raw - clim.transpose(*raw.dims)).astype("f4").rename("thetao_anomaly")
+
+    def loaded(self, name: str, variable: str) -> bool:
+        return ("data", file_key(self.source(name).path), variable) in _memo
+
+    def select(self, name: str, variable: str, **isel: Any) -> xr.DataArray:
+        """A loaded slice by index (``time``, ``depth``, ``lat``, ``lon``)."""
+        if self.loaded(name, variable) or "time" not in isel:
+            return self.data(name, variable).isel(isel).load()
+        ds = self.fields(name)
+        out = self._raw(name, variable).isel(isel).load()
+        if self._derived(variable, ds):
+            times = np.atleast_1d(ds["time"].values[isel["time"]])
+            clim = climatology(self.grid(name), times, steps_per_year(ds), isel)
+            clim = clim.isel(time=0) if np.ndim(isel["time"]) == 0 else clim
+            out = (out - clim.transpose(*out.dims)).rename("thetao_anomaly")
+        return out
+
+    def time_index(self, name: str, time: np.datetime64) -> int:
+        """Index of the step of ``name`` nearest to ``time``."""
+        times = self.times(name)
+        return int(np.abs(times - np.datetime64(time)).argmin())
+
+    def nearest_cell(self, name: str, lat: float, lon: float) -> tuple[int, int]:
+        """(lat index, lon index) of the cell nearest to a point (lon taken modulo 360)."""
+        ds = self.fields(name)
+        j = int(np.abs(ds["lat"].values - lat).argmin())
+        dlon = (ds["lon"].values - lon % 360.0 + 180.0) % 360.0 - 180.0
+        return j, int(np.abs(dlon).argmin())
+
+    # --- observations ---------------------------------------------------------------------
+
+    def observations(self, name: str, format: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(profile table with QC, QC summary) of an observation source, read once."""
+        key = ("obs", file_key(self.source(name).path), format)
+        return memo(key, lambda: io.open_observations(key[1][0], format))
+
+    def profiles(self, name: str) -> pd.DataFrame:
+        """One row per profile (time, lat, lon, platform, qc of its first level, rows)."""
+        table, _ = self.observations(name)
+        key = ("profiles", file_key(self.source(name).path))
+
+        def compute() -> pd.DataFrame:
+            ids = table["profile_id"].to_numpy()
+            starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+            first = table.iloc[starts][["time", "lat", "lon", "platform"]].reset_index(drop=True)
+            first["rows"] = np.diff(np.r_[starts, len(table)])
+            first["good"] = np.add.reduceat((table["qc"].to_numpy() == 0).astype("i8"), starts) if len(starts) else []
+            first["x"] = first["lon"].to_numpy() % 360.0 - 180.0  # Pacific-centred map coordinate
+            return first
+
+        return memo(key, compute)
+
+
+def get_store() -> DataStore:
+    """The store of this server process (one per process, shared by every session)."""
+    return memo(("store",), DataStore)
+
+
+def configure(store: DataStore, world: str | None, obs: str | None, analyses: list[str]) -> bool:
+    """Register explicitly given files; True when at least a truth or an analysis was given."""
+    for path, kind in [(world, "truth"), (obs, "observations")] + [(a, "analysis") for a in analyses]:
+        if path:
+            store.add(path, kind)
+    return bool(world or analyses)
+
+
+def prepare_default_async(store: DataStore, cache: Path | None = None) -> threading.Thread:
+    """Compute (first start) or find (later starts) the embedded default in a background thread."""
+    from engine.osse import prepare_default
+
+    def report(stage: str, fraction: float) -> None:
+        store.status, store.progress = f"Preparing the embedded default: {stage}", float(np.clip(fraction, 0, 1))
+
+    def run() -> None:
+        try:
+            store.status, store.progress = "Preparing the embedded default data", 0.0
+            paths = prepare_default(cache or io.cache_dir(), progress=report)
+            store.add(paths["world"], "truth", "truth")
+            store.add(paths["obs"], "observations", "observations")
+            store.add(paths["analysis"], "analysis", "deepda")
+            store.status, store.progress, store.ready = "", 1.0, True
+        except Exception as err:  # shown on the page; the server keeps running
+            store.error = f"could not prepare the default data: {type(err).__name__}: {err}"
+            store.status = ""
+
+    thread = threading.Thread(target=run, name="deepda-default-data", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,204 @@
+"""Explore: the 3-D temperature as a map at a depth, a profile and a time series at a tapped
+point, and latitude-depth / longitude-depth sections through it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+import xarray as xr
+from holoviews.operation.datashader import rasterize
+
+from viewer.plots import CMAPS, LABELS, basemap, clim_for, depth_axis, lon_of, map_image, map_opts, section_mesh, x_of
+from viewer.state import AppState, Exportable
+from viewer.views.common import curves, date_label, link, pane
+
+MAP_FIELDS = ["dataset", "variable", "depth_index", "time_index"]
+POINT_FIELDS = ["dataset", "variable", "time_index", "lat", "lon"]
+
+
+class ExplorePage:
+    """Map, profile, time series and sections of the chosen dataset and variable."""
+
+    title = "Explore"
+
+    def __init__(self, state: AppState) -> None:
+        self.state, self.store = state, state.store
+        self._build_widgets()
+        self._build_plots()
+        for key, kind, fn in (
+            ("map", "map", self.map_field),
+            ("profile", "curves", self.profiles),
+            ("time series", "curves", self.series),
+            ("latitude-depth section", "section", lambda: self.section("lat")),
+            ("longitude-depth section", "section", lambda: self.section("lon")),
+        ):
+            state.register(f"Explore: {key}", Exportable(f"Explore: {key}", kind, fn))
+
+    # --- widgets ------------------------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
+        s = self.state
+        self.dataset = pn.widgets.Select.from_param(s.param.dataset, label="Dataset")
+        self.variable = pn.widgets.RadioButtonGroup(options=["absolute", "anomaly", "spread"], value=s.variable)
+        link(self.variable, s, "variable")
+        self.depth = pn.widgets.DiscreteSlider(label="Depth", options={"5 m": 0}, value=0)
+        link(self.depth, s, "depth_index")
+        self.player = pn.widgets.Player(
+            label="Time", start=0, end=1, value=s.time_index, interval=500, loop_policy="once", width=330,
+            show_loop_controls=False, step=1,
+        )  # fmt: skip
+        link(self.player, s, "time_index")
+        self.when = pn.pane.Markdown("", margin=(0, 10))
+        self.where = pn.pane.Markdown("", margin=(0, 10))
+        s.param.watch(self._refresh_widgets, ["dataset"])
+        s.param.watch(self._refresh_labels, ["dataset", "time_index", "lat", "lon", "depth_index"])
+        self._refresh_widgets()
+
+    def _refresh_widgets(self, *_: Any) -> None:
+        """Adapt the sliders and the variable choice to the dataset shown."""
+        s = self.state
+        if s.dataset is None:
+            return
+        depths = self.store.depths(s.dataset)
+        options = {f"{z:g} m": i for i, z in enumerate(depths)}
+        self.depth.param.update(options=options, value=min(s.depth_index, len(depths) - 1))
+        self.player.param.update(end=max(len(self.store.times(s.dataset)) - 1, 1), value=s.time_index)
+        self.variable.options = self.store.variables(s.dataset)
+        self.variable.value = s.variable
+        self._refresh_labels()
+
+    def _refresh_labels(self, *_: Any) -> None:
+        s = self.state
+        if s.dataset is None:
+            return
+        self.when.object = f"**{date_label(s.time)}** (step {s.time_index + 1} of {len(self.store.times(s.dataset))})"
+        j, i = s.cell()
+        ds = self.store.fields(s.dataset)
+        self.where.object = f"Point: {float(ds['lat'][j]):.1f}N, {float(ds['lon'][i]):.1f}E (tap the map to move it)"
+
+    # --- data -----------------------------------------------------------------------------------
+
+    def map_field(self) -> xr.DataArray:
+        """The (lat, lon) field shown on the map."""
+        s = self.state
+        return self.store.select(s.dataset, s.variable, time=s.time_index, depth=s.depth_index)
+
+    def profiles(self) -> dict[str, xr.DataArray]:
+        """Profile at the point for the dataset (and the truth at the same time)."""
+        s = self.state
+        j, i = s.cell()
+        out = {s.dataset: self.store.select(s.dataset, s.variable, time=s.time_index, lat=j, lon=i)}
+        t = s.truth_time_index()
+        if t is not None and s.truth != s.dataset and s.variable in self.store.variables(s.truth):
+            jt, it = s.cell(s.truth)
+            out[f"{s.truth} (truth)"] = self.store.select(s.truth, s.variable, time=t, lat=jt, lon=it)
+        return out
+
+    def series(self) -> dict[str, xr.DataArray]:
+        """Time series at the point and depth (and the truth over the same period)."""
+        s = self.state
+        j, i = s.cell()
+        main = self.store.select(s.dataset, s.variable, depth=s.depth_index, lat=j, lon=i)
+        out = {s.dataset: main}
+        if s.truth and s.truth != s.dataset and s.variable in self.store.variables(s.truth):
+            jt, it = s.cell(s.truth)
+            truth = self.store.select(s.truth, s.variable, depth=s.depth_index, lat=jt, lon=it)
+            lo, hi = main["time"].values.min(), main["time"].values.max()
+            out[f"{s.truth} (truth)"] = truth.sel(time=slice(lo, hi))
+        return out
+
+    def section(self, along: str) -> xr.DataArray:
+        """Depth section along latitude (through the point's longitude) or along longitude."""
+        s = self.state
+        j, i = s.cell()
+        cut = {"lon": i} if along == "lat" else {"lat": j}
+        return self.store.select(s.dataset, s.variable, time=s.time_index, **cut)
+
+    # --- plots ----------------------------------------------------------------------------------
+
+    def _map(self, **_: Any) -> hv.Element:
+        field = self.map_field()
+        return map_image(field, "value").redim.range(value=clim_for(self.state.variable, field.values))
+
+    def _marker(self, **_: Any) -> hv.Points:
+        return hv.Points([(x_of(self.state.lon), self.state.lat)]).opts(
+            color="black", marker="x", size=14, line_width=3
+        )
+
+    def _profile(self, **_: Any) -> hv.Overlay:
+        s = self.state
+        data = self.profiles()
+        depths = self.store.depths(s.dataset)
+        return curves(data, LABELS[s.variable], "depth", depth_down=True).opts(
+            hv.opts.Curve(**depth_axis(depths), framewise=True, tools=["hover"]),
+            hv.opts.Overlay(title=f"Profile, {date_label(s.time)}", legend_position="bottom_left", framewise=True),
+        )
+
+    def _series(self, **_: Any) -> hv.Overlay:
+        s = self.state
+        title = f"Time series at {s.depth:g} m"
+        return curves(self.series(), "time", LABELS[s.variable]).opts(
+            hv.opts.Curve(framewise=True, tools=["hover"]),
+            hv.opts.Overlay(title=title, legend_position="top_left", framewise=True),
+        )
+
+    def _now(self, **_: Any) -> hv.VLine:
+        return hv.VLine(self.state.time).opts(color="gray", line_dash="dashed")
+
+    def _section(self, along: str) -> hv.Overlay:
+        s = self.state
+        field = self.section(along)
+        mesh = section_mesh(field, along, "value").opts(
+            cmap=CMAPS[s.variable], clim=clim_for(s.variable, field.values), colorbar=True, tools=["hover"],
+            **depth_axis(field["depth"].values), framewise=True,
+        )  # fmt: skip
+        at = s.lat if along == "lat" else s.lon % 360.0
+        other = "lon" if along == "lat" else "lat"
+        title = f"{'Latitude' if along == 'lat' else 'Longitude'}-depth section at {other} {float(field[other]):.1f}"
+        return (mesh * hv.VLine(at).opts(color="black", line_dash="dotted")).opts(title=title)
+
+    def _build_plots(self) -> None:
+        s = self.state
+        map_stream = hv.streams.Params(s, MAP_FIELDS)
+        image = hv.DynamicMap(self._map, streams=[map_stream])
+        cmap = pn.bind(lambda v: CMAPS[v], s.param.variable)
+        self.raster = (
+            rasterize(image, precompute=True)
+            .apply.opts(cmap=cmap)
+            .opts(colorbar=True, tools=["tap", "hover"], width=760, height=380)
+        )
+        marker = hv.DynamicMap(self._marker, streams=[hv.streams.Params(s, ["lat", "lon"])])
+        title = pn.bind(lambda v: f"{LABELS[v]}, tap for a profile", s.param.variable)
+        self.map = (self.raster * basemap() * marker).opts(**map_opts()).apply.opts(title=title)
+        self.tap = hv.streams.Tap(source=self.raster, x=None, y=None)
+        self.tap.add_subscriber(self.on_tap)
+        point = hv.streams.Params(s, POINT_FIELDS)
+        self.profile = hv.DynamicMap(self._profile, streams=[point]).opts(width=330, height=380)
+        series_stream = hv.streams.Params(s, ["dataset", "variable", "depth_index", "lat", "lon"])
+        now = hv.DynamicMap(self._now, streams=[hv.streams.Params(s, ["dataset", "time_index"])])
+        self.timeseries = (hv.DynamicMap(self._series, streams=[series_stream]) * now).opts(
+            width=1100, height=260, xlabel="time"
+        )
+        self.lat_section = hv.DynamicMap(lambda **_: self._section("lat"), streams=[point]).opts(width=550, height=280)
+        self.lon_section = hv.DynamicMap(lambda **_: self._section("lon"), streams=[point]).opts(width=550, height=280)
+
+    def on_tap(self, x: float | None = None, y: float | None = None) -> None:
+        """Move the point to the tapped map position (map x is longitude - 180)."""
+        if x is None or y is None:
+            return
+        self.state.param.update(lat=float(np.clip(y, -90.0, 90.0)), lon=lon_of(x))
+
+    def panel(self) -> pn.viewable.Viewable:
+        controls = pn.Column(
+            self.dataset, pn.pane.Markdown("Variable"), self.variable, self.depth, self.player, self.when,
+            self.where, width=360,
+        )  # fmt: skip
+        below = pn.Tabs(
+            ("Time series", pane(self.timeseries)),
+            ("Sections", pn.Row(pane(self.lat_section), pane(self.lon_section))),
+            dynamic=True,
+        )
+        return pn.Column(pn.Row(controls, pane(self.map), pane(self.profile)), below, name=self.title)

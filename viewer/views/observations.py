@@ -1,0 +1,203 @@
+"""Observations: load a profile file (path or upload) or generate OSSE observations; where and
+when the profiles are, how many per platform and year, and what QC flagged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import datashader as ds
+import geoviews as gv
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import panel as pn
+from holoviews.operation.datashader import datashade, dynspread
+
+from engine import io
+from engine.io import OBS_FORMATS
+from viewer.jobs import JobRunner
+from viewer.plots import MAP_CRS, PLATFORM_COLORS, basemap, map_opts
+from viewer.state import AppState, Exportable
+from viewer.views.common import pane
+
+PLATFORMS = ("argo", "xbt", "ctd", "mooring", "sst")
+
+
+def save_upload(data: bytes, filename: str, folder: Path) -> Path:
+    """Keep an uploaded file in ``folder`` (written atomically through engine.io)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / Path(filename).name
+    with io.atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return target
+
+
+class ObservationsPage:
+    """Positions map, counts per platform and year, QC summary; loading and generating files."""
+
+    title = "Observations"
+
+    def __init__(self, state: AppState, runner: JobRunner, upload_dir: Path | None = None) -> None:
+        self.state, self.store, self.runner = state, state.store, runner
+        self.upload_dir = upload_dir or io.cache_dir() / "uploads"
+        self._build_widgets()
+        self.points_stream = hv.streams.Params(self.window, ["value"])
+        self.source_stream = hv.streams.Params(state, ["observations"])
+        points = hv.DynamicMap(self._points, streams=[self.points_stream, self.source_stream])
+        shaded = dynspread(
+            datashade(points, aggregator=ds.count_cat("platform"), color_key=PLATFORM_COLORS, min_alpha=120),
+            threshold=0.6, max_px=3,
+        )  # fmt: skip
+        self.map = (shaded * basemap()).opts(**map_opts()).opts(width=700, height=350, title="Profile positions")
+        self.bars = hv.DynamicMap(self._bars, streams=[self.source_stream]).opts(width=640, height=260)
+        self.qc_table = pn.widgets.Tabulator(
+            pd.DataFrame(), disabled=True, show_index=False, width=420, height=220, layout="fit_columns"
+        )
+        state.param.watch(self._refresh, ["observations"])
+        self._refresh()
+        state.register(
+            "Observations: counts per platform and year",
+            Exportable("Observations: counts per platform and year", "table", self.counts),
+        )
+        state.register("Observations: QC summary", Exportable("Observations: QC summary", "table", self.qc_summary))
+
+    def _build_widgets(self) -> None:
+        self.source = pn.widgets.Select.from_param(self.state.param.observations, label="Observation file")
+        self.path = pn.widgets.TextInput(label="Path of a profile file", placeholder="/path/to/profiles.nc")
+        self.format = pn.widgets.Select(label="Format", options=["auto", *[f for f in OBS_FORMATS if f != "deepda"]])
+        self.load = pn.widgets.Button(label="Load", color="primary")
+        self.load.on_click(self.on_load)
+        self.upload = pn.widgets.FileInput(accept=".nc,.csv,.txt")
+        self.upload.param.watch(self.on_upload, "value")
+        self.window = pn.widgets.DateRangeSlider(
+            label="Time window", start=pd.Timestamp("1981-01-01"), end=pd.Timestamp("2021-01-01"),
+            value=(pd.Timestamp("1981-01-01"), pd.Timestamp("2021-01-01")), width=700,
+        )  # fmt: skip
+        self.period = pn.widgets.IntRangeSlider(label="OSSE period", start=1981, end=2020, value=(2019, 2020))
+        self.deny = pn.widgets.CheckBoxGroup(label="Deny", options=list(PLATFORMS), value=[], inline=True)
+        self.generate = pn.widgets.Button(label="Generate OSSE observations", color="primary")
+        self.generate.on_click(self.on_generate)
+        self.progress = pn.indicators.Progress(value=0, max=100, width=330, visible=False)
+        self.status = pn.pane.Markdown("")
+        self.summary = pn.pane.Markdown("")
+
+    # --- data -----------------------------------------------------------------------------------
+
+    def profiles(self) -> pd.DataFrame:
+        name = self.state.observations
+        return self.store.profiles(name) if name else pd.DataFrame(columns=["time", "lat", "lon", "platform", "x"])
+
+    def counts(self) -> pd.DataFrame:
+        """Profiles per platform (columns) and year (rows)."""
+        prof = self.profiles()
+        if prof.empty:
+            return pd.DataFrame()
+        years = pd.DatetimeIndex(prof["time"]).year
+        table = pd.crosstab(years, prof["platform"].astype(str))
+        table.index.name = "year"
+        return table
+
+    def qc_summary(self) -> pd.DataFrame:
+        name = self.state.observations
+        return self.store.observations(name)[1] if name else pd.DataFrame()
+
+    # --- plots ----------------------------------------------------------------------------------
+
+    def _points(self, value: tuple[Any, Any] | None = None, **_: Any) -> gv.Points:
+        prof = self.profiles()
+        if value is not None and not prof.empty:
+            lo, hi = (np.datetime64(pd.Timestamp(v)) for v in value)
+            times = prof["time"].to_numpy()
+            prof = prof[(times >= lo) & (times <= hi)]
+        return gv.Points(prof, ["x", "lat"], ["platform"], crs=MAP_CRS)
+
+    def _bars(self, **_: Any) -> hv.Bars:
+        table = self.counts()
+        if table.empty:
+            return hv.Bars([], ["year", "platform"], "profiles")
+        long = table.stack().rename("profiles").reset_index()
+        long["year"] = long["year"].astype(str)
+        colors = [PLATFORM_COLORS.get(p, "#7f7f7f") for p in table.columns]
+        return hv.Bars(long, ["year", "platform"], "profiles").opts(
+            stacked=True, cmap=colors, tools=["hover"], title="Profiles per platform and year", xrotation=60,
+            legend_position="top_left", framewise=True,
+        )  # fmt: skip
+
+    def _refresh(self, *_: Any) -> None:
+        """New file chosen: time window, QC table and the one-line summary."""
+        name = self.state.observations
+        if name is None:
+            self.summary.object = "No observation file loaded yet."
+            return
+        table, qc = self.store.observations(name)
+        prof = self.profiles()
+        self.qc_table.value = qc
+        if len(prof):
+            lo, hi = pd.Timestamp(prof["time"].min()), pd.Timestamp(prof["time"].max())
+            hi = hi if hi > lo else lo + pd.Timedelta(days=1)
+            self.window.param.update(start=lo, end=hi, value=(lo, hi))
+        good = int((table["qc"].to_numpy() == 0).sum())
+        self.summary.object = (
+            f"**{name}**: {len(table):,} measurements in {len(prof):,} profiles, "
+            f"{good:,} good ({100.0 * good / max(len(table), 1):.1f} %). "
+            f"File: `{self.store.source(name).path}`"
+        )
+
+    # --- actions --------------------------------------------------------------------------------
+
+    def _register(self, path: Path, fmt: str | None) -> None:
+        try:
+            name = self.store.add(path, "observations", name=Path(path).stem)
+            self.store.observations(name, None if fmt in (None, "auto") else fmt)
+            self.state.sync()
+            self.state.observations = name
+            self.status.object = f"Loaded {path}"
+        except (io.InputError, KeyError, ValueError) as err:
+            self.status.object = f"**Could not load {path}**: {err}"
+
+    def on_load(self, *_: Any) -> None:
+        if self.path.value.strip():
+            self._register(Path(self.path.value.strip()).expanduser(), self.format.value)
+
+    def on_upload(self, *_: Any) -> None:
+        if self.upload.value:
+            path = save_upload(self.upload.value, self.upload.filename or "upload.nc", self.upload_dir)
+            self._register(path, self.format.value)
+
+    def on_generate(self, *_: Any) -> None:
+        lo, hi = self.period.value
+        deny = tuple(self.deny.value)
+        suffix = f"_no_{'_'.join(deny)}" if deny else ""
+        out = io.cache_dir() / "runs" / f"obs_osse_{lo}-{hi}{suffix}.nc"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.runner.observe(out, f"osse {lo}-{hi}{suffix}", (lo, hi), deny)
+        except RuntimeError as err:
+            self.status.object = str(err)
+        self.poll()
+
+    def poll(self) -> None:
+        """Show the observation job's progress (called periodically by the app)."""
+        job = self.runner.latest
+        if job is None or job.kind != "observations":
+            return
+        self.progress.visible = job.running
+        self.progress.value = int(100 * job.fraction)
+        self.status.object = job.describe()
+
+    def panel(self) -> pn.viewable.Viewable:
+        load = pn.Card(
+            self.path, self.format, self.load, pn.pane.Markdown("or upload a file:"), self.upload,
+            title="Load a profile file (CF DSG, CSV, EN4, Argo)", width=360,
+        )  # fmt: skip
+        generate = pn.Card(
+            self.period, pn.pane.Markdown("Deny platforms:"), self.deny, self.generate, self.progress,
+            title="Generate OSSE observations from the model world", width=360, collapsed=True,
+        )  # fmt: skip
+        controls = pn.Column(self.source, load, generate, self.status, width=380)
+        plots = pn.Column(
+            self.summary, self.window, pane(self.map),
+            pn.Row(pane(self.bars), pn.Column(pn.pane.Markdown("**QC summary**"), self.qc_table)),
+        )  # fmt: skip
+        return pn.Row(controls, plots, name=self.title)
