@@ -223,3 +223,20 @@ def bench_train_step() -> dict[str, Any]:
         "windows_per_second": round(1.0 / (seconds + make), 3),
         "minutes_for_default_run": round(config.train.steps * (seconds + make) / 60, 1),
     }
+
+
+@case("viewer")
+def bench_viewer() -> dict[str, Any]:
+    """Dashboard: server start to first rendered page, depth-slider change to new image.
+
+    Runs ``python -m viewer.bench`` in a subprocess (the engine never imports the viewer).
+    """
+    import json
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "viewer.bench", "--paper"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+    if done.returncode:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+    return {"cases": json.loads(done.stdout.strip().splitlines()[-1])}

@@ -205,3 +205,22 @@ def run(folder: Path, paper: bool = False, browser: bool = True) -> list[dict[st
     if browser and Path(CHROMIUM).exists():
         results.append(bench_first_page(data))
     return results
+
+
+def main() -> None:
+    """``python -m viewer.bench [--paper] [--no-browser]``: the results as JSON on stdout
+    (``deepda bench viewer`` runs this in a subprocess: the engine never imports the viewer)."""
+    import argparse
+    import json
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--paper", action="store_true")
+    parser.add_argument("--no-browser", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        print(json.dumps(run(Path(tmp), paper=args.paper, browser=not args.no_browser)))
+
+
+if __name__ == "__main__":
+    main()

@@ -171,6 +171,12 @@ def write_dataset(ds: xr.Dataset, path: str | Path, command: str | None = None) 
         ds.to_netcdf(tmp, engine="netcdf4")
 
 
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write bytes (an uploaded file) atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_text(path: str | Path, text: str) -> None:
     """Write a small text file (JSON, Markdown, CSV) atomically."""
     with atomic_path(path) as tmp:

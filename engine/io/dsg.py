@@ -500,3 +500,35 @@ def _dsg_table(ds: xr.Dataset, file: Path, roles: dict[str, Any]) -> pd.DataFram
         frame["obs_error"] = default_obs_error(frame["platform"])
     frame["qc"] = np.asarray(ds["qc"].values) if "qc" in ds.variables else QC_GOOD
     return as_table(frame)
+
+
+def read_profile_headers(path: str | Path) -> pd.DataFrame:
+    """One row per profile (profile_id, time, lat, lon, platform, rows) of a DeepDA DSG file,
+    reading only the profile dimension: cheap even for 40-year OSSE files."""
+    import netCDF4
+
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"{file} does not exist; give the path of a profile file")
+    try:
+        nc = netCDF4.Dataset(file)
+    except OSError:
+        raise InputError(f"{file} is not a readable netCDF file; give a DeepDA profile file") from None
+    with nc:
+        if "rowSize" not in nc.variables:
+            raise InputError(
+                f"{file} is not a DeepDA profile (DSG) file: no rowSize; convert it with 'deepda observe --read'"
+            )
+        nc.set_auto_mask(False)
+        time = netCDF4.num2date(nc["time"][:], nc["time"].units, "standard", only_use_cftime_datetimes=False)
+        codes = nc["platform"][:].astype(int)
+        return pd.DataFrame(
+            {
+                "profile_id": nc["profile_id"][:],
+                "time": pd.to_datetime(np.asarray(time, dtype="datetime64[ns]")),
+                "lat": nc["lat"][:],
+                "lon": nc["lon"][:],
+                "platform": pd.Categorical.from_codes(codes, categories=list(PLATFORMS)),
+                "rows": nc["rowSize"][:],
+            }
+        )

@@ -28,8 +28,7 @@ def save_upload(data: bytes, filename: str, folder: Path) -> Path:
     """Keep an uploaded file in ``folder`` (written atomically through engine.io)."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / Path(filename).name
-    with io.atomic_path(target) as tmp:
-        tmp.write_bytes(data)
+    io.write_bytes(target, data)
     return target
 
 
