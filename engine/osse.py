@@ -289,7 +289,8 @@ def held_out_rmse(
     The last ``config.train.validation_years`` of the control run (never trained on),
     observed by the network of each era, cycled from climatology; the first ``spinup``
     steps are not scored. Columns per era: the analysis, its background (the previous
-    analysis) and the super-observations against the truth (observed cells only).
+    analysis), the super-observations against the truth, and the analysis at the same
+    observed cells (the like-for-like comparison with the observation error).
     """
     import torch
 
@@ -312,7 +313,7 @@ def held_out_rmse(
         obs = window.obs[:, 0, 0].numpy() * scale
         mask = window.obs_mask[:, 0, 0].numpy()
         background = np.zeros((1,) + grid.shape, "f4")
-        sums = {k: np.zeros(grid.shape[0]) for k in ("analysis", "background", "observations", "n_obs", "n")}
+        sums = {k: np.zeros(grid.shape[0]) for k in ("analysis", "background", "observations", "at_obs", "n_obs", "n")}
         with torch.inference_mode():
             for t in range(len(truth)):
                 step = ObsStep(obs[t], mask[t], np.zeros_like(obs[t]), t, 0.0)
@@ -323,9 +324,11 @@ def held_out_rmse(
                     sums["background"] += ((background[0] - truth[t]) ** 2 * w).sum(axis=(1, 2))
                     sums["n"] += w.sum(axis=(1, 2))
                     sums["observations"] += ((obs[t] - truth[t]) ** 2 * w * mask[t]).sum(axis=(1, 2))
+                    sums["at_obs"] += ((analysis[0] - truth[t]) ** 2 * w * mask[t]).sum(axis=(1, 2))
                     sums["n_obs"] += (w * mask[t]).sum(axis=(1, 2))
                 background = analysis
         columns[f"analysis {era}"] = np.sqrt(sums["analysis"] / sums["n"])
         columns[f"background {era}"] = np.sqrt(sums["background"] / sums["n"])
         columns[f"observations {era}"] = np.sqrt(sums["observations"] / np.maximum(sums["n_obs"], 1e-12))
+        columns[f"analysis at observed cells {era}"] = np.sqrt(sums["at_obs"] / np.maximum(sums["n_obs"], 1e-12))
     return pd.DataFrame(columns, index=pd.Index(grid.depth, name="depth_m")).round(4)
