@@ -112,7 +112,7 @@ def shipped_summary(folder: Path | None = None) -> pd.DataFrame | None:
     file = (folder or io.assets_dir()) / SUMMARY_FILE
     if not file.exists():
         return None
-    return memo(("summary_csv", file_key(file)), lambda: pd.read_csv(file))
+    return memo(("summary_csv", file_key(file)), lambda: io.read_csv_table(file))
 
 
 def summary_profiles(table: pd.DataFrame, metric: str = "rmse", region_name: str = "global") -> dict[str, pd.Series]:

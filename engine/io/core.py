@@ -149,6 +149,15 @@ def append_csv_row(path: str | Path, row: dict[str, Any]) -> None:
             merged.to_csv(tmp, index=False)
 
 
+def read_csv_table(path: str | Path) -> pd.DataFrame:
+    """A small CSV table (an OSSE summary, a loss log) with one clear error if unreadable."""
+    file = Path(path)
+    try:
+        return pd.read_csv(file)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InputError(f"{file} is not a readable CSV table ({type(err).__name__}); check the path") from None
+
+
 def trim_csv_log(path: str | Path, last_step: int) -> None:
     """Drop log rows after ``last_step`` (a resumed run redoes them from its checkpoint)."""
     file = Path(path)
