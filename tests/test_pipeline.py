@@ -122,3 +122,20 @@ def test_evaluate_scores_methods_and_writes_tables_and_figures(run_dir, tmp_path
     assert set(table["method"]) == {"persistence", "climatology"} and set(table["era"]) == {"2000-2020"}
     assert (out / "rmse_by_depth.png").stat().st_size > 10_000
     assert "RMSE by depth" in (out / "summary.md").read_text()
+
+
+def test_osse_runs_every_method_end_to_end_on_the_tiny_grid(run_dir, tmp_path, capsys):
+    out = tmp_path / "osse"
+    args = ["osse", "--config", str(run_dir / "tiny.toml"), "--period", "2010", "--model", str(run_dir / "model.pt")]
+    assert cli.main([*args, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for method in ("deepda", "oi", "kf", "persistence", "climatology"):
+        assert (out / f"analysis_{method}.nc").exists() and method in printed
+    metrics = xr.open_dataset(out / "metrics.nc")
+    rmse = {m: float(metrics[f"rmse_depth_{m}"].mean()) for m in ("kf", "oi", "climatology")}
+    assert rmse["kf"] < rmse["oi"] < rmse["climatology"]  # the ceiling, the classical method, the floor
+    assert "| method |" in (out / "summary.md").read_text()
+    # a second run reuses every finished file
+    before = {p.name: p.stat().st_mtime for p in out.glob("analysis_*.nc")}
+    assert cli.main([*args, "--out", str(out)]) == 0
+    assert before == {p.name: p.stat().st_mtime for p in out.glob("analysis_*.nc")}
