@@ -21,7 +21,6 @@ from engine import io, metrics
 from engine.assimilate import assimilate_to_file
 from engine.config import Config
 from engine.grid import Grid, build_grid, step_day_of_year, time_to_step
-from engine.gridding import grid_profiles
 from engine.observing import ObservingNetwork, iter_observe
 from engine.world import ModelWorld
 
@@ -122,14 +121,28 @@ def truth_anomaly(truth: xr.Dataset, grid: Grid, steps_per_year: int) -> xr.Data
     ).rename("thetao_anomaly")
 
 
-def observation_error(obs_fields: xr.Dataset, truth: xr.DataArray) -> xr.DataArray:
-    """RMSE of the super-observations against the truth, by depth (observed cells only)."""
-    observed = obs_fields["obs_anomaly"].where(obs_fields["obs_mask"] > 0)
-    return metrics.rmse_by_depth(observed, truth.where(observed.notnull()))
+def observation_error(obs_path: Path, grid: Grid, truth: xr.DataArray, steps_per_year: int) -> xr.DataArray:
+    """RMSE of the super-observations against the truth by depth (observed cells only,
+    area-weighted), gridded a year at a time so a 40-year file never sits in memory whole."""
+    from engine.assimilate import obs_steps
+
+    table, _ = io.open_observations(obs_path)
+    years = pd.DatetimeIndex(truth["time"].values).year
+    first = int(years.min())
+    steps = time_to_step(truth["time"].values, first, steps_per_year)
+    area = grid.area[None] * grid.ocean
+    squared, weight = np.zeros(grid.shape[0]), np.zeros(grid.shape[0])
+    values = truth.values
+    for t, obs in enumerate(obs_steps(table, grid, first, steps_per_year, int(steps[0]), len(steps))):
+        w = area * obs.mask
+        squared += (np.nan_to_num(obs.anomaly - values[t]) ** 2 * w).sum(axis=(1, 2))
+        weight += w.sum(axis=(1, 2))
+    rmse = np.sqrt(squared / np.where(weight > 0, weight, np.nan))
+    return xr.DataArray(rmse, dims="depth", coords={"depth": truth["depth"]}, name="rmse")
 
 
 def score(
-    analyses: dict[str, xr.Dataset], truth: xr.DataArray, grid: Grid, obs_fields: xr.Dataset | None = None
+    analyses: dict[str, xr.Dataset], truth: xr.DataArray, grid: Grid, observation_rmse: xr.DataArray | None = None
 ) -> xr.Dataset:
     """Every metric of DESIGN section 10 for each analysis against the truth anomaly."""
     weights = grid.weights()
@@ -160,8 +173,8 @@ def score(
     for name in anomalies:
         out[f"nino34_correlation_{name}"] = metrics.correlation(out[f"nino34_{name}"], out["nino34_truth"])
         out[f"trend_ratio_{name}"] = out[f"trend_0_700_{name}"] / out["trend_0_700_truth"]
-    if obs_fields is not None:
-        out["rmse_depth_observations"] = observation_error(obs_fields.sel(time=truth["time"]), truth)
+    if observation_rmse is not None:
+        out["rmse_depth_observations"] = observation_rmse
     ds = xr.Dataset({k: v.drop_vars([c for c in v.coords if c not in v.dims], errors="ignore") for k, v in out.items()})
     return ds.assign_attrs(Conventions="CF-1.8", title="DeepDA OSSE metrics")
 
@@ -173,13 +186,6 @@ def summary_table(analyses: dict[str, xr.Dataset], truth: xr.DataArray, grid: Gr
     table = metrics.to_table(ds)
     values = table.drop(columns=["metric", "method", "region", "era"])
     return table[values.notna().any(axis=1)].reset_index(drop=True)  # eras outside the period have no rows
-
-
-def grid_obs_file(obs_path: Path, grid: Grid, period: tuple[int, int], steps_per_year: int) -> xr.Dataset:
-    """The observation file gridded over ``period`` (for the observation-error line)."""
-    table, _ = io.open_observations(obs_path)
-    n_steps = (period[1] - period[0] + 1) * steps_per_year
-    return grid_profiles(table, grid, period[0], steps_per_year, 0, n_steps)
 
 
 def headline(ds: xr.Dataset, methods: list[str]) -> pd.DataFrame:
@@ -257,8 +263,11 @@ def evaluate_files(
             coords={"time": world.times(), **grid.coords()},
         )
     truth = truth.where(grid.mask() > 0).load()
-    obs_fields = grid_obs_file(Path(obs_path), grid, period, spy) if obs_path else None
-    ds = score({n: d.load() for n, d in opened.items()}, truth, grid, obs_fields)
+    obs_rmse = observation_error(Path(obs_path), grid, truth, spy) if obs_path else None
+    # only the anomaly (and spread) in memory, float32: five 40-year coarse analyses are ~2.5 GB
+    keep = ("thetao_anomaly", "thetao_spread")
+    opened = {n: d[[v for v in keep if v in d]].load() for n, d in opened.items()}
+    ds = score(opened, truth, grid, obs_rmse)
     methods = list(analyses)
     table = summary_table(opened, truth, grid)
     top = headline(ds, methods)
