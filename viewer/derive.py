@@ -88,21 +88,13 @@ def rmse_over_time(store: DataStore, analysis: str, truth: str, layer: tuple[flo
 
 def observation_error(store: DataStore, obs: str, truth: str) -> xr.DataArray:
     """RMSE of the gridded super-observations against the truth, by depth (observed cells)."""
-    from engine.osse import grid_obs_file
+    from engine.osse import observation_error as osse_observation_error
     from viewer.store import steps_per_year
 
     def compute() -> xr.DataArray:
         ds = store.fields(truth)
-        years = pd.DatetimeIndex(ds["time"].values).year
-        fields = grid_obs_file(
-            store.source(obs).path, store.grid(truth), (int(years.min()), int(years.max())), steps_per_year(ds)
-        )
-        anomaly = store.data(truth, "anomaly")
-        common = np.intersect1d(fields["time"].values, anomaly["time"].values)
-        return metrics.rmse_by_depth(
-            fields["obs_anomaly"].where(fields["obs_mask"] > 0).sel(time=common),
-            anomaly.sel(time=common),
-        ).load()
+        anomaly = store.data(truth, "anomaly").load()
+        return osse_observation_error(store.source(obs).path, store.grid(truth), anomaly, steps_per_year(ds))
 
     return memo(("obs_error", _key(store, obs, truth)), compute)
 
