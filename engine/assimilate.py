@@ -73,7 +73,8 @@ class DeepDA:
         self.ocean = torch.from_numpy(grid.ocean.astype("f4"))[None, None].to(self.device)
 
     def _tensor(self, values: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(values, dtype="f4"))[:, None].to(self.device)
+        # a copy: broadcast inputs are read-only views, which torch must not wrap
+        return torch.from_numpy(np.array(values, dtype="f4"))[:, None].to(self.device)
 
     @torch.inference_mode()
     def assimilate(self, background: np.ndarray, obs: ObsStep) -> np.ndarray:

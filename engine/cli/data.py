@@ -31,6 +31,7 @@ def add_world(sub: Any) -> None:
 def make_world(config: Config, run: str, years: int | None, period: str | None) -> Any:
     """Build the grid and the ModelWorld a CLI verb asked for."""
     from engine.grid import build_grid
+    from engine.osse import historical_world
     from engine.world import ModelWorld
 
     grid = build_grid(config.grid, io.load_geography())
@@ -50,9 +51,7 @@ def make_world(config: Config, run: str, years: int | None, period: str | None) 
     lo, hi = config.world.historical_start_year, config.world.historical_end_year
     if first < lo or last > hi:
         raise io.InputError(f"period {first}-{last} is outside the historical run {lo}-{hi}; choose years within it")
-    return ModelWorld(
-        grid, config.world, run="historical", n_steps=(last - first + 1) * steps, start_year=first, oni=io.read_oni()
-    )
+    return historical_world(config, grid, (first, last))
 
 
 def run_world(args: argparse.Namespace) -> None:
