@@ -154,9 +154,10 @@ class TrainSpec:
     control_years: int = 60  # control-run years generated for training + validation
     validation_years: int = 10  # the last years, held out
     window: int = 8  # consecutive pentads per training window
-    backprop_steps: int = 4  # truncated backpropagation through the cycle
-    steps: int = 480  # training windows (each gives window / backprop_steps optimiser updates)
+    backprop_steps: int = 1  # truncated backpropagation through the cycle: an update per analysis step
+    steps: int = 600  # training windows (each gives window / backprop_steps optimiser updates)
     learning_rate: float = 5e-4  # generator (Adam)
+    learning_rate_floor: float = 0.05  # cosine decay of both learning rates to this share by the last step
     discriminator_learning_rate: float = 1e-4  # slower critic: on CPU budgets it otherwise wins early
     mse_weight: float = 1.0
     adversarial_weight: float = 0.1

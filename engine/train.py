@@ -24,7 +24,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from engine.checkpoint import build_discriminator, build_generator, code_revision, load_checkpoint, save_checkpoint
-from engine.config import Config
+from engine.config import Config, TrainSpec
 from engine.grid import Grid
 from engine.io import InputError
 from engine.nn import discriminator_loss, generator_loss
@@ -137,6 +137,26 @@ def validate(
     return math.sqrt(total / max(count, 1))
 
 
+def learning_rate_factor(step: int, spec: TrainSpec) -> float:
+    """Cosine decay from 1 at step 0 to ``spec.learning_rate_floor`` at ``spec.steps``.
+
+    A pure function of the step, so a resumed run follows the same schedule exactly.  With
+    batch size 1 the gradient noise sets an error floor at a constant rate; decaying the
+    rate lets the last part of a short CPU budget settle into it.
+    """
+    progress = min(step / max(spec.steps, 1), 1.0)
+    floor = spec.learning_rate_floor
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _set_learning_rates(opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, step: int, spec: TrainSpec) -> None:
+    factor = learning_rate_factor(step, spec)
+    for group in opt_g.param_groups:
+        group["lr"] = spec.learning_rate * factor
+    for group in opt_d.param_groups:
+        group["lr"] = spec.discriminator_learning_rate * factor
+
+
 def init_distributed() -> int:
     """Join the torchrun process group when launched by torchrun; returns this rank.
 
@@ -233,6 +253,7 @@ def train(
             spin = int(rng.integers(1, spec.window + 1)) if rng.random() < 0.7 else 0
             window = samples.training_window(rng, spin + spec.window).to(device)
             background = spin_up(gen, window, ocean, spin, device)
+            _set_learning_rates(opt_g, opt_d, state.step, spec)
             adversarial = spec.adversarial_weight * min(
                 1.0, state.step / max(spec.adversarial_warmup * spec.steps, 1.0)
             )
