@@ -61,15 +61,32 @@ class Method(Protocol):
 
 
 class DeepDA:
-    """The trained generator as an assimilation method."""
+    """The trained generator as an assimilation method.
+
+    Parameters
+    ----------
+    checkpoint, grid
+        The trained model and the grid it runs on (checked to match).
+    device
+        Where the generator runs.
+    inflation
+        Multiplies each ensemble member's departure from the ensemble mean after every
+        analysis.  The generator pulls members together (it was trained to be close to
+        the truth, not to carry uncertainty), so without inflation an ensemble is
+        under-dispersive; ``None`` takes the value calibrated into the checkpoint
+        (:mod:`engine.calibrate`), 1 when it has none.
+    """
 
     name = "deepda"
 
-    def __init__(self, checkpoint: Checkpoint, grid: Grid, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, checkpoint: Checkpoint, grid: Grid, device: str | torch.device = "cpu", inflation: float | None = None
+    ) -> None:
         checkpoint.check_grid(grid)
         self.generator = checkpoint.generator.to(device).eval()
         self.normalizer = checkpoint.normalizer
         self.device = torch.device(device)
+        self.inflation = float(checkpoint.ensemble.get("inflation", 1.0) if inflation is None else inflation)
         self.ocean = torch.from_numpy(grid.ocean.astype("f4"))[None, None].to(self.device)
 
     def _tensor(self, values: np.ndarray) -> torch.Tensor:
@@ -84,7 +101,11 @@ class DeepDA:
         bg = self._tensor(self.normalizer.encode(background))
         ob = self._tensor(self.normalizer.encode(values) * mask)
         out = self.generator(bg, ob, self._tensor(mask), self.ocean.expand(members, -1, -1, -1, -1))
-        return self.normalizer.decode(out[:, 0].float().cpu().numpy())
+        analysis = self.normalizer.decode(out[:, 0].float().cpu().numpy())
+        if members > 1 and self.inflation != 1.0:
+            mean = analysis.mean(axis=0, keepdims=True)
+            analysis = (mean + self.inflation * (analysis - mean)).astype("f4")
+        return analysis
 
 
 class Climatology:

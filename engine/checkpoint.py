@@ -66,6 +66,7 @@ class Checkpoint:
     ocean: np.ndarray  # bool (depth, lat, lon) the model was trained on
     provenance: dict[str, Any]
     training: dict[str, Any] = field(default_factory=dict)  # optimiser states, step, RNG, log
+    ensemble: dict[str, Any] = field(default_factory=dict)  # calibration, e.g. {"inflation": 1.7}
 
     def check_grid(self, grid: Grid) -> None:
         """Raise InputError if ``grid`` is not the grid the model was trained on."""
@@ -130,4 +131,19 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         ocean=payload["ocean"].cpu().numpy().astype(bool),
         provenance=dict(payload["provenance"]),
         training=dict(payload.get("training", {})),
+        ensemble=dict(payload.get("ensemble", {})),
     )
+
+
+def update_ensemble_calibration(path: str | Path, calibration: dict[str, Any]) -> None:
+    """Store an ensemble calibration (see :mod:`engine.calibrate`) in an existing checkpoint.
+
+    The file is rewritten atomically with everything else untouched.
+    """
+    file = Path(path)
+    load_checkpoint(file)  # one clear error for a missing or foreign file
+    payload = torch.load(file, map_location="cpu", weights_only=True)
+    payload["ensemble"] = dict(calibration)
+    tmp = file.with_name(f".{file.name}.part")
+    torch.save(payload, tmp)
+    os.replace(tmp, file)

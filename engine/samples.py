@@ -14,6 +14,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
+from engine.assimilate import ObsStep
 from engine.config import Config
 from engine.grid import Grid, step_day_of_year
 from engine.gridding import grid_step
@@ -85,17 +86,29 @@ class TrainingSamples:
         anomalies = np.concatenate([self.world.anomaly(int(s), int(s) + spy) for s in starts])
         return fit_normalizer(anomalies, self.grid.ocean)
 
-    def observe(
-        self, anomaly: np.ndarray, step: int, network_year: int, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """OSSE super-observations of one step's truth anomaly, in network units."""
+    def obs_step(self, anomaly: np.ndarray, step: int, network_year: int, rng: np.random.Generator) -> ObsStep:
+        """OSSE super-observations (degC, with their errors) of one step's truth anomaly,
+        sampled where the network of ``network_year`` observed at that time of year."""
         spy = self.steps_per_year
         doy = float(step_day_of_year(1, spy, step)[0])
         positions = self.network.positions(network_year, step % spy, spy)
         positions["temperature"] = self.network.sample(anomaly, positions, rng, doy)
         fields = grid_step(positions, self.grid, doy)
         mask = fields["obs_mask"]
-        return self.normalizer.encode(np.where(mask > 0, fields["obs_anomaly"], 0.0)), mask
+        return ObsStep(
+            np.where(mask > 0, fields["obs_anomaly"], 0.0).astype("f4"),
+            mask,
+            np.where(mask > 0, fields["obs_error"], 0.0).astype("f4"),
+            step,
+            doy,
+        )
+
+    def observe(
+        self, anomaly: np.ndarray, step: int, network_year: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """OSSE super-observations of one step's truth anomaly, in network units."""
+        obs = self.obs_step(anomaly, step, network_year, rng)
+        return self.normalizer.encode(obs.anomaly), obs.mask
 
     def window(self, start: int, length: int, first_year: int, rng: np.random.Generator) -> Window:
         """Steps ``start .. start+length`` observed by the network from ``first_year`` on."""

@@ -14,7 +14,7 @@ from typing import Any
 from engine import io
 from engine.cli.common import EXIT_BAD_INPUT, OneLineParser
 from engine.cli.data import add_observe, add_world
-from engine.cli.model import add_assimilate, add_train
+from engine.cli.model import add_assimilate, add_calibrate, add_train
 from engine.cli.report import add_bench, add_demo, add_evaluate, add_osse, add_view
 
 VERBS: list[Callable[[Any], None]] = [
@@ -22,6 +22,7 @@ VERBS: list[Callable[[Any], None]] = [
     add_observe,
     add_train,
     add_assimilate,
+    add_calibrate,
     add_evaluate,
     add_osse,
     add_view,

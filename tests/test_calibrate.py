@@ -1,0 +1,106 @@
+"""Ensemble calibration: inflation arithmetic, the spread/skill statistic, tuning end to end."""
+
+import math
+
+import numpy as np
+import pytest
+
+from engine import cli
+from engine.assimilate import DeepDA, ObsStep
+from engine.calibrate import held_out_cases, spread_skill, tune_inflation
+from engine.checkpoint import Checkpoint, build_generator, load_checkpoint, update_ensemble_calibration
+from engine.normalize import Normalizer
+from engine.train import train
+from tests.test_train import TINY, _samples
+
+
+def _checkpoint(grid, inflation=None) -> Checkpoint:
+    ensemble = {} if inflation is None else {"inflation": inflation}
+    return Checkpoint(
+        build_generator(TINY.model), TINY, Normalizer(np.full(grid.shape[0], 0.5, "f4")), grid.ocean, {}, {}, ensemble
+    )
+
+
+def _obs(grid, rng) -> ObsStep:
+    mask = (rng.random(grid.shape) < 0.2).astype("f4") * grid.ocean
+    return ObsStep((rng.standard_normal(grid.shape) * mask).astype("f4"), mask, 0.2 * mask, 0, 100.0)
+
+
+def test_inflation_scales_member_departures_and_keeps_the_mean(tiny_grid):
+    rng = np.random.default_rng(0)
+    background = (rng.standard_normal((4, *tiny_grid.shape)) * tiny_grid.ocean).astype("f4")
+    obs = _obs(tiny_grid, rng)
+    checkpoint = _checkpoint(tiny_grid)
+    plain = DeepDA(checkpoint, tiny_grid).assimilate(background, obs)
+    inflated = DeepDA(checkpoint, tiny_grid, inflation=2.5).assimilate(background, obs)
+    np.testing.assert_allclose(inflated.mean(0), plain.mean(0), atol=1e-5)
+    np.testing.assert_allclose(inflated - inflated.mean(0), 2.5 * (plain - plain.mean(0)), atol=1e-5)
+    # the checkpoint's calibrated value is the default; one member is never inflated
+    assert DeepDA(_checkpoint(tiny_grid, 1.7), tiny_grid).inflation == 1.7
+    np.testing.assert_array_equal(
+        DeepDA(checkpoint, tiny_grid, inflation=3.0).assimilate(background[:1], obs),
+        DeepDA(checkpoint, tiny_grid).assimilate(background[:1], obs),
+    )
+
+
+class _ReliableEnsemble:
+    """Members and truth drawn alike around a common centre: a perfectly reliable ensemble."""
+
+    def __init__(self, centre, truth, sigma, seed):
+        self.centre, self.truth, self.sigma = centre, truth, sigma
+        self.rng = np.random.default_rng(seed)
+
+    def assimilate(self, background, obs):
+        noise = self.rng.standard_normal(background.shape).astype("f4") * self.sigma
+        return self.centre[obs.step] + noise
+
+
+def test_spread_skill_of_a_reliable_ensemble_is_sqrt_m_over_m_plus_1(tiny_grid):
+    samples = _samples(tiny_grid)
+    rng = np.random.default_rng(1)
+    steps, members, sigma = 60, 5, 0.3
+    centre = rng.standard_normal((steps, *tiny_grid.shape)).astype("f4")
+    truth = centre + sigma * rng.standard_normal(centre.shape).astype("f4")
+    obs = [ObsStep(np.zeros(tiny_grid.shape, "f4"), np.zeros(tiny_grid.shape, "f4"), 0, t, 1.0) for t in range(steps)]
+    ratio = spread_skill(_ReliableEnsemble(centre, truth, sigma, 2), [(truth, obs)], samples, members)
+    assert ratio == pytest.approx(math.sqrt(members / (members + 1)), rel=0.03)
+    # an ensemble with half the spread around the same centre is under-dispersive
+    half = spread_skill(_ReliableEnsemble(centre, truth, sigma / 2, 2), [(truth, obs)], samples, members)
+    assert half < 0.6 * ratio
+
+
+def test_held_out_cases_observe_the_held_out_years_with_each_era(tiny_grid):
+    samples = _samples(tiny_grid)
+    cases = held_out_cases(samples, eras=(1990, 2010))
+    assert len(cases) == 2
+    truth, steps = cases[0]
+    np.testing.assert_array_equal(truth, samples.world.anomaly(samples.n_train, samples.n_train + 73))
+    assert [s.step for s in steps] == list(range(samples.n_train, samples.n_train + 73))
+    n1990 = sum(float(s.mask.sum()) for s in cases[0][1])
+    n2010 = sum(float(s.mask.sum()) for s in cases[1][1])
+    assert n2010 > n1990 > 0  # Argo makes the 2010 network denser
+    observed = steps[10].mask > 0
+    assert np.all(steps[10].error[observed] > 0) and np.all(steps[10].error[~observed] == 0)
+
+
+def test_tuning_moves_spread_skill_toward_target_and_is_stored(tmp_path, tiny_grid):
+    samples = _samples(tiny_grid)
+    out = tmp_path / "model.pt"
+    train(TINY, tiny_grid, samples, str(out))
+    calibration = tune_inflation(load_checkpoint(out), samples, members=4, iterations=3)
+    trials = calibration["trials"]
+    assert trials[0][0] == 1.0 and len(trials) >= 2
+    target = calibration["target_spread_skill"]
+    assert target == pytest.approx(math.sqrt(4 / 5), abs=1e-4)
+    best = abs(math.log(calibration["held_out_spread_skill"] / target))
+    assert best <= abs(math.log(trials[0][1] / target))
+    update_ensemble_calibration(out, calibration)
+    assert load_checkpoint(out).ensemble["inflation"] == calibration["inflation"]
+    assert DeepDA(load_checkpoint(out), tiny_grid).inflation == calibration["inflation"]
+
+
+def test_cli_calibrate_rejects_a_one_member_ensemble(tmp_path, capsys):
+    assert cli.main(["calibrate", "--members", "1"]) == 2
+    assert "at least 2 members" in capsys.readouterr().err
+    assert cli.main(["calibrate", "--model", str(tmp_path / "missing.pt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
