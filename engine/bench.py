@@ -225,6 +225,87 @@ def bench_train_step() -> dict[str, Any]:
     }
 
 
+def _osse_steps(year: int, n_steps: int) -> tuple[Any, Any, list[Any]]:
+    """Coarse grid, config and the first ``n_steps`` OSSE observation steps of ``year``."""
+    from engine.assimilate import obs_steps
+    from engine.grid import build_grid
+    from engine.io import load_geography
+    from engine.observing import ObservingNetwork, observe
+    from engine.osse import historical_world
+
+    config = preset("coarse")
+    grid = build_grid(config.grid, load_geography())
+    world = historical_world(config, grid, (year, year))
+    table = observe(world, ObservingNetwork(grid, config.network), stop=n_steps)
+    return grid, config, list(obs_steps(table, grid, year, config.world.steps_per_year, 0, n_steps))
+
+
+def _seconds_per_step(method: Any, steps: list[Any], members: int, warm_up: int = 2) -> float:
+    import numpy as np
+
+    from engine.assimilate import cycle
+
+    background = np.zeros((members, *steps[0].mask.shape), "f4")
+    times, last = [], time.perf_counter()
+    for _ in cycle(method, iter(steps), background, seed=0):
+        now = time.perf_counter()
+        times.append(now - last)
+        last = now
+    return float(np.median(times[warm_up:]))
+
+
+@case("assimilation_step")
+def bench_assimilation_step() -> dict[str, Any]:
+    """Seconds per analysis step of DeepDA, OI and the Kalman filter on the same coarse
+    grid and the same 2012 OSSE observations, and their ratios to DeepDA."""
+    from engine.assimilate import make_method
+    from engine.io import assets_dir
+
+    grid, config, steps = _osse_steps(2012, 10)
+    model = assets_dir() / "deepda_coarse.pt"
+    seconds = {
+        name: _seconds_per_step(make_method(method, grid, config)[0], steps, members=1)
+        for name, method in (("deepda", model), ("oi", "oi"), ("kf", "kf"))
+    }
+    ensemble = _seconds_per_step(make_method(model, grid, config)[0], steps, members=10)
+    return {
+        "description": "one coarse analysis step, 2012 OSSE observations, median of 8 steps after 2 warm-up steps",
+        "observed_cells": int(sum(float(s.mask.sum()) for s in steps) / len(steps)),
+        "seconds_per_step": {k: round(v, 4) for k, v in seconds.items()},
+        "deepda_10_members_seconds_per_step": round(ensemble, 4),
+        "oi_over_deepda": round(seconds["oi"] / seconds["deepda"], 2),
+        "kf_over_deepda": round(seconds["kf"] / seconds["deepda"], 2),
+    }
+
+
+@case("reanalysis")
+def bench_reanalysis() -> dict[str, Any]:
+    """A 40-year coarse DeepDA reanalysis with 10 members (1981-2020 OSSE observations):
+    wall time and peak memory of ``assimilate_to_file`` end to end, netCDF written."""
+    from engine.assimilate import assimilate_to_file
+    from engine.io import assets_dir, cache_dir
+    from engine.osse import make_truth_and_obs
+
+    config = preset("coarse")
+    period = (config.world.historical_start_year, config.world.historical_end_year)
+    paths = make_truth_and_obs(config, cache_dir(), period)  # the dashboard's cached default, made once
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "analysis.nc"
+        start = time.perf_counter()
+        assimilate_to_file(assets_dir() / "deepda_coarse.pt", paths["obs"], out, period=period, members=10)
+        seconds = time.perf_counter() - start
+        size_mb = out.stat().st_size / 1e6
+    steps = (period[1] - period[0] + 1) * config.world.steps_per_year
+    return {
+        "description": f"{period[0]}-{period[1]} coarse DeepDA reanalysis, 10 members, mean + spread written",
+        "steps": steps,
+        "file_mb": round(size_mb, 1),
+        "wall_s": round(seconds, 1),
+        "seconds_per_step": round(seconds / steps, 4),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+    }
+
+
 @case("viewer")
 def bench_viewer() -> dict[str, Any]:
     """Dashboard: server start to first rendered page, depth-slider change to new image.
