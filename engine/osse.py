@@ -19,6 +19,7 @@ import xarray as xr
 
 from engine import io, metrics
 from engine.assimilate import assimilate_to_file
+from engine.checkpoint import load_checkpoint
 from engine.config import Config
 from engine.grid import Grid, build_grid, step_day_of_year, time_to_step
 from engine.observing import ObservingNetwork, iter_observe
@@ -103,8 +104,11 @@ def prepare_default(cache_dir: Path, progress: Progress | None = None, config: C
     period = (config.world.historical_start_year, config.world.historical_end_year)
     paths = make_truth_and_obs(config, cache_dir, period, progress)
     model = io.assets_dir() / "deepda_coarse.pt"
-    analyses = run_methods(config, {"deepda": model}, paths["obs"], cache_dir, period, progress=progress)
-    return {**paths, "analysis": analyses["deepda"]}
+    # keyed by the model's creation time: a newer shipped model never reuses an old analysis
+    created = str(load_checkpoint(model).provenance.get("created", ""))
+    label = "deepda_" + "".join(c for c in created if c.isdigit())[:14]
+    analyses = run_methods(config, {label: model}, paths["obs"], cache_dir, period, progress=progress)
+    return {**paths, "analysis": analyses[label]}
 
 
 # --- evaluation --------------------------------------------------------------------------
