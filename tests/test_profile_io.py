@@ -252,3 +252,114 @@ def test_open_observations_reads_its_own_outputs(tmp_path: Path) -> None:
 def test_en4_summary_counts_every_reason(tmp_path: Path) -> None:
     _, summary = io.open_observations(df.write_en4(tmp_path / "en4.nc"), "en4")
     assert dict(zip(summary["code"], summary["rows"], strict=True)) == df.EN4_EXPECTED_QC
+
+
+# --- profile-level summary (profile dimension and qc only) ---------------------------------
+
+
+def _with_empty_profiles(path: Path, out: Path, before: list[int]) -> Path:
+    """A copy of a DSG file with empty profiles (rowSize 0) inserted before the profiles
+    ``before``: our writers never make one, but the layout allows it."""
+    with xr.open_dataset(path, decode_cf=False) as ds:
+        ds = ds.load()
+    n = len(before)
+    variables = {}
+    for name, var in ds.variables.items():
+        if var.dims != ("profile",):
+            variables[name] = var
+            continue
+        extra = {"profile_id": 1000 + np.arange(n), "rowSize": np.zeros(n)}.get(name, var.values[[0] * n])
+        values = np.insert(var.values, before, extra).astype(var.dtype)
+        variables[name] = xr.Variable("profile", values, var.attrs)
+    xr.Dataset(variables, attrs=ds.attrs).to_netcdf(out)
+    return out
+
+
+def _without(path: Path, out: Path, names: tuple[str, ...]) -> Path:
+    """A copy of a DSG file lacking the variables ``names``."""
+    with xr.open_dataset(path, decode_cf=False) as ds:
+        ds.drop_vars(list(names)).load().to_netcdf(out)
+    return out
+
+
+def _expected_headers(full: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
+    """Per-profile rows and good rows of a full table, in the order ``ids`` (0 where absent)."""
+    by_profile = full.assign(good=full["qc"].to_numpy() == 0).groupby("profile_id")
+    return pd.DataFrame(
+        {
+            "rows": by_profile.size().reindex(ids, fill_value=0).to_numpy(np.int64),
+            "good": by_profile["good"].sum().reindex(ids, fill_value=0).to_numpy(np.int64),
+        }
+    )
+
+
+def _flagged_table() -> pd.DataFrame:
+    """The sample table with more rows flagged (reasons 1, 8 and 9 besides its 2 and 9)."""
+    table = df.sample_table()
+    table.loc[[5, 12, 15], "qc"] = np.array([1, 8, 9], dtype=np.int8)
+    return table
+
+
+def _write_in_chunks(table: pd.DataFrame, path: Path) -> None:
+    """write_profiles_incremental in two chunks (whole seconds and no NaT: what the OSSE writes)."""
+    table = table.assign(time=table["time"].fillna(pd.Timestamp("2005-05-05")).dt.floor("s"))
+    io.write_profiles_incremental(path, [table.iloc[:8], table.iloc[8:]])
+
+
+@pytest.mark.parametrize("writer", ["write_profiles", "write_profiles_incremental"])
+def test_profile_summary_equals_the_full_table(tmp_path: Path, writer: str) -> None:
+    table = _flagged_table()
+    written = tmp_path / "written.nc"
+    if writer == "write_profiles":
+        io.write_profiles(table, written)
+    else:
+        _write_in_chunks(table, written)
+    path = _with_empty_profiles(written, tmp_path / "obs.nc", before=[0, 3, table["profile_id"].nunique()])
+    headers, summary = io.read_profile_summary(path)
+    full = io.read_profiles(path)
+    assert set(full["qc"]) == {0, 1, 2, 8, 9} and (headers["rows"] == 0).sum() == 3
+    pd.testing.assert_frame_equal(summary, qc_summary(full), check_exact=True)
+    pd.testing.assert_frame_equal(
+        headers[["rows", "good"]], _expected_headers(full, headers["profile_id"].to_numpy()), check_exact=True
+    )
+    # the profile variables are the full table's first row of each (non-empty) profile
+    firsts = full.drop_duplicates("profile_id")[["profile_id", "time", "lat", "lon", "platform"]]
+    shown = headers[headers["rows"] > 0][list(firsts.columns)]
+    pd.testing.assert_frame_equal(shown.reset_index(drop=True), firsts.reset_index(drop=True), check_exact=True)
+    assert list(headers.columns) == ["profile_id", "time", "lat", "lon", "platform", "rows", "good"]
+
+
+def test_profile_summary_reads_neither_temperature_nor_depth(tmp_path: Path) -> None:
+    io.write_profiles(_flagged_table(), tmp_path / "obs.nc")
+    lean = _without(tmp_path / "obs.nc", tmp_path / "lean.nc", ("depth", "temperature", "obs_error"))
+    for a, b in zip(io.read_profile_summary(lean), io.read_profile_summary(tmp_path / "obs.nc"), strict=True):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_profile_summary_of_an_empty_file(tmp_path: Path) -> None:
+    io.write_profiles(empty_table(), tmp_path / "empty.nc")
+    headers, summary = io.read_profile_summary(tmp_path / "empty.nc")
+    assert headers.empty and "good" in headers
+    pd.testing.assert_frame_equal(summary, qc_summary(io.read_profiles(tmp_path / "empty.nc")), check_exact=True)
+
+
+def test_good_rows_per_profile_with_empty_profiles() -> None:
+    qc = np.array([0, 9, 0, 0, 2, 0], dtype=np.int8)
+    rows = np.array([0, 2, 0, 0, 3, 1, 0])
+    np.testing.assert_array_equal(dsg._good_per_profile(qc, rows), [0, 1, 0, 0, 2, 1, 0])
+    np.testing.assert_array_equal(dsg._good_per_profile(np.zeros(0, np.int8), np.zeros(2, int)), [0, 0])
+    assert dsg._good_per_profile(np.zeros(0, np.int8), np.zeros(0, int)).shape == (0,)
+
+
+def test_profile_summary_errors_are_one_line(tmp_path: Path) -> None:
+    io.write_profiles(df.sample_table(), tmp_path / "obs.nc")
+    cases = {
+        tmp_path / "missing.nc": "does not exist",
+        df.write_csv(tmp_path / "user.csv"): "not a readable netCDF",
+        df.write_en4(tmp_path / "en4.nc"): "not a DeepDA profile (DSG) file",
+        _without(tmp_path / "obs.nc", tmp_path / "noqc.nc", ("qc",)): "no qc",
+    }
+    for path, problem in cases.items():
+        with pytest.raises(io.InputError) as err:
+            io.read_profile_summary(path)
+        assert problem in str(err.value) and "\n" not in str(err.value)

@@ -298,6 +298,49 @@ def test_assimilation_job_can_be_cancelled(state, tmp_path):
         runner.start("x", "b", tmp_path / "b", lambda j: tmp_path, "analysis")
 
 
+def test_observations_page_reads_only_profiles_of_a_dsg_file(viewer_files, tmp_path, monkeypatch):
+    import shutil
+
+    from engine import io
+    from engine.profiles import qc_summary
+
+    full = io.read_profiles(viewer_files["obs"])  # the stored QC codes: what a DSG file says
+    firsts = full.drop_duplicates("profile_id")
+    # fresh paths: the store memoises per server, so earlier tests may have read the sample file
+    first, second = tmp_path / "osse.nc", tmp_path / "again.nc"
+    shutil.copy(viewer_files["obs"], first)
+    shutil.copy(viewer_files["obs"], second)
+
+    def full_read(*_, **__):
+        raise AssertionError("the whole profile table was read")
+
+    monkeypatch.setattr(DataStore, "observations", full_read)
+    monkeypatch.setattr(io, "open_observations", full_read)
+    store = DataStore()
+    store.add(first, "observations")
+    state = AppState(store)
+    page = ObservationsPage(state, JobRunner(store), upload_dir=tmp_path)
+    render(page)
+    good = int((full["qc"] == 0).sum())
+    assert f"{len(full):,} measurements in {len(firsts):,} profiles, {good:,} good" in page.summary.object
+    pd.testing.assert_frame_equal(page.qc_table.value, qc_summary(full))
+    pd.testing.assert_frame_equal(page.qc_summary(), qc_summary(full))
+    expected = pd.crosstab(pd.DatetimeIndex(firsts["time"]).year, firsts["platform"].astype(str))
+    expected.index.name = "year"
+    pd.testing.assert_frame_equal(page.counts(), expected)
+    prof = page.profiles()
+    assert list(prof.columns) == ["time", "lat", "lon", "platform", "rows", "good", "x"]
+    np.testing.assert_array_equal(prof["rows"], full.groupby("profile_id", sort=False).size())
+    np.testing.assert_array_equal(prof["x"], firsts["lon"].to_numpy() % 360.0 - 180.0)
+    assert int(prof["good"].sum()) == good
+    # loading another DSG file by path, and switching between files, stay on the profile data
+    page.path.value = str(second)
+    page.on_load()
+    assert state.observations == "again" and "again" in page.summary.object, page.status.object
+    state.observations = "observations"
+    assert f"{len(firsts):,} profiles" in page.summary.object
+
+
 # --- the app ---------------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ import xarray as xr
 from engine import io
 from engine.config import GridSpec, preset
 from engine.grid import Grid, build_grid, step_day_of_year, time_to_step
+from engine.qc import normalise_longitude
 
 KINDS = ("truth", "analysis", "observations")
 VARIABLES = {"absolute": "thetao", "anomaly": "thetao_anomaly", "spread": "thetao_spread"}
@@ -228,21 +229,60 @@ class DataStore(param.Parameterized):
         key = ("obs", file_key(self.source(name).path), format)
         return memo(key, lambda: io.open_observations(key[1][0], format))
 
-    def profiles(self, name: str) -> pd.DataFrame:
-        """One row per profile (time, lat, lon, platform, qc of its first level, rows)."""
-        table, _ = self.observations(name)
-        key = ("profiles", file_key(self.source(name).path))
+    def profiles(self, name: str, format: str | None = None) -> pd.DataFrame:
+        """One row per profile (time, lat, lon, platform, rows, good rows, map x), read once.
 
-        def compute() -> pd.DataFrame:
-            ids = table["profile_id"].to_numpy()
-            starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-            first = table.iloc[starts][["time", "lat", "lon", "platform"]].reset_index(drop=True)
-            first["rows"] = np.diff(np.r_[starts, len(table)])
-            first["good"] = np.add.reduceat((table["qc"].to_numpy() == 0).astype("i8"), starts) if len(starts) else []
-            first["x"] = first["lon"].to_numpy() % 360.0 - 180.0  # Pacific-centred map coordinate
-            return first
+        DeepDA DSG files are read from their profile dimension and QC codes alone (see
+        :meth:`profile_summary`); other formats (small) through the full table.
+        """
+        return self.profile_summary(name, format)[0]
+
+    def qc_summary(self, name: str, format: str | None = None) -> pd.DataFrame:
+        """Rows per QC outcome (``engine.profiles.qc_summary`` layout), read once."""
+        return self.profile_summary(name, format)[1]
+
+    def profile_summary(self, name: str, format: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(profiles, QC summary) of an observation source, without the full table for DSG files.
+
+        A 40-year OSSE file has tens of millions of rows but a few million profiles, and
+        the Observations page draws only profiles. For a DeepDA DSG file the QC codes are
+        the ones stored in the file (``engine.io.read_profile_summary``); other formats
+        are read and QC'd in full by :meth:`observations`.
+        """
+        path = self.source(name).path
+        key = ("profile summary", file_key(path), format)
+
+        def compute() -> tuple[pd.DataFrame, pd.DataFrame]:
+            if io.observation_format(path, format) == "dsg":
+                try:
+                    headers, qc = io.read_profile_summary(path)
+                except io.InputError:
+                    pass  # a CF profile file from elsewhere: only the full reader knows its names
+                else:
+                    headers["lon"] = normalise_longitude(headers["lon"].to_numpy())  # as QC does for the table
+                    return with_map_x(headers[["time", "lat", "lon", "platform", "rows", "good"]]), qc
+            table, qc = self.observations(name, format)
+            return with_map_x(profiles_from_table(table)), qc
 
         return memo(key, compute)
+
+
+def profiles_from_table(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per profile (time, lat, lon, platform, rows, good) of a full profile table."""
+    ids = table["profile_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, dtype=np.int64)
+    first = table.iloc[starts][["time", "lat", "lon", "platform"]].reset_index(drop=True)
+    first["rows"] = np.diff(np.r_[starts, len(table)]).astype(np.int64)
+    good = (table["qc"].to_numpy() == 0).astype("i8")
+    first["good"] = np.add.reduceat(good, starts) if len(starts) else np.zeros(0, dtype=np.int64)
+    return first
+
+
+def with_map_x(profiles: pd.DataFrame) -> pd.DataFrame:
+    """``profiles`` (a copy) with ``x``, the Pacific-centred map coordinate (lon - 180)."""
+    out = profiles.reset_index(drop=True)
+    out["x"] = out["lon"].to_numpy() % 360.0 - 180.0
+    return out
 
 
 def get_store() -> DataStore:

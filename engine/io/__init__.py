@@ -34,10 +34,15 @@ from engine.io.dsg import (
     classify_platform,
     default_obs_error,
     read_profile_headers,
+    read_profile_summary,
     read_profiles,
     write_profiles,
     write_profiles_incremental,
 )
+
+# The format open_observations would read a file as: callers that take a cheaper path for
+# DeepDA DSG files (read_profile_summary) decide exactly as the full reader does.
+from engine.io.observations import _observation_format as observation_format
 from engine.io.observations import open_observations
 from engine.io.realformats import depth_from_pressure, read_argo, read_en4
 
@@ -55,6 +60,7 @@ __all__ = [
     "depth_from_pressure",
     "history_line",
     "load_geography",
+    "observation_format",
     "open_fields",
     "open_observations",
     "read_argo",
@@ -63,6 +69,7 @@ __all__ = [
     "read_en4",
     "read_oni",
     "read_profile_headers",
+    "read_profile_summary",
     "read_profiles",
     "read_profiles_csv",
     "trim_csv_log",

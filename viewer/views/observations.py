@@ -85,7 +85,8 @@ class ObservationsPage:
 
     def profiles(self) -> pd.DataFrame:
         name = self.state.observations
-        return self.store.profiles(name) if name else pd.DataFrame(columns=["time", "lat", "lon", "platform", "x"])
+        empty = pd.DataFrame(columns=["time", "lat", "lon", "platform", "rows", "good", "x"])
+        return self.store.profiles(name) if name else empty
 
     def counts(self) -> pd.DataFrame:
         """Profiles per platform (columns) and year (rows)."""
@@ -98,8 +99,9 @@ class ObservationsPage:
         return table
 
     def qc_summary(self) -> pd.DataFrame:
+        """Rows per QC outcome of the file shown (from its stored codes for DSG files)."""
         name = self.state.observations
-        return self.store.observations(name)[1] if name else pd.DataFrame()
+        return self.store.qc_summary(name) if name else pd.DataFrame()
 
     # --- plots ----------------------------------------------------------------------------------
 
@@ -124,22 +126,25 @@ class ObservationsPage:
         )  # fmt: skip
 
     def _refresh(self, *_: Any) -> None:
-        """New file chosen: time window, QC table and the one-line summary."""
+        """New file chosen: time window, QC table and the one-line summary.
+
+        Everything here comes from the per-profile data, so a long OSSE file is never read
+        row by row just to open the page.
+        """
         name = self.state.observations
         if name is None:
             self.summary.object = "No observation file loaded yet."
             return
-        table, qc = self.store.observations(name)
         prof = self.profiles()
-        self.qc_table.value = qc
+        self.qc_table.value = self.qc_summary()
         if len(prof):
             lo, hi = pd.Timestamp(prof["time"].min()), pd.Timestamp(prof["time"].max())
             hi = hi if hi > lo else lo + pd.Timedelta(days=1)
             self.window.param.update(start=lo, end=hi, value=(lo, hi))
-        good = int((table["qc"].to_numpy() == 0).sum())
+        rows, good = int(prof["rows"].sum()), int(prof["good"].sum())
         self.summary.object = (
-            f"**{name}**: {len(table):,} measurements in {len(prof):,} profiles, "
-            f"{good:,} good ({100.0 * good / max(len(table), 1):.1f} %). "
+            f"**{name}**: {rows:,} measurements in {len(prof):,} profiles, "
+            f"{good:,} good ({100.0 * good / max(rows, 1):.1f} %). "
             f"File: `{self.store.source(name).path}`"
         )
 
@@ -148,7 +153,8 @@ class ObservationsPage:
     def _register(self, path: Path, fmt: str | None) -> None:
         try:
             name = self.store.add(path, "observations", name=Path(path).stem)
-            self.store.observations(name, None if fmt in (None, "auto") else fmt)
+            # read (and so checked) here, cheaply for DSG files: errors show on this page
+            self.store.profile_summary(name, None if fmt in (None, "auto") else fmt)
             self.state.sync()
             self.state.observations = name
             self.status.object = f"Loaded {path}"
