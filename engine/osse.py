@@ -9,7 +9,7 @@ dashboard's first start all come through here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from engine.checkpoint import load_checkpoint
 from engine.config import Config
 from engine.grid import Grid, build_grid, step_day_of_year, time_to_step
 from engine.observing import ObservingNetwork, iter_observe
+from engine.qc import run_qc
 from engine.world import ModelWorld
 
 ERAS = [1981, 2000, 2021]  # pre-Argo and Argo eras
@@ -47,6 +48,19 @@ def _stage(progress: Progress | None, name: str, total: int) -> Callable[[int], 
     return step
 
 
+def osse_observations(
+    world: ModelWorld, network: ObservingNetwork, grid: Grid, progress: Callable[[int], None] | None = None
+) -> Iterator[pd.DataFrame]:
+    """The OSSE profile table chunk by chunk, each chunk through QC with the grid.
+
+    Stored QC codes then say what an assimilation reading the file will use (e.g. polar
+    values below -2.5 degC are flagged); QC per chunk is QC of the whole file, because
+    duplicates share a time and a time never spans two chunks.
+    """
+    for chunk in iter_observe(world, network, progress=progress):
+        yield run_qc(chunk, grid)
+
+
 def make_truth_and_obs(
     config: Config, out_dir: Path, period: tuple[int, int], progress: Progress | None = None, command: str | None = None
 ) -> dict[str, Path]:
@@ -61,7 +75,7 @@ def make_truth_and_obs(
         io.write_world(world, paths["world"], progress=_stage(progress, "truth", world.n_steps), command=command)
     if not paths["obs"].exists():
         network = ObservingNetwork(grid, config.network)
-        chunks = iter_observe(world, network, progress=_stage(progress, "observations", world.n_steps))
+        chunks = osse_observations(world, network, grid, _stage(progress, "observations", world.n_steps))
         io.write_profiles_incremental(paths["obs"], chunks, {"source": "DeepDA OSSE"}, command)
     return paths
 

@@ -347,3 +347,19 @@ def test_damaged_ragged_array(tmp_path: Path) -> None:
     with pytest.raises(io.InputError) as err:
         io.read_profiles(tmp_path / "obs.nc")
     _one_line(err, "obs.nc", "rowSize", "damaged")
+
+
+def test_osse_observations_carry_the_qc_of_the_whole_table(tiny_grid):
+    from engine.observing import ObservingNetwork, observe
+    from engine.osse import historical_world, osse_observations
+    from tests.test_train import TINY
+
+    world = historical_world(TINY, tiny_grid, (1999, 2000))
+    network = ObservingNetwork(tiny_grid, TINY.network)
+    chunks = list(osse_observations(world, network, tiny_grid))
+    assert len(chunks) == 2  # one per year
+    whole = qc.run_qc(observe(world, network), tiny_grid)
+    stored = pd.concat(chunks, ignore_index=True)
+    pd.testing.assert_frame_equal(stored, whole)
+    # what the file stores is what an assimilation reading it with the grid would use
+    pd.testing.assert_series_equal(qc.run_qc(stored, tiny_grid)["qc"], stored["qc"])

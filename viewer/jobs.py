@@ -159,8 +159,8 @@ class JobRunner:
         def work(job: Job) -> Path:
             from engine.config import preset as preset_config
             from engine.grid import build_grid
-            from engine.observing import ObservingNetwork, iter_observe
-            from engine.osse import historical_world
+            from engine.observing import ObservingNetwork
+            from engine.osse import historical_world, osse_observations
 
             config = preset_config(preset)
             grid = build_grid(config.grid, io.load_geography())
@@ -173,7 +173,7 @@ class JobRunner:
                 counter["done"] += n
                 job.update(counter["done"], world.n_steps)
 
-            chunks = _stoppable(iter_observe(world, network, progress=progress), job)
+            chunks = _stoppable(osse_observations(world, network, grid, progress), job)
             io.write_profiles_incremental(Path(out), chunks, {"source": f"DeepDA OSSE, {preset}, {period}"})
             return Path(out)
 

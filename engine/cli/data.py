@@ -106,13 +106,13 @@ def run_observe(args: argparse.Namespace) -> None:
         return
     if not args.out:
         raise io.InputError("--out is required (or --counts to print the yearly counts only)")
-    from engine.observing import iter_observe
+    from engine.osse import osse_observations
 
     io.check_writable(args.out)
     network = _network(config, args.deny)
     world = make_world(config, "historical", None, args.period)
     with progress_bar(world.n_steps, "observe") as bar:
-        chunks = iter_observe(world, network, progress=bar.update)
+        chunks = osse_observations(world, network, network.grid, progress=bar.update)
         rows = io.write_profiles_incremental(args.out, chunks, {"source": "DeepDA OSSE"}, args.command)
     print(f"wrote {args.out}: {rows} measurements, platforms {','.join(network.platforms)}")
 

@@ -39,11 +39,7 @@ from engine.io.dsg import (
     write_profiles,
     write_profiles_incremental,
 )
-
-# The format open_observations would read a file as: callers that take a cheaper path for
-# DeepDA DSG files (read_profile_summary) decide exactly as the full reader does.
-from engine.io.observations import _observation_format as observation_format
-from engine.io.observations import open_observations
+from engine.io.observations import observation_format, open_observations
 from engine.io.realformats import depth_from_pressure, read_argo, read_en4
 
 __all__ = [

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 # --- one entry point ----------------------------------------------------------------------
 
 
-def _observation_format(file: Path, format: str | None) -> str:
+def observation_format(file: Path, format: str | None) -> str:
     """The reader to use: the given format, else by suffix, else by the netCDF's variables."""
     if format is not None:
         name = str(format).strip().lower()
@@ -93,7 +93,7 @@ def open_observations(
             period_bounds(period)
         except ValueError as err:
             raise InputError(f"{err}; give a period such as 1981-2020") from None
-    fmt = _observation_format(file, format)
+    fmt = observation_format(file, format)
     if columns is not None and fmt != "csv":
         raise InputError(f"a column mapping applies to CSV files only, but {file} is read as {fmt}; drop the mapping")
     try:
