@@ -74,7 +74,9 @@ class DeepDA:
         analysis.  The generator pulls members together (it was trained to be close to
         the truth, not to carry uncertainty), so without inflation an ensemble is
         under-dispersive; ``None`` takes the value calibrated into the checkpoint
-        (:mod:`engine.calibrate`), 1 when it has none.
+        (:mod:`engine.calibrate`), 1 when it has none.  The inflated spread is capped at
+        the level's climatological anomaly scale: where nothing is observed the cycle
+        does not contract members, and uncapped inflation would grow them without bound.
     """
 
     name = "deepda"
@@ -103,9 +105,33 @@ class DeepDA:
         out = self.generator(bg, ob, self._tensor(mask), self.ocean.expand(members, -1, -1, -1, -1))
         analysis = self.normalizer.decode(out[:, 0].float().cpu().numpy())
         if members > 1 and self.inflation != 1.0:
-            mean = analysis.mean(axis=0, keepdims=True)
-            analysis = (mean + self.inflation * (analysis - mean)).astype("f4")
+            analysis = inflate(analysis, self.inflation, self.normalizer.scale)
         return analysis
+
+
+def inflate(members: np.ndarray, factor: float, cap: np.ndarray) -> np.ndarray:
+    """Scale member departures from the ensemble mean by ``factor``, then shrink them
+    where the spread (std, ddof=1) would exceed ``cap`` (degC per level).
+
+    Parameters
+    ----------
+    members
+        (members, depth, lat, lon) anomalies.
+    factor
+        Multiplicative inflation.
+    cap
+        (depth,) largest spread allowed, e.g. the climatological anomaly scale.
+
+    Returns
+    -------
+    numpy.ndarray
+        Members with the same ensemble mean.
+    """
+    mean = members.mean(axis=0, keepdims=True)
+    departures = factor * (members - mean)
+    spread = departures.std(axis=0, ddof=1)
+    shrink = np.minimum(1.0, cap[:, None, None] / np.maximum(spread, 1e-12))
+    return (mean + departures * shrink).astype("f4")
 
 
 class Climatology:

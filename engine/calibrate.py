@@ -61,15 +61,16 @@ def tune_inflation(
     checkpoint: Checkpoint,
     samples: TrainingSamples,
     members: int = 10,
-    iterations: int = 5,
-    bounds: tuple[float, float] = (0.5, 4.0),
+    iterations: int = 6,
+    bounds: tuple[float, float] = (1.0, 8.0),
     progress: Callable[[float, float], None] | None = None,
 ) -> dict[str, Any]:
     """The inflation factor that makes the held-out spread/RMSE sqrt(M/(M+1)).
 
-    Secant search on log(ratio) against log(inflation), starting from no inflation and a
-    first guess that assumes the ratio scales with the factor; ``progress(factor, ratio)``
-    is called after each trial.  Returns the calibration stored in the checkpoint.
+    The ratio grows with the factor (and saturates at the cap, see
+    :class:`~engine.assimilate.DeepDA`), so a bisection in log(factor) between
+    ``bounds`` brackets it; ``progress(factor, ratio)`` is called after each trial.
+    Returns the calibration stored in the checkpoint: the trial closest to the target.
     """
     if members < 2:
         raise ValueError("an ensemble needs at least 2 members to calibrate")
@@ -77,23 +78,20 @@ def tune_inflation(
     cases = held_out_cases(samples)
     trials: list[tuple[float, float]] = []
 
-    def trial(factor: float) -> float:
+    def too_wide(factor: float) -> bool:
         ratio = spread_skill(DeepDA(checkpoint, samples.grid, inflation=factor), cases, samples, members)
         trials.append((factor, ratio))
         if progress:
             progress(factor, ratio)
-        return math.log(ratio / target)
+        return not ratio < target  # a non-finite ratio counts as too wide
 
-    lo, hi = math.log(bounds[0]), math.log(bounds[1])
-    x0, y0 = 0.0, trial(1.0)
-    x1 = min(max(-y0, lo), hi)
-    for _ in range(iterations - 1):
-        if abs(y0) < math.log(1.02) or x1 == x0:
-            break
-        y1 = trial(math.exp(x1))
-        slope = (y1 - y0) / (x1 - x0) if y1 != y0 else 1.0
-        x0, y0, x1 = x1, y1, min(max(x1 - y1 / max(slope, 0.05), lo), hi)
-    factor, ratio = min(trials, key=lambda fr: abs(math.log(fr[1] / target)))
+    lo, hi = bounds
+    if not too_wide(lo) and too_wide(hi):
+        for _ in range(max(iterations - 2, 0)):
+            middle = math.sqrt(lo * hi)
+            lo, hi = (lo, middle) if too_wide(middle) else (middle, hi)
+    finite = [t for t in trials if math.isfinite(t[1]) and t[1] > 0]
+    factor, ratio = min(finite, key=lambda fr: abs(math.log(fr[1] / target)))
     return {
         "inflation": round(factor, 4),
         "members": members,
