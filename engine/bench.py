@@ -195,15 +195,12 @@ def bench_train_step() -> dict[str, Any]:
     from engine.checkpoint import build_discriminator, build_generator
     from engine.grid import build_grid
     from engine.io import load_geography
-    from engine.observing import ObservingNetwork
     from engine.samples import TrainingSamples
     from engine.train import cycle_window, pick_device
-    from engine.world import ModelWorld
 
     config = preset("coarse")
     grid = build_grid(config.grid, load_geography())
-    world = ModelWorld(grid, config.world, run="control", n_steps=config.train.control_years * 73)
-    samples = TrainingSamples(config, grid, world, ObservingNetwork(grid, config.network))
+    samples = TrainingSamples.from_config(config, grid)
     device = pick_device()
     gen, disc = build_generator(config.model).to(device), build_discriminator(config.model).to(device)
     opt_g, opt_d = torch.optim.Adam(gen.parameters()), torch.optim.Adam(disc.parameters())

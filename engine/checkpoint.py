@@ -98,6 +98,11 @@ def save_checkpoint(
         "provenance": {"created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **provenance},
         "training": training or {},
     }
+    _write_payload(file, payload)
+
+
+def _write_payload(file: Path, payload: dict[str, Any]) -> None:
+    """torch.save to a hidden sibling, then rename: a crash never leaves a half-written file."""
     tmp = file.with_name(f".{file.name}.part")
     torch.save(payload, tmp)
     os.replace(tmp, file)
@@ -144,6 +149,4 @@ def update_ensemble_calibration(path: str | Path, calibration: dict[str, Any]) -
     load_checkpoint(file)  # one clear error for a missing or foreign file
     payload = torch.load(file, map_location="cpu", weights_only=True)
     payload["ensemble"] = dict(calibration)
-    tmp = file.with_name(f".{file.name}.part")
-    torch.save(payload, tmp)
-    os.replace(tmp, file)
+    _write_payload(file, payload)

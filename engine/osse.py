@@ -328,9 +328,8 @@ def held_out_rmse(
     grid = build_grid(config.grid, io.load_geography())
     checkpoint = load_checkpoint(checkpoint_path)
     method = DeepDA(checkpoint, grid)
-    spy = config.world.steps_per_year
-    world = ModelWorld(grid, config.world, run="control", n_steps=config.train.control_years * spy)
-    samples = TrainingSamples(config, grid, world, ObservingNetwork(grid, config.network))
+    samples = TrainingSamples.from_config(config, grid)
+    world = samples.world
     area = grid.area / grid.area[grid.ocean[0]].sum()
     columns = {}
     for era in eras:

@@ -80,6 +80,15 @@ class TrainingSamples:
             f"{','.join(config.network.active)}"
         )
 
+    @classmethod
+    def from_config(cls, config: Config, grid: Grid) -> TrainingSamples:
+        """Samples from a fresh control run of ``config.train.control_years`` years."""
+        from engine.world import ModelWorld
+
+        n_steps = config.train.control_years * config.world.steps_per_year
+        world = ModelWorld(grid, config.world, run="control", n_steps=n_steps)
+        return cls(config, grid, world, ObservingNetwork(grid, config.network))
+
     def _fit_normalizer(self) -> Normalizer:
         spy = self.steps_per_year
         starts = np.linspace(0, self.n_train - spy, 4).astype(int)

@@ -30,10 +30,8 @@ def add_train(sub: Any) -> None:
 
 def run_train(args: argparse.Namespace) -> None:
     from engine.grid import build_grid
-    from engine.observing import ObservingNetwork
     from engine.samples import TrainingSamples
     from engine.train import init_distributed, train, with_steps
-    from engine.world import ModelWorld
 
     io.check_writable(args.out)
     if args.resume and not Path(args.out).exists():
@@ -45,10 +43,7 @@ def run_train(args: argparse.Namespace) -> None:
     config = with_steps(load_config(args), args.steps)
     rank = init_distributed()
     grid = build_grid(config.grid, io.load_geography())
-    world = ModelWorld(
-        grid, config.world, run="control", n_steps=config.train.control_years * config.world.steps_per_year
-    )
-    samples = TrainingSamples(config, grid, world, ObservingNetwork(grid, config.network))
+    samples = TrainingSamples.from_config(config, grid)
     log_path = args.log or str(Path(args.out).with_suffix("")) + ".log.csv"
     if args.resume and rank == 0:
         from engine.checkpoint import load_checkpoint
@@ -128,9 +123,7 @@ def run_calibrate(args: argparse.Namespace) -> None:
     from engine.calibrate import tune_inflation
     from engine.checkpoint import load_checkpoint, update_ensemble_calibration
     from engine.grid import build_grid
-    from engine.observing import ObservingNetwork
     from engine.samples import TrainingSamples
-    from engine.world import ModelWorld
 
     path = Path(args.model) if args.model else default_model()
     if args.members < 2:
@@ -140,9 +133,7 @@ def run_calibrate(args: argparse.Namespace) -> None:
     config = checkpoint.config
     grid = build_grid(config.grid, io.load_geography())
     checkpoint.check_grid(grid)
-    n_steps = config.train.control_years * config.world.steps_per_year
-    world = ModelWorld(grid, config.world, run="control", n_steps=n_steps)
-    samples = TrainingSamples(config, grid, world, ObservingNetwork(grid, config.network))
+    samples = TrainingSamples.from_config(config, grid)
 
     def report(factor: float, ratio: float) -> None:
         print(f"inflation {factor:.3f}: held-out spread/RMSE {ratio:.3f}", file=sys.stderr)
