@@ -17,7 +17,7 @@ import pandas as pd
 import xarray as xr
 from scipy.interpolate import RegularGridInterpolator
 
-from engine.config import GridSpec
+from engine.config import GridSpec, preset
 
 EARTH_RADIUS_M = 6_371_000.0
 SEAWATER_RHO_CP = 1025.0 * 3990.0  # J m-3 K-1, for ocean heat content
@@ -220,6 +220,24 @@ def build_grid(spec: GridSpec, geography: xr.Dataset) -> Grid:
         seasonal_harmonics=seasonal.astype("f4"),
         source_land_fraction=land_fraction,
     )
+
+
+def grid_spec_for(lat: np.ndarray, depth: np.ndarray, name: str = "custom") -> GridSpec:
+    """The grid specification of a file's coordinates: the named preset when one fits.
+
+    Parameters
+    ----------
+    lat, depth
+        The file's latitude centres (regular spacing) and depth levels (m).
+    name
+        Name given to a grid that matches no preset.
+    """
+    resolution = round(float(lat[1] - lat[0]), 6)
+    depths = tuple(float(z) for z in depth)
+    for candidate in (preset(n).grid for n in ("coarse", "medium", "paper")):
+        if candidate.resolution == resolution and candidate.depths == depths:
+            return candidate
+    return GridSpec(name, resolution, depths)
 
 
 # --- the step calendar -------------------------------------------------------------------

@@ -8,15 +8,39 @@ cycle) divided by a per-level scale, so that the thermocline's 1-2 degC and the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
+import xarray as xr
 
-from engine.grid import Grid
+from engine.grid import Grid, step_day_of_year, time_to_step
 
 
 def climatology(grid: Grid, day_of_year: np.ndarray) -> np.ndarray:
     """Climatological temperature (annual mean + seasonal cycle), (time, depth, lat, lon)."""
     return grid.climatology[None] + grid.seasonal_anomaly(day_of_year)
+
+
+def climatology_at_times(
+    grid: Grid, times: np.ndarray, steps_per_year: int, isel: dict[str, Any] | None = None
+) -> xr.DataArray:
+    """Climatology + seasonal cycle at ``times`` (standard calendar) as a labelled array.
+
+    ``isel`` cuts (depth, lat, lon) before the seasonal cycle is expanded over time, so a
+    profile or a map at one level costs only what it shows.
+    """
+    coords = grid.coords()
+    clim = xr.DataArray(grid.climatology, dims=("depth", "lat", "lon"), coords=coords)
+    harm = xr.DataArray(grid.seasonal_harmonics, dims=("harmonic", "depth", "lat", "lon"), coords=coords)
+    spatial = {k: v for k, v in (isel or {}).items() if k in ("depth", "lat", "lon")}
+    clim, harm = clim.isel(spatial), harm.isel(spatial)
+    year0 = int(pd.DatetimeIndex(times).year.min())
+    doy = step_day_of_year(steps_per_year, steps_per_year)[time_to_step(times, year0, steps_per_year) % steps_per_year]
+    phase = 2.0 * np.pi * doy / 365.0
+    basis = np.stack([np.cos(phase), np.sin(phase), np.cos(2 * phase), np.sin(2 * phase)], axis=1)
+    basis_da = xr.DataArray(basis, dims=("time", "harmonic"), coords={"time": times})
+    return clim + xr.dot(basis_da, harm, dim="harmonic")
 
 
 def to_anomaly(temperature: np.ndarray, grid: Grid, day_of_year: np.ndarray) -> np.ndarray:

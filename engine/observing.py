@@ -6,9 +6,10 @@ without temperatures. The platforms and their histories live in ``engine.network
 Positions depend only on (seed, platform, year, step), so the same step always gives the
 same observations, whichever order steps are asked in.
 
-:func:`observe` samples a world's absolute temperature at the positions (trilinear:
-bilinear in lat/lon with periodic longitude, linear in depth) and adds Gaussian
-instrument + representativeness error, giving the profile table of ``engine.profiles``.
+:func:`observe` samples a world's absolute temperature at the positions (the climatology
+trilinearly interpolated to the position, plus the anomaly of the cell holding it) and adds
+Gaussian instrument + representativeness error, giving the profile table of
+``engine.profiles``.
 The training path asks :meth:`ObservingNetwork.positions` for one step of a random
 network year and :meth:`ObservingNetwork.sample` for the control world's truth there.
 """
@@ -270,21 +271,6 @@ def corner_weights(grid: Grid, lat: np.ndarray, lon: np.ndarray, depth: np.ndarr
     weights = np.concatenate([(1.0 - wz) * hweights, wz * hweights]) * grid.ocean.reshape(-1)[cells]
     total = weights.sum(axis=0)
     return cells, weights / np.where(total > 0, total, 1.0)
-
-
-def interpolate(
-    field: np.ndarray, grid: Grid, lat: np.ndarray, lon: np.ndarray, depth: np.ndarray, t: np.ndarray | None = None
-) -> np.ndarray:
-    """Trilinear interpolation (see :func:`corner_weights`) of ``field`` (nz, ny, nx), or of
-    (nt, nz, ny, nx) with a step index ``t`` per point; NaN corners are left out too."""
-    cells, weights = corner_weights(grid, lat, lon, depth)
-    if t is not None:
-        cells = cells + np.asarray(t, dtype="i8") * int(np.prod(grid.shape))
-    values = np.asarray(field).reshape(-1)[cells]
-    weights = weights * np.isfinite(values)
-    total = weights.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, (weights * np.nan_to_num(values)).sum(axis=0) / total, np.nan)
 
 
 def climatology_at(grid: Grid, lat: np.ndarray, lon: np.ndarray, depth: np.ndarray, doy: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from engine.config import NetworkSpec
 from engine.grid import step_day_of_year, step_times, time_to_step
 from engine.gridding import table_steps
 from engine.networks import MOORING_ARRAYS, Moorings, nearest_cell
-from engine.observing import ObservingNetwork, cell_value, climatology_at, interpolate, observe, yearly_counts
+from engine.observing import ObservingNetwork, cell_value, climatology_at, corner_weights, observe, yearly_counts
 from engine.profiles import COLUMNS
 
 DOY = step_day_of_year(73, 73)  # centre day of each pentad
@@ -156,11 +156,13 @@ def test_sample_is_climatology_at_the_point_plus_the_cell_anomaly(coarse_grid):
     np.testing.assert_allclose(values - clim, [0.0, 1.0], atol=1e-5)  # each point takes its own cell's anomaly
 
 
-def test_interpolation_is_bilinear_and_periodic_in_longitude(coarse_grid):
+def test_corner_weights_are_bilinear_and_periodic_in_longitude(coarse_grid):
     field = np.where(coarse_grid.ocean, 0.0, np.nan) + np.arange(72)[None, None, :] % 2  # 0/1 alternating in lon
-    # halfway between lon 357.5 (x=71 -> 1) and 2.5 (x=0 -> 0) in the open Pacific-free band at 42.5S
-    value = interpolate(field, coarse_grid, np.array([-42.5]), np.array([0.0]), np.array([5.0]))
+    # halfway between lon 357.5 (x=71 -> 1) and 2.5 (x=0 -> 0) in the open band at 42.5S
+    cells, weights = corner_weights(coarse_grid, np.array([-42.5]), np.array([0.0]), np.array([5.0]))
+    value = (weights * field.reshape(-1)[cells]).sum(axis=0)
     assert value[0] == pytest.approx(0.5)
+    assert weights.sum() == pytest.approx(1.0)
 
 
 def test_observation_errors_have_the_specified_spread(coarse_grid, coarse_net):

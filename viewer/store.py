@@ -23,8 +23,8 @@ import param
 import xarray as xr
 
 from engine import io
-from engine.config import GridSpec, preset
-from engine.grid import Grid, build_grid, step_day_of_year, time_to_step
+from engine.grid import Grid, build_grid, grid_spec_for
+from engine.normalize import climatology_at_times
 from engine.qc import normalise_longitude
 
 KINDS = ("truth", "analysis", "observations")
@@ -63,14 +63,8 @@ class Source:
 
 
 def grid_for(ds: xr.Dataset) -> Grid:
-    """The engine Grid matching a gridded file's coordinates (a named preset when one fits)."""
-    res = round(float(ds["lat"].values[1] - ds["lat"].values[0]), 6)
-    depths = tuple(float(z) for z in ds["depth"].values)
-    spec = GridSpec(str(ds.attrs.get("grid", "custom")), res, depths)
-    for name in ("coarse", "medium", "paper"):
-        candidate = preset(name).grid
-        if candidate.resolution == res and candidate.depths == depths:
-            spec = candidate
+    """The engine Grid matching a gridded file's coordinates (built once per server)."""
+    spec = grid_spec_for(ds["lat"].values, ds["depth"].values, str(ds.attrs.get("grid", "custom")))
     return memo(("grid", spec), lambda: build_grid(spec, io.load_geography()))
 
 
@@ -83,21 +77,6 @@ def steps_per_year(ds: xr.Dataset) -> int:
         return 73
     days = float(np.median(np.diff(times.values)) / np.timedelta64(1, "D"))
     return 12 if days > 20 else 73
-
-
-def climatology(grid: Grid, times: np.ndarray, spy: int, isel: dict[str, Any]) -> xr.DataArray:
-    """Climatology + seasonal cycle at ``times``, cut by ``isel`` over (depth, lat, lon) first."""
-    coords = grid.coords()
-    clim = xr.DataArray(grid.climatology, dims=("depth", "lat", "lon"), coords=coords)
-    harm = xr.DataArray(grid.seasonal_harmonics, dims=("harmonic", "depth", "lat", "lon"), coords=coords)
-    spatial = {k: v for k, v in isel.items() if k in ("depth", "lat", "lon")}
-    clim, harm = clim.isel(spatial), harm.isel(spatial)
-    year0 = int(pd.DatetimeIndex(times).year.min())
-    doy = step_day_of_year(spy, spy)[time_to_step(times, year0, spy) % spy]
-    phase = 2.0 * np.pi * doy / 365.0
-    basis = np.stack([np.cos(phase), np.sin(phase), np.cos(2 * phase), np.sin(2 * phase)], axis=1)
-    basis_da = xr.DataArray(basis, dims=("time", "harmonic"), coords={"time": times})
-    return clim + xr.dot(basis_da, harm, dim="harmonic")
 
 
 class DataStore(param.Parameterized):
@@ -191,7 +170,7 @@ class DataStore(param.Parameterized):
         raw = self._raw(name, variable).load()
         if not self._derived(variable, ds):
             return raw
-        clim = climatology(self.grid(name), ds["time"].values, steps_per_year(ds), {})
+        clim = climatology_at_times(self.grid(name), ds["time"].values, steps_per_year(ds), {})
         return (raw - clim.transpose(*raw.dims)).astype("f4").rename("thetao_anomaly")
 
     def loaded(self, name: str, variable: str) -> bool:
@@ -205,7 +184,7 @@ class DataStore(param.Parameterized):
         out = self._raw(name, variable).isel(isel).load()
         if self._derived(variable, ds):
             times = np.atleast_1d(ds["time"].values[isel["time"]])
-            clim = climatology(self.grid(name), times, steps_per_year(ds), isel)
+            clim = climatology_at_times(self.grid(name), times, steps_per_year(ds), isel)
             clim = clim.isel(time=0) if np.ndim(isel["time"]) == 0 else clim
             out = (out - clim.transpose(*out.dims)).rename("thetao_anomaly")
         return out
