@@ -378,3 +378,25 @@ def test_observation_job_generates_a_profile_file(store, tmp_path):
     table, _ = store.observations("osse denial")
     assert set(table["platform"].astype(str)) == {"ctd", "mooring"}
     assert pd.DatetimeIndex(table["time"]).year.unique().tolist() == [2001]
+
+
+def test_basemap_outlines_are_the_projected_natural_earth_land():
+    from matplotlib.path import Path as MplPath
+
+    from viewer.plots import basemap, projected_outlines, x_of
+
+    load_backends("bokeh")
+    x, y = projected_outlines("land")
+    assert np.nanmin(x) >= -180.0 and np.nanmax(x) <= 180.0 and np.nanmax(np.abs(y)) <= 90.0
+    breaks = np.flatnonzero(np.isnan(x))
+    rings = np.split(np.column_stack([x, y]), breaks)
+    rings = [r[~np.isnan(r[:, 0])] for r in rings]
+    assert len(rings) > 50  # continents and islands, each its own ring
+
+    def on_land(lon: float, lat: float) -> bool:
+        return any(MplPath(r).contains_point((x_of(lon), lat)) for r in rings)
+
+    assert on_land(134.0, -25.0) and on_land(15.0, 20.0) and on_land(260.0, 40.0)  # Australia, Sahara, USA
+    assert not on_land(200.0, 0.0) and not on_land(330.0, 30.0)  # central Pacific, Atlantic
+    overlay = basemap()
+    assert [type(e).__name__ for e in overlay] == ["Polygons", "Path"]

@@ -9,6 +9,7 @@ Natural Earth shapefiles shipped in ``assets/natural_earth`` (cartopy's
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import cartopy
@@ -105,11 +106,35 @@ def x_of(lon: float) -> float:
     return float(lon % 360.0 - 180.0)
 
 
+@functools.cache
+def projected_outlines(kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """x, y of the shipped Natural Earth ``land`` or ``coastline`` geometries in MAP_CRS,
+    every ring or line separated by NaN (projected once per server)."""
+    import cartopy.feature as cfeature
+
+    xs, ys = [], []
+    for geometry in cfeature.NaturalEarthFeature("physical", kind, "110m").geometries():
+        projected = MAP_CRS.project_geometry(geometry, ccrs.PlateCarree())
+        for part in getattr(projected, "geoms", [projected]):
+            xy = np.asarray(part.exterior.coords if kind == "land" else part.coords)
+            xs += [xy[:, 0], [np.nan]]
+            ys += [xy[:, 1], [np.nan]]
+    return np.concatenate(xs[:-1]), np.concatenate(ys[:-1])
+
+
 def basemap(backend: str = "bokeh") -> hv.Overlay:
-    """Land (grey) and coastlines from the shipped Natural Earth 110m shapefiles."""
-    land, coast = gv.feature.land.clone(), gv.feature.coastline.clone()
+    """Land (grey) and coastlines from the shipped Natural Earth 110m shapefiles.
+
+    For the pages (bokeh) they are drawn as one pre-projected polygon and one path with NaN
+    breaks: the same outlines as GeoViews' features, but a single glyph each, which renders
+    in a fifth of the time (tens of ms instead of ~0.3 s per map and session).
+    """
     if backend == "bokeh":
-        return land.opts(fill_color="#d9d9d9", line_color=None) * coast.opts(line_color="black", line_width=0.7)
+        land_x, land_y = projected_outlines("land")
+        coast_x, coast_y = projected_outlines("coastline")
+        land = hv.Polygons([{"x": land_x, "y": land_y}]).opts(fill_color="#d9d9d9", line_color=None)
+        return land * hv.Path([np.column_stack([coast_x, coast_y])]).opts(color="black", line_width=0.7)
+    land, coast = gv.feature.land.clone(), gv.feature.coastline.clone()
     return land.opts(facecolor="#d9d9d9", edgecolor="none", backend="matplotlib") * coast.opts(
         edgecolor="black", linewidth=0.6, backend="matplotlib"
     )
