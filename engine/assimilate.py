@@ -24,7 +24,15 @@ from engine.config import Config
 from engine.config import preset as preset_config
 from engine.grid import Grid, build_grid, step_day_of_year, step_times
 from engine.gridding import grid_profiles, table_steps
-from engine.io import InputError, history_line, load_geography, open_observations, read_oni
+from engine.io import (
+    InputError,
+    history_line,
+    load_geography,
+    open_observations,
+    profile_times,
+    read_observation_groups,
+    read_oni,
+)
 from engine.io.analysis import AnalysisWriter
 from engine.normalize import to_absolute
 
@@ -165,6 +173,29 @@ def initial_backgrounds(grid: Grid, members: int, scale: np.ndarray, rng: np.ran
     return states
 
 
+def _chunk_bounds(first_step: int, n_steps: int, chunk: int) -> list[tuple[int, int]]:
+    """[c0, c1) step ranges of ``chunk`` steps covering first_step .. first_step + n_steps."""
+    end = first_step + n_steps
+    return [(c0, min(c0 + chunk, end)) for c0 in range(first_step, end, chunk)]
+
+
+def _grid_chunk(
+    rows: pd.DataFrame, grid: Grid, start_year: int, steps_per_year: int, c0: int, c1: int
+) -> Iterator[ObsStep]:
+    """The super-observation steps c0 .. c1 - 1 of one chunk's profile rows."""
+    fields = grid_profiles(rows, grid, start_year, steps_per_year, first_step=c0, n_steps=c1 - c0)
+    doy = step_day_of_year(c1 - c0, steps_per_year, c0)
+    for t in range(c1 - c0):
+        mask = fields["obs_mask"].values[t]
+        yield ObsStep(
+            np.nan_to_num(fields["obs_anomaly"].values[t]) * mask,
+            mask,
+            np.nan_to_num(fields["obs_error"].values[t]) * mask,
+            c0 + t,
+            float(doy[t]),
+        )
+
+
 def obs_steps(
     table: pd.DataFrame,
     grid: Grid,
@@ -174,25 +205,52 @@ def obs_steps(
     n_steps: int,
     chunk: int = 73,
 ) -> Iterator[ObsStep]:
-    """Grid the profile table one chunk (a year of pentads) at a time, yielding each step."""
+    """Grid an in-memory profile table one chunk (a year of pentads) at a time, yielding each step."""
     steps = table_steps(table["time"].to_numpy(), start_year, steps_per_year) if len(table) else np.zeros(0, int)
     if np.any(np.diff(steps) < 0):  # sort once (stable: a profile's rows share a time and stay together)
         order = np.argsort(steps, kind="stable")
         table, steps = table.iloc[order], steps[order]
-    for c0 in range(first_step, first_step + n_steps, chunk):
-        c1 = min(c0 + chunk, first_step + n_steps)
+    for c0, c1 in _chunk_bounds(first_step, n_steps, chunk):
         rows = table.iloc[np.searchsorted(steps, c0) : np.searchsorted(steps, c1)]
-        fields = grid_profiles(rows, grid, start_year, steps_per_year, first_step=c0, n_steps=c1 - c0)
-        doy = step_day_of_year(c1 - c0, steps_per_year, c0)
-        for t in range(c1 - c0):
-            mask = fields["obs_mask"].values[t]
-            yield ObsStep(
-                np.nan_to_num(fields["obs_anomaly"].values[t]) * mask,
-                mask,
-                np.nan_to_num(fields["obs_error"].values[t]) * mask,
-                c0 + t,
-                float(doy[t]),
-            )
+        yield from _grid_chunk(rows, grid, start_year, steps_per_year, c0, c1)
+
+
+def obs_steps_from_file(
+    obs_path: str | Path,
+    grid: Grid,
+    start_year: int,
+    steps_per_year: int,
+    first_step: int,
+    n_steps: int,
+    chunk: int = 73,
+) -> Iterator[ObsStep]:
+    """Like :func:`obs_steps` for an observation file, read and QC'd one chunk at a time
+    (:func:`engine.io.read_observation_groups`): a 40-year OSSE file never sits in memory whole."""
+    bounds = _chunk_bounds(first_step, n_steps, chunk)
+
+    def chunk_of(times: np.ndarray) -> np.ndarray:
+        return (table_steps(times, start_year, steps_per_year) - first_step) // chunk
+
+    tables = read_observation_groups(obs_path, chunk_of, range(len(bounds)), grid=grid)
+    for (c0, c1), rows in zip(bounds, tables, strict=True):
+        yield from _grid_chunk(rows, grid, start_year, steps_per_year, c0, c1)
+
+
+def observed_years(obs_path: str | Path, grid: Grid) -> tuple[int, int]:
+    """First and last year with observations (the default assimilation period).
+
+    From the profile times alone when the file has a profile index (DeepDA DSG files);
+    otherwise from the rows that pass QC.
+    """
+    times = profile_times(obs_path)
+    if times is None:
+        table, _ = open_observations(obs_path, grid=grid)
+        times = table["time"][table["qc"].to_numpy() == 0].to_numpy()
+    times = times[~np.isnat(times)]
+    if not len(times):
+        raise InputError(f"{obs_path} has no observations to assimilate; check its QC summary")
+    years = pd.DatetimeIndex(times).year
+    return int(years.min()), int(years.max())
 
 
 def cycle(
@@ -263,14 +321,6 @@ def make_method(method: str | Path, grid: Grid, config: Config, device: str = "c
     }
 
 
-def _period_of(table: pd.DataFrame) -> tuple[int, int]:
-    good = table["time"][table["qc"].to_numpy() == 0]
-    if good.empty:
-        raise InputError("the observation file has no good rows to assimilate; check its QC summary")
-    years = pd.DatetimeIndex(good).year
-    return int(years.min()), int(years.max())
-
-
 def assimilate_to_file(
     method: str | Path,
     obs_path: str | Path,
@@ -296,8 +346,7 @@ def assimilate_to_file(
         raise InputError(f"--members {members} must be at least 1")
     grid = build_grid(config.grid, load_geography())
     assimilator, attrs = make_method(method, grid, config)
-    table, _ = open_observations(obs_path, grid=grid)
-    first, last = period or _period_of(table)
+    first, last = period or observed_years(obs_path, grid)
     spy = config.world.steps_per_year
     n_steps = (last - first + 1) * spy
     times = step_times(first, n_steps, spy, "standard")
@@ -316,7 +365,7 @@ def assimilate_to_file(
             scale = getattr(assimilator, "normalizer", None)
             scale = scale.scale if scale is not None else np.full(grid.shape[0], 0.5, "f4")
             background = initial_backgrounds(grid, members, scale, np.random.default_rng([config.network.seed, 7]))
-        steps = obs_steps(table, grid, first, spy, done, n_steps - done)
+        steps = obs_steps_from_file(obs_path, grid, first, spy, done, n_steps - done)
         for obs, analysis in cycle(assimilator, steps, background, seed=config.network.seed):
             step = obs.step
             writer.write(step, ensemble_fields(analysis, grid, obs.day_of_year, save_members), analysis)
@@ -324,6 +373,10 @@ def assimilate_to_file(
                 progress(step + 1, n_steps)
             if should_stop and should_stop() and step + 1 < n_steps:
                 raise Cancelled(f"stopped after step {step + 1} of {n_steps}; resume to continue")
+    except InputError:
+        # A bad observation file shows itself on the first read; leave no output behind.
+        writer.discard() if writer.steps_done == 0 else writer.close()
+        raise
     except BaseException:
         writer.close()
         raise

@@ -141,17 +141,17 @@ def truth_anomaly(truth: xr.Dataset, grid: Grid, steps_per_year: int) -> xr.Data
 
 def observation_error(obs_path: Path, grid: Grid, truth: xr.DataArray, steps_per_year: int) -> xr.DataArray:
     """RMSE of the super-observations against the truth by depth (observed cells only,
-    area-weighted), gridded a year at a time so a 40-year file never sits in memory whole."""
-    from engine.assimilate import obs_steps
+        area-weighted), read and gridded a year at a time with the assimilation's QC (grid
+    included) so a 40-year file never sits in memory whole."""
+    from engine.assimilate import obs_steps_from_file
 
-    table, _ = io.open_observations(obs_path)
     years = pd.DatetimeIndex(truth["time"].values).year
     first = int(years.min())
     steps = time_to_step(truth["time"].values, first, steps_per_year)
     area = grid.area[None] * grid.ocean
     squared, weight = np.zeros(grid.shape[0]), np.zeros(grid.shape[0])
     values = truth.values
-    for t, obs in enumerate(obs_steps(table, grid, first, steps_per_year, int(steps[0]), len(steps))):
+    for t, obs in enumerate(obs_steps_from_file(obs_path, grid, first, steps_per_year, int(steps[0]), len(steps))):
         w = area * obs.mask
         squared += (np.nan_to_num(obs.anomaly - values[t]) ** 2 * w).sum(axis=(1, 2))
         weight += w.sum(axis=(1, 2))

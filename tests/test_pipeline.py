@@ -6,7 +6,9 @@ import pytest
 import xarray as xr
 
 from engine import cli, io
-from engine.assimilate import Cancelled, assimilate_to_file
+from engine.assimilate import Cancelled, assimilate_to_file, obs_steps, obs_steps_from_file
+from engine.grid import build_grid
+from engine.io import observations as io_observations
 from tests.test_train import TINY
 
 
@@ -83,11 +85,15 @@ def test_assimilate_errors_are_one_line(run_dir, tmp_path, capsys):
         (["--method", "persistence", "--obs", str(run_dir / "obs.nc"), "--members", "0"], "at least 1"),
         (["--method", "persistence", "--obs", str(run_dir / "obs.nc"), "--resume"], "nothing to resume"),
     ]
+    garbage = tmp_path / "garbage.nc"
+    garbage.write_bytes(b"not netCDF")
+    # with --period the file is first read inside the cycle, after the output was opened
+    cases.append((["--method", "persistence", "--obs", str(garbage), "--period", "2010"], "not a readable netCDF"))
     for args, message in cases:
         assert cli.main([*base, *args]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
-    assert not (tmp_path / "a.nc").exists()
+    assert not (tmp_path / "a.nc").exists() and not (tmp_path / "a.nc.part").exists()
     wrong_grid = ["assimilate", "--model", str(run_dir / "model.pt"), "--obs", str(run_dir / "obs.nc")]
     assert cli.main([*wrong_grid, "--out", str(tmp_path / "b.nc")]) == 2  # coarse preset, tiny model
     assert "trained on the tiny grid" in capsys.readouterr().err
@@ -139,3 +145,37 @@ def test_osse_runs_every_method_end_to_end_on_the_tiny_grid(run_dir, tmp_path, c
     before = {p.name: p.stat().st_mtime for p in out.glob("analysis_*.nc")}
     assert cli.main([*args, "--out", str(out)]) == 0
     assert before == {p.name: p.stat().st_mtime for p in out.glob("analysis_*.nc")}
+
+
+def _assert_same_steps(expected, got):
+    assert [s.step for s in got] == [s.step for s in expected]
+    for a, b in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(a.anomaly, b.anomaly)
+        np.testing.assert_array_equal(a.mask, b.mask)
+        np.testing.assert_array_equal(a.error, b.error)
+        assert a.day_of_year == b.day_of_year
+
+
+def test_observation_file_is_read_a_chunk_at_a_time_with_the_same_steps(run_dir, tmp_path, monkeypatch):
+    grid = build_grid(TINY.grid, io.load_geography())
+    obs = run_dir / "obs.nc"
+    table, _ = io.open_observations(obs, grid=grid)
+    n_profiles = table["profile_id"].nunique()
+    expected = list(obs_steps(table, grid, 2010, 73, 5, 40, chunk=10))
+    assert sum(float(s.mask.sum()) for s in expected) > 0
+
+    reads = []
+    real_read = io_observations.read_profiles
+    monkeypatch.setattr(io_observations, "read_profiles", lambda path, *a: reads.append(a) or real_read(path, *a))
+    _assert_same_steps(expected, list(obs_steps_from_file(obs, grid, 2010, 73, 5, 40, chunk=10)))
+    assert len(reads) == 4  # one read per chunk of 10 steps, each a slice of the profiles
+    assert all(len(range(n_profiles)[r[0]]) < n_profiles / 3 for r in reads)
+
+    # Files without a time-ordered profile index are read once and split: same steps.
+    reads.clear()
+    io.write_profiles_csv(table, tmp_path / "obs.csv")
+    _assert_same_steps(expected, list(obs_steps_from_file(tmp_path / "obs.csv", grid, 2010, 73, 5, 40, chunk=10)))
+    backwards = table.sort_values("profile_id", ascending=False, kind="stable")  # ids follow time
+    io.write_profiles(backwards, tmp_path / "backwards.nc")
+    _assert_same_steps(expected, list(obs_steps_from_file(tmp_path / "backwards.nc", grid, 2010, 73, 5, 40, chunk=10)))
+    assert reads == [()]  # the unordered DSG file: one whole read

@@ -39,7 +39,7 @@ from engine.io.dsg import (
     write_profiles,
     write_profiles_incremental,
 )
-from engine.io.observations import observation_format, open_observations
+from engine.io.observations import observation_format, open_observations, profile_times, read_observation_groups
 from engine.io.realformats import depth_from_pressure, read_argo, read_en4
 
 __all__ = [
@@ -58,6 +58,8 @@ __all__ = [
     "load_geography",
     "observation_format",
     "open_fields",
+    "profile_times",
+    "read_observation_groups",
     "open_observations",
     "read_argo",
     "read_config",

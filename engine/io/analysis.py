@@ -152,3 +152,8 @@ class AnalysisWriter:
         """Close, keeping ``.part`` for a later ``--resume``."""
         if self.nc.isopen():
             self.nc.close()
+
+    def discard(self) -> None:
+        """Close and delete ``.part`` (a run that failed before its first step)."""
+        self.close()
+        self.part.unlink(missing_ok=True)

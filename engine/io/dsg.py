@@ -439,12 +439,14 @@ def _find_dsg(ds: xr.Dataset, name: str, attr: str, values: tuple[str, ...] | No
     return None
 
 
-def read_profiles(path: str | Path) -> pd.DataFrame:
+def read_profiles(path: str | Path, profiles: slice | None = None) -> pd.DataFrame:
     """Read a CF DSG profile file (contiguous ragged array) into a profile table.
 
     Reads what :func:`write_profiles` writes, exactly; other CF profile files work when
     their variables carry the CF ``standard_name`` / ``cf_role`` / ``sample_dimension``
     attributes. Missing ``obs_error`` takes :data:`DEFAULT_OBS_ERROR`, missing ``qc`` 0.
+    ``profiles`` (a slice of profile indices, step 1) reads only those profiles and their
+    rows, so a long file can be processed a year at a time.
 
     Raises
     ------
@@ -470,16 +472,28 @@ def read_profiles(path: str | Path) -> pd.DataFrame:
                 f"is not a DeepDA/CF profile file (no {', '.join(missing)} variable)",
                 "give --format en4, argo or csv for other files, or write it with `deepda observe`",
             )
-        return _dsg_table(ds, file, roles)
+        return _dsg_table(_profile_subset(ds, file, roles["row_size"], roles["depth"], profiles), file, roles)
+
+
+def _profile_subset(ds: xr.Dataset, file: Path, row_size: str, depth: str, profiles: slice | None) -> xr.Dataset:
+    """The (lazy) dataset cut to the profiles in ``profiles`` and their observation rows."""
+    sizes = np.asarray(ds[row_size].values).astype(np.int64)
+    n_obs = ds.sizes[ds[depth].dims[0]]
+    if sizes.sum() != n_obs:
+        problem = f"rowSize adds up to {sizes.sum()} but there are {n_obs} observations"
+        raise _bad_input(file, problem, "the file is damaged; write it again")
+    if profiles is None:
+        return ds
+    first, stop, _ = profiles.indices(len(sizes))
+    start = int(sizes[:first].sum())
+    rows = slice(start, start + int(sizes[first:stop].sum()))
+    return ds.isel({ds[row_size].dims[0]: slice(first, stop), ds[depth].dims[0]: rows})
 
 
 def _dsg_table(ds: xr.Dataset, file: Path, roles: dict[str, Any]) -> pd.DataFrame:
     """Expand the profile variables of an open DSG file to one row per observation."""
     sizes = np.asarray(ds[roles["row_size"]].values).astype(np.int64)
     depth = _masked(ds[roles["depth"]])
-    if sizes.sum() != len(depth):
-        problem = f"rowSize adds up to {sizes.sum()} but there are {len(depth)} observations"
-        raise _bad_input(file, problem, "the file is damaged; write it again")
     id_name = _find_dsg(ds, "profile_id", "cf_role", ("profile_id",))
     ids = np.asarray(ds[id_name].values).astype(np.int64) if id_name else np.arange(len(sizes))
     platform = _platform_flags(ds["platform"]) if "platform" in ds.variables else np.full(len(sizes), "unknown")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from engine.io.core import InputError
@@ -15,6 +17,7 @@ from engine.io.dsg import (
     OBS_FORMATS,
     _bad_input,
     _open_netcdf,
+    read_profile_headers,
     read_profiles,
 )
 from engine.io.realformats import (
@@ -110,3 +113,60 @@ def open_observations(
         ) from None
     table = run_qc(table, grid=grid, period=period)
     return table, qc_summary(table)
+
+
+def profile_times(path: str | Path) -> np.ndarray | None:
+    """Time of every profile of a DeepDA DSG file, from the profile dimension only (cheap);
+    None for other files, which have no such index and are read whole."""
+    file = Path(path)
+    if observation_format(file, None) != "dsg":
+        return None
+    try:
+        return read_profile_headers(file)["time"].to_numpy()
+    except InputError:  # a CF profile file without DeepDA's profile variables
+        return None
+
+
+def read_observation_groups(
+    path: str | Path,
+    group_of: Callable[[np.ndarray], np.ndarray],
+    groups: Iterable[int],
+    grid: Grid | None = None,
+) -> Iterator[pd.DataFrame]:
+    """The QC'd profile table of each group of times in ``groups``, one group at a time.
+
+    ``group_of`` maps observation times to group numbers (e.g. the year of the assimilation
+    step). A DeepDA DSG file whose profiles are in time order (what ``deepda observe``
+    writes) is read one group of profiles at a time, so memory follows one group, not the
+    whole file (a 40-year OSSE file holds ~56 M rows); any other file is read and checked
+    once and split. QC per group equals QC of the whole table: every check is per row.
+
+    Parameters
+    ----------
+    path : str or Path
+        An observation file of any supported format (recognised as by
+        :func:`open_observations`).
+    group_of : callable
+        datetime64 array -> integer array of the same length.
+    groups : iterable of int
+        The groups to yield, in the order wanted; a group without observations gives an
+        empty table.
+    grid : engine.grid.Grid, optional
+        Enables the sea-floor check, as in :func:`open_observations`.
+    """
+    file = Path(path)
+    times = profile_times(file)
+    if times is not None and not np.isnat(times).any():
+        profile_group = np.asarray(group_of(times))
+        if np.all(np.diff(profile_group) >= 0):
+            for group in groups:
+                first, stop = np.searchsorted(profile_group, [group, group + 1])
+                yield run_qc(read_profiles(file, slice(int(first), int(stop))), grid=grid)
+            return
+    table, _ = open_observations(file, grid=grid)
+    row_group = np.asarray(group_of(table["time"].to_numpy()))
+    order = np.argsort(row_group, kind="stable")  # a profile's rows share a time and stay together
+    table, row_group = table.iloc[order], row_group[order]
+    for group in groups:
+        first, stop = np.searchsorted(row_group, [group, group + 1])
+        yield table.iloc[first:stop]
