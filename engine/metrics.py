@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -105,12 +106,13 @@ def weighted_mean(data: Field, weights: Weights = None, dims: Dims = None, mask:
 def rmse(estimate: Field, truth: Field, weights: Weights = None, dims: Dims = None, mask: Mask = None):
     """Weighted root-mean-square error over ``dims`` (default: all dims)."""
     out = np.sqrt(weighted_mean((estimate - truth) ** 2, weights, dims, mask))
-    return out.rename("rmse")
+    return labelled(out, "rmse", "root-mean-square error", _units_of(truth, estimate))
 
 
 def bias(estimate: Field, truth: Field, weights: Weights = None, dims: Dims = None, mask: Mask = None):
     """Weighted mean error, estimate minus truth (positive: too warm)."""
-    return weighted_mean(estimate - truth, weights, dims, mask).rename("bias")
+    out = weighted_mean(estimate - truth, weights, dims, mask)
+    return labelled(out, "bias", "mean error (estimate minus truth)", _units_of(truth, estimate))
 
 
 def anomaly_correlation(
@@ -126,12 +128,13 @@ def anomaly_correlation(
     if centred:
         e, t = e - weighted_mean(e, weights, dims), t - weighted_mean(t, weights, dims)
     cov = weighted_mean(e * t, weights, dims)
-    return (cov / np.sqrt(weighted_mean(e**2, weights, dims) * weighted_mean(t**2, weights, dims))).rename("acc")
+    acc = cov / np.sqrt(weighted_mean(e**2, weights, dims) * weighted_mean(t**2, weights, dims))
+    return labelled(acc, "acc", "anomaly correlation", "1")
 
 
 def correlation(a: Field, b: Field, dim: Dims = "time", weights: Weights = None) -> Field:
     """Pearson correlation of ``a`` and ``b`` along ``dim`` (e.g. two Nino-3.4 series)."""
-    return anomaly_correlation(a, b, weights, dim).rename("correlation")
+    return labelled(anomaly_correlation(a, b, weights, dim), "correlation", "correlation coefficient", "1")
 
 
 def rmse_by_depth(estimate: Field, truth: Field, weights: Weights = None, mask: Mask = None) -> Field:
@@ -145,18 +148,19 @@ def rmse_over_time(
     """RMSE at each time, volume-weighted over the layer ``depth_range`` (m) and the globe."""
     sq = _apply_mask((estimate - truth) ** 2, mask)
     w = layer_weights(weights, sq, depth_range)
-    return np.sqrt(weighted_mean(sq, w, _present(sq, ("depth", "lat", "lon")))).rename("rmse")
+    out = np.sqrt(weighted_mean(sq, w, _present(sq, ("depth", "lat", "lon"))))
+    return labelled(out, "rmse", "root-mean-square error", _units_of(truth, estimate), depth_range=list(depth_range))
 
 
 def error_map(estimate: Field, truth: Field, dim: Dims = "time", kind: str = "rmse") -> Field:
     """Error at each point over ``dim``: ``kind`` = "rmse", "bias" (mean error) or "mae"."""
-    diff = estimate - truth
+    diff, units = estimate - truth, _units_of(truth, estimate)
     if kind == "rmse":
-        return np.sqrt((diff**2).mean(dim)).rename("rmse")
+        return labelled(np.sqrt((diff**2).mean(dim)), "rmse", "root-mean-square error", units)
     if kind == "bias":
-        return diff.mean(dim).rename("bias")
+        return labelled(diff.mean(dim), "bias", "mean error (estimate minus truth)", units)
     if kind == "mae":
-        return abs(diff).mean(dim).rename("mae")
+        return labelled(abs(diff).mean(dim), "mae", "mean absolute error", units)
     raise ValueError(f"unknown error kind {kind!r}; use 'rmse', 'bias' or 'mae'")
 
 
@@ -204,7 +208,8 @@ def spread_skill_ratio(
     err2 = (mean - truth) ** 2
     variance = variance.where(err2.notnull())
     spread = np.sqrt(weighted_mean(variance, weights, dims, mask))
-    return (spread / np.sqrt(weighted_mean(err2, weights, dims, mask))).rename("spread_skill_ratio")
+    ratio = spread / np.sqrt(weighted_mean(err2, weights, dims, mask))
+    return labelled(ratio, "spread_skill_ratio", "ensemble spread over the RMSE of the ensemble mean", "1")
 
 
 def crps_ensemble(
@@ -230,7 +235,8 @@ def crps_ensemble(
         pair_sum = 2.0 * (ordered * coefficient).sum("_rank", skipna=False)
         skill = skill - pair_sum / (2.0 * m * (m - 1 if fair else m))
     dims = _dims(skill, dims)
-    return weighted_mean(skill, weights, dims, mask).rename("crps")
+    out = weighted_mean(skill, weights, dims, mask)
+    return labelled(out, "crps", "continuous ranked probability score", _units_of(truth, members))
 
 
 # --- warming --------------------------------------------------------------------------------
@@ -281,7 +287,10 @@ def layer_mean(
     data = _apply_mask(temperature, mask)
     w = layer_weights(weights, data, depth_range)
     out = weighted_mean(data, w, _present(data, ("depth", "lat", "lon")))
-    return out.rename("layer_mean").assign_attrs(depth_range=list(depth_range), **_units(temperature))
+    long_name = (
+        f"{depth_range[0]:g}-{depth_range[1]:g} m volume mean of {temperature.attrs.get('long_name', 'temperature')}"
+    )
+    return labelled(out, "layer_mean", long_name, _units_of(temperature), depth_range=list(depth_range))
 
 
 def ocean_heat_content(
@@ -295,7 +304,8 @@ def ocean_heat_content(
     data = _apply_mask(temperature_anomaly, mask)
     w = layer_weights(weights, data, depth_range)
     total = (data * w).sum(_present(data, ("depth", "lat", "lon")))
-    return (SEAWATER_RHO_CP * total).rename("ohc").assign_attrs(units="J", depth_range=list(depth_range))
+    long_name = f"ocean heat content anomaly {depth_range[0]:g}-{depth_range[1]:g} m"
+    return labelled(SEAWATER_RHO_CP * total, "ohc", long_name, "J", depth_range=list(depth_range))
 
 
 def ocean_heat_content_per_area(
@@ -308,7 +318,8 @@ def ocean_heat_content_per_area(
     has_thickness = isinstance(weights, xr.Dataset) and "thickness" in weights
     dz = layer_weights(weights[["thickness"]] if has_thickness else None, temperature_anomaly, depth_range)
     column = (temperature_anomaly * dz).sum("depth", min_count=1)
-    return (SEAWATER_RHO_CP * column).rename("ohc_per_area").assign_attrs(units="J m-2", depth_range=list(depth_range))
+    long_name = f"ocean heat content anomaly per area {depth_range[0]:g}-{depth_range[1]:g} m"
+    return labelled(SEAWATER_RHO_CP * column, "ohc_per_area", long_name, "J m-2", depth_range=list(depth_range))
 
 
 def _time_in_years(time: Field) -> Field:
@@ -336,8 +347,7 @@ def linear_trend(series: Field, dim: str = "time", per: str = "decade") -> Field
     denominator = (dx**2).sum(dim)
     slope = (dx * dy).sum(dim) / denominator.where(denominator > 0)
     units = series.attrs.get("units")
-    attrs = {"units": f"{units} per {per}"} if units else {"per": per}
-    return (slope * PER_YEARS[per]).rename("trend").assign_attrs(attrs)
+    return labelled(slope * PER_YEARS[per], "trend", f"linear trend per {per}", f"{units} per {per}" if units else None)
 
 
 def trend_map(field: Field, dim: str = "time", per: str = "decade") -> Field:
@@ -360,17 +370,31 @@ def nino34(anomaly: Field, weights: Weights = None) -> Field:
         area = weights
     else:
         area = np.cos(np.deg2rad(anomaly["lat"])) * xr.ones_like(anomaly["lon"], dtype="f8")
-    return weighted_mean(anomaly, area * fraction, ("lat", "lon")).rename("nino34").assign_attrs(_units(anomaly))
+    out = weighted_mean(anomaly, area * fraction, ("lat", "lon"))
+    return labelled(out, "nino34", "Nino-3.4 index (5S-5N, 170W-120W mean anomaly)", _units_of(anomaly))
 
 
 def seasonal_cycle_amplitude(field: Field, dim: str = "time") -> Field:
     """Peak-to-trough range of the mean monthly cycle along ``dim`` at each point."""
     clim = field.groupby(f"{dim}.month").mean(dim)
-    return (clim.max("month") - clim.min("month")).rename("seasonal_cycle_amplitude").assign_attrs(_units(field))
+    amplitude = clim.max("month") - clim.min("month")
+    return labelled(amplitude, "seasonal_cycle_amplitude", "seasonal cycle amplitude (max - min)", _units_of(field))
 
 
-def _units(data: Field) -> dict:
-    return {"units": data.attrs["units"]} if "units" in data.attrs else {}
+def _units_of(*data: Field) -> str | None:
+    """The units of the first of ``data`` that states them."""
+    return next((d.attrs["units"] for d in data if "units" in getattr(d, "attrs", {})), None)
+
+
+def labelled(out: Field, name: str, long_name: str, units: str | None, **extra: Any) -> Field:
+    """``out`` named, with attributes of its own only.
+
+    Arithmetic keeps the first operand's attributes, so an RMSE or a correlation would
+    otherwise claim the input's ``standard_name`` (sea_water_potential_temperature) and units.
+    """
+    out = out.rename(name)
+    out.attrs = {"long_name": long_name, **({"units": units} if units else {}), **extra}
+    return out
 
 
 # --- summary tables -------------------------------------------------------------------------
@@ -427,8 +451,8 @@ def summarise(
             out[key].append(xr.concat(per_method[key], "region"))
     coords = {"method": list(analyses), "region": list(regions), "era": list(era_masks)}
     ds = xr.Dataset({k: xr.concat(v, "method") for k, v in out.items()}).assign_coords(coords)
-    ds["rmse"].attrs.update(long_name="root-mean-square error", **_units(truth))
-    ds["bias"].attrs.update(long_name="mean error (estimate - truth)", **_units(truth))
+    ds["rmse"] = labelled(ds["rmse"], "rmse", "root-mean-square error", _units_of(truth))
+    ds["bias"] = labelled(ds["bias"], "bias", "mean error (estimate minus truth)", _units_of(truth))
     return ds.transpose("method", "region", "era", ...)
 
 

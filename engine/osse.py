@@ -156,7 +156,8 @@ def observation_error(obs_path: Path, grid: Grid, truth: xr.DataArray, steps_per
         squared += (np.nan_to_num(obs.anomaly - values[t]) ** 2 * w).sum(axis=(1, 2))
         weight += w.sum(axis=(1, 2))
     rmse = np.sqrt(squared / np.where(weight > 0, weight, np.nan))
-    return xr.DataArray(rmse, dims="depth", coords={"depth": truth["depth"]}, name="rmse")
+    attrs = {"long_name": "root-mean-square error of the super-observations", "units": "degC"}
+    return xr.DataArray(rmse, dims="depth", coords={"depth": truth["depth"]}, name="rmse", attrs=attrs)
 
 
 def score(
@@ -190,7 +191,8 @@ def score(
         out[f"trend_0_700_{name}"] = metrics.linear_trend(out[f"layer_mean_0_700_{name}"])
     for name in anomalies:
         out[f"nino34_correlation_{name}"] = metrics.correlation(out[f"nino34_{name}"], out["nino34_truth"])
-        out[f"trend_ratio_{name}"] = out[f"trend_0_700_{name}"] / out["trend_0_700_truth"]
+        ratio = out[f"trend_0_700_{name}"] / out["trend_0_700_truth"]
+        out[f"trend_ratio_{name}"] = metrics.labelled(ratio, "trend_ratio", "0-700 m trend over the true trend", "1")
     if observation_rmse is not None:
         out["rmse_depth_observations"] = observation_rmse
     ds = xr.Dataset({k: v.drop_vars([c for c in v.coords if c not in v.dims], errors="ignore") for k, v in out.items()})

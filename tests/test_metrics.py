@@ -336,3 +336,25 @@ def test_summarise_and_to_table(truth):
     assert list(table.columns) == ["metric", "method", "region", "era", "10 m", "100 m"]
     assert len(table) == 2 * 2 * 2 * 2
     assert table.iloc[0]["method"] == "deepda" and table.iloc[0]["10 m"] == pytest.approx(0.1)
+
+
+def test_scores_carry_their_own_units_not_the_temperature_standard_name():
+    rng = np.random.default_rng(3)
+    attrs = {"standard_name": "sea_water_potential_temperature", "units": "degC", "long_name": "anomaly"}
+    coords = {"time": np.arange(6), "lat": LAT, "lon": LON}
+    truth = xr.DataArray(rng.normal(size=(6, 3, 4)), dims=("time", "lat", "lon"), coords=coords, attrs=attrs)
+    estimate = (truth + 0.1).assign_attrs(attrs)
+    spread = xr.full_like(truth, 0.2).assign_attrs(attrs)
+    scores = {
+        "rmse": (m.rmse(estimate, truth), "degC"),
+        "bias": (m.bias(estimate, truth), "degC"),
+        "error_map": (m.error_map(estimate, truth), "degC"),
+        "correlation": (m.correlation(estimate.mean(("lat", "lon")), truth.mean(("lat", "lon"))), "1"),
+        "spread_skill": (m.spread_skill_ratio(spread, truth, mean=estimate), "1"),
+    }
+    for name, (score, units) in scores.items():
+        assert "standard_name" not in score.attrs, name
+        assert score.attrs["units"] == units and score.attrs["long_name"], name
+    assert float(scores["rmse"][0]) == pytest.approx(0.1)
+    assert float(scores["spread_skill"][0]) == pytest.approx(2.0)
+    assert "standard_name" in truth.attrs  # the inputs are left alone
