@@ -25,16 +25,14 @@ Scores come back as DataArrays over the dims that are not reduced.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from engine.grid import SEAWATER_RHO_CP
-from engine.regions import NINO34_LAT, NINO34_LON, box_fraction, region_mask
+from engine.regions import NINO34_LAT, NINO34_LON, box_fraction
 
 Field = xr.DataArray
 Weights = xr.Dataset | xr.DataArray | None
@@ -395,79 +393,3 @@ def labelled(out: Field, name: str, long_name: str, units: str | None, **extra: 
     out = out.rename(name)
     out.attrs = {"long_name": long_name, **({"units": units} if units else {}), **extra}
     return out
-
-
-# --- summary tables -------------------------------------------------------------------------
-
-
-def _era_masks(time: Field, eras) -> dict[str, Field]:
-    """{label: bool over time} from None, {label: (first_year, last_year)} or boundary years."""
-    years = time.dt.year
-    if eras is None:
-        return {"all": xr.ones_like(years, dtype=bool)}
-    if isinstance(eras, Mapping):
-        return {label: (years >= lo) & (years <= hi) for label, (lo, hi) in eras.items()}
-    bounds = list(eras)
-    pairs = itertools.pairwise(bounds)
-    return {(f"{lo}" if hi - 1 == lo else f"{lo}-{hi - 1}"): (years >= lo) & (years < hi) for lo, hi in pairs}
-
-
-def summarise(
-    analyses: Mapping[str, Field],
-    truth: Field,
-    weights: Weights = None,
-    eras=None,
-    regions: Sequence[str] | Mapping[str, Field] = ("global",),
-    mask: Mask = None,
-) -> xr.Dataset:
-    """RMSE and bias by (method, region, era, depth) of several analyses against the truth.
-
-    Parameters
-    ----------
-    analyses : {method name: anomaly DataArray (time, depth, lat, lon)}.
-    truth : the true anomaly on the same grid.
-    eras : None (one era "all"), {label: (first_year, last_year)}, or boundary years
-        ``[y0, y1, ..., yn]`` giving eras [y0, y1), ... labelled "y0-(y1-1)" (or "y0").
-    regions : region names (see :mod:`engine.regions`) or {name: bool (lat, lon) mask}.
-    mask : ocean mask (e.g. ``Grid.mask()``), applied everywhere.
-
-    Select a method with ``ds.sel({"method": name})``: ``ds.sel(method=...)`` is taken as
-    ``sel``'s own interpolation keyword and silently selects nothing.
-    """
-    if not isinstance(regions, Mapping):
-        regions = {name: region_mask(name, truth["lat"], truth["lon"]) for name in regions}
-    era_masks = _era_masks(truth["time"], eras)
-    out = {"rmse": [], "bias": []}
-    for estimate in analyses.values():
-        diff = _apply_mask(estimate - truth, mask)
-        per_method = {"rmse": [], "bias": []}
-        for region in regions.values():
-            d = diff.where(region.reindex_like(diff, fill_value=False))
-            dims = _present(d, ("time", "lat", "lon"))
-            era_d = [d.sel(time=sel) for sel in era_masks.values()]
-            per_method["rmse"].append(xr.concat([np.sqrt(weighted_mean(e**2, weights, dims)) for e in era_d], "era"))
-            per_method["bias"].append(xr.concat([weighted_mean(e, weights, dims) for e in era_d], "era"))
-        for key in out:
-            out[key].append(xr.concat(per_method[key], "region"))
-    coords = {"method": list(analyses), "region": list(regions), "era": list(era_masks)}
-    ds = xr.Dataset({k: xr.concat(v, "method") for k, v in out.items()}).assign_coords(coords)
-    ds["rmse"] = labelled(ds["rmse"], "rmse", "root-mean-square error", _units_of(truth))
-    ds["bias"] = labelled(ds["bias"], "bias", "mean error (estimate minus truth)", _units_of(truth))
-    return ds.transpose("method", "region", "era", ...)
-
-
-def to_table(ds: xr.Dataset, decimals: int = 3) -> pd.DataFrame:
-    """Flatten a :func:`summarise` Dataset: one row per (metric, method, region, era), one
-    column per depth ("10 m", ...; "value" without depth). Ready for ``to_csv`` / Markdown."""
-    rows = []
-    for metric, da in ds.data_vars.items():
-        other = [d for d in da.dims if d != "depth"]
-        da = da.transpose(*other, *(["depth"] if "depth" in da.dims else []))
-        columns = [f"{z:g} m" for z in da["depth"].values] if "depth" in da.dims else ["value"]
-        values = da.values.reshape(-1, len(columns))
-        labels = itertools.product(*(da[d].values.tolist() for d in other))
-        for key, row in zip(labels, values, strict=True):
-            rows.append(
-                {"metric": metric, **dict(zip(other, key, strict=True)), **dict(zip(columns, row, strict=True))}
-            )
-    return pd.DataFrame(rows).round(decimals)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine import io, metrics
+from engine import io, metrics, summary
 from engine.assimilate import assimilate_to_file
 from engine.checkpoint import load_checkpoint
 from engine.config import Config
@@ -202,8 +202,8 @@ def score(
 def summary_table(analyses: dict[str, xr.Dataset], truth: xr.DataArray, grid: Grid) -> pd.DataFrame:
     """RMSE and bias by method, region, era and depth, as a flat table."""
     anomalies = {name: ds["thetao_anomaly"].sel(time=truth["time"]) for name, ds in analyses.items()}
-    ds = metrics.summarise(anomalies, truth, grid.weights(), eras=ERAS, regions=REGIONS, mask=grid.mask())
-    table = metrics.to_table(ds)
+    ds = summary.summarise(anomalies, truth, grid.weights(), eras=ERAS, regions=REGIONS, mask=grid.mask())
+    table = summary.to_table(ds)
     values = table.drop(columns=["metric", "method", "region", "era"])
     return table[values.notna().any(axis=1)].reset_index(drop=True)  # eras outside the period have no rows
 

@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 
 from engine import metrics as m
+from engine import summary
 from engine.grid import SEAWATER_RHO_CP, step_times
 from engine.regions import BASINS, box_fraction, grid_region_mask, region_mask, region_masks
 
@@ -321,18 +322,18 @@ def test_summarise_and_to_table(truth):
     time = pd.date_range("1999-12-01", periods=2, freq="MS")  # one step in each era
     truth = truth.assign_coords(time=time)
     analyses = {"deepda": truth + 0.1, "persistence": truth - 0.5}
-    ds = m.summarise(analyses, truth, w, eras=[1990, 2000, 2010], regions=("global", "tropics"))
+    ds = summary.summarise(analyses, truth, w, eras=[1990, 2000, 2010], regions=("global", "tropics"))
     assert ds["rmse"].dims == ("method", "region", "era", "depth")
     assert list(ds.era.values) == ["1990-1999", "2000-2009"]
     np.testing.assert_allclose(ds["rmse"].sel({"method": "deepda"}), 0.1)  # .sel(method=...) is sel's own kwarg
     np.testing.assert_allclose(ds["bias"].sel({"method": "persistence"}), -0.5)
     noisy = {"noisy": truth + truth**2}
-    one = m.summarise(noisy, truth, w, eras={"late": (2000, 2000)}, regions=("tropics",))
+    one = summary.summarise(noisy, truth, w, eras={"late": (2000, 2000)}, regions=("tropics",))
     direct = m.rmse_by_depth(
         truth.isel(time=[1]) + truth.isel(time=[1]) ** 2, truth.isel(time=[1]), w, mask=region_mask("tropics", LAT, LON)
     )
     np.testing.assert_allclose(one["rmse"].squeeze(("method", "region", "era")), direct)
-    table = m.to_table(ds)
+    table = summary.to_table(ds)
     assert list(table.columns) == ["metric", "method", "region", "era", "10 m", "100 m"]
     assert len(table) == 2 * 2 * 2 * 2
     assert table.iloc[0]["method"] == "deepda" and table.iloc[0]["10 m"] == pytest.approx(0.1)

@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 
 from engine import io
-from engine.io import dsg
+from engine.io import dsg, profile_index
 from engine.profiles import COLUMNS, as_table, empty_table, qc_summary
 from tests import data_factories as df
 
@@ -346,9 +346,9 @@ def test_profile_summary_of_an_empty_file(tmp_path: Path) -> None:
 def test_good_rows_per_profile_with_empty_profiles() -> None:
     qc = np.array([0, 9, 0, 0, 2, 0], dtype=np.int8)
     rows = np.array([0, 2, 0, 0, 3, 1, 0])
-    np.testing.assert_array_equal(dsg._good_per_profile(qc, rows), [0, 1, 0, 0, 2, 1, 0])
-    np.testing.assert_array_equal(dsg._good_per_profile(np.zeros(0, np.int8), np.zeros(2, int)), [0, 0])
-    assert dsg._good_per_profile(np.zeros(0, np.int8), np.zeros(0, int)).shape == (0,)
+    np.testing.assert_array_equal(profile_index._good_per_profile(qc, rows), [0, 1, 0, 0, 2, 1, 0])
+    np.testing.assert_array_equal(profile_index._good_per_profile(np.zeros(0, np.int8), np.zeros(2, int)), [0, 0])
+    assert profile_index._good_per_profile(np.zeros(0, np.int8), np.zeros(0, int)).shape == (0,)
 
 
 def test_profile_summary_errors_are_one_line(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
 """``engine.io``: the only package that reads or writes files (besides checkpoints).
 
 ``core`` holds geography, configs, gridded CF netCDF and safe writing; ``dsg`` and
-``csvfiles`` the profile table on disk; ``realformats`` the EN4 and Argo readers;
-``observations`` the one entry point that opens any observation file with QC.
+``csvfiles`` the profile table on disk; ``profile_index`` the cheap per-profile readers of
+DSG files; ``netcdf_decode`` the low-level netCDF decoding shared by the readers;
+``realformats`` the EN4 and Argo readers; ``observations`` the one entry point that opens
+any observation file with QC.
 """
 
 from engine.io.core import (
@@ -33,13 +35,12 @@ from engine.io.dsg import (
     OBS_FORMATS,
     classify_platform,
     default_obs_error,
-    read_profile_headers,
-    read_profile_summary,
     read_profiles,
     write_profiles,
     write_profiles_incremental,
 )
 from engine.io.observations import observation_format, open_observations, profile_times, read_observation_groups
+from engine.io.profile_index import read_profile_headers, read_profile_summary
 from engine.io.realformats import depth_from_pressure, read_argo, read_en4
 
 __all__ = [

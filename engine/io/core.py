@@ -32,6 +32,11 @@ class InputError(Exception):
     """A problem with what the user gave us; the message is one line with the fix."""
 
 
+def _bad_input(file: Path, problem: str, fix: str) -> InputError:
+    """One line: the file, what is wrong with it, and what to do."""
+    return InputError(f"{file}: {problem}; {fix}".replace("\n", " "))
+
+
 def assets_dir() -> Path:
     """The folder of shipped data (geography, ONI, coastlines, default checkpoint)."""
     return ASSETS

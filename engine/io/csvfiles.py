@@ -10,11 +10,11 @@ import pandas as pd
 
 from engine.io.core import (
     InputError,
+    _bad_input,
     atomic_path,
 )
 from engine.io.dsg import (
     _QC_FLAG_MEANINGS,
-    _bad_input,
     classify_platform,
     default_obs_error,
 )

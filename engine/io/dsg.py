@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,27 +13,31 @@ import xarray as xr
 
 from engine.config import NetworkSpec
 from engine.io.core import (
-    InputError,
+    _bad_input,
     atomic_path,
     history_line,
 )
-from engine.profiles import PLATFORMS, QC_GOOD, as_table, qc_summary
+from engine.io.netcdf_decode import (
+    _NS,
+    _TIME_FILL,
+    _TIME_REFERENCE,
+    _decode_time,
+    _find_dsg,
+    _masked,
+    _open_netcdf,
+    _strings,
+)
+from engine.profiles import PLATFORMS, QC_GOOD, as_table
 
-if TYPE_CHECKING:
-    pass
-
-# --- profile tables (observations) -------------------------------------------------------
-# (DSG netCDF and CSV writers/readers, and the real-format readers, live below.)
-# Imports of this section are kept here so that the section reads (and moves) as one block.
+# The CSV files live in engine.io.csvfiles, the EN4 / Argo readers in engine.io.realformats
+# and the cheap profile-dimension readers in engine.io.profile_index.
 
 
 OBS_FORMATS = ("dsg", "deepda", "en4", "argo", "csv")
 # Error standard deviation (degC) for observations whose file carries none: the OSSE values,
 # and a cautious 0.5 for instruments we cannot identify.
 DEFAULT_OBS_ERROR: dict[str, float] = {**dict(NetworkSpec().errors), "unknown": 0.5}
-SOURCE_BAD_FLAGS = (b"3", b"4")  # Argo / EN4 / IOC flags: 3 probably bad, 4 bad
 QC_SOURCE_BAD = 9
-LEGACY_FILL = 99999.0  # Argo and EN4 fill value; older files omit the _FillValue attribute
 
 _QC_FLAG_MEANINGS = {
     0: "good",
@@ -47,16 +51,6 @@ _QC_FLAG_MEANINGS = {
     8: "duplicate",
     9: "flagged_bad_in_source_file",
 }
-
-_TIME_REFERENCE = "1950-01-01T00:00:00"  # Argo's reference; our writer keeps it
-_NS = {
-    "days": 86_400 * 10**9, "day": 86_400 * 10**9, "d": 86_400 * 10**9,
-    "hours": 3_600 * 10**9, "hour": 3_600 * 10**9, "h": 3_600 * 10**9, "hr": 3_600 * 10**9,
-    "minutes": 60 * 10**9, "minute": 60 * 10**9, "min": 60 * 10**9,
-    "seconds": 10**9, "second": 10**9, "s": 10**9, "sec": 10**9,
-    "milliseconds": 10**6, "ms": 10**6, "microseconds": 10**3, "us": 10**3, "nanoseconds": 1, "ns": 1,
-}  # fmt: skip
-_TIME_FILL = np.int64(-9223372036854775806)  # netCDF's default int64 fill, for NaT
 
 
 # Instrument words (INST_REFERENCE, PROJECT_NAME, free text) -> platform; first match wins.
@@ -102,11 +96,6 @@ def default_obs_error(platform: pd.Series | np.ndarray, override: float | dict[s
     table = {**DEFAULT_OBS_ERROR, **(override or {})}
     names = pd.Series(np.asarray(platform, dtype=object)).fillna("unknown")
     return names.map(lambda p: table.get(p, table["unknown"])).to_numpy(dtype=np.float32)
-
-
-def _bad_input(file: Path, problem: str, fix: str) -> InputError:
-    """One line: the file, what is wrong with it, and what to do."""
-    return InputError(f"{file}: {problem}; {fix}".replace("\n", " "))
 
 
 # --- CF DSG netCDF (featureType profile, contiguous ragged array) -------------------------
@@ -316,109 +305,6 @@ def _create_dsg(nc: Any, attrs: dict[str, Any] | None, command: str | None) -> N
     )
 
 
-def _open_netcdf(path: str | Path) -> tuple[Path, xr.Dataset]:
-    """Open a netCDF file undecoded (we decode times, fills and chars ourselves)."""
-    file = Path(path)
-    if not file.exists():
-        raise _bad_input(file, "file does not exist", "check the path")
-    if file.is_dir():
-        raise _bad_input(file, "is a folder, not a file", "give the path of an observation file")
-    if file.stat().st_size == 0:
-        raise _bad_input(file, "file is empty (0 bytes)", "give a complete netCDF file; re-download or re-export it")
-    try:
-        return file, xr.open_dataset(file, decode_cf=False, engine="netcdf4")
-    except Exception as err:  # the netCDF library raises OSError, ValueError, ...
-        raise _bad_input(
-            file,
-            f"not a readable netCDF file ({type(err).__name__})",
-            "check the path, or give --format csv if it is a CSV table",
-        ) from None
-
-
-def _require(ds: xr.Dataset, file: Path, kind: str, names: tuple[str, ...]) -> None:
-    missing = [n for n in names if n not in ds.variables]
-    if missing:
-        raise _bad_input(
-            file,
-            f"lacks variable(s) {', '.join(missing)} needed in {kind} file",
-            "check that --format matches the file (dsg, en4, argo or csv)",
-        )
-
-
-def _first_present(ds: xr.Dataset, file: Path, kind: str, names: tuple[str, ...]) -> str:
-    """The first of ``names`` in the file (formats name the same quantity differently)."""
-    for name in names:
-        if name in ds.variables:
-            return name
-    raise _bad_input(
-        file,
-        f"has none of the variables {' / '.join(names)} needed in {kind} file",
-        "check that --format matches the file (dsg, en4, argo or csv)",
-    )
-
-
-def _masked(var: xr.DataArray, legacy_fill: bool = False) -> np.ndarray:
-    """Float values with fill values as NaN; float32 stays float32 (exact round trips)."""
-    raw = np.asarray(var.values)
-    out = raw.astype(np.float32 if raw.dtype == np.float32 else np.float64)
-    for key in ("_FillValue", "missing_value"):
-        if key in var.attrs:
-            out[np.isin(raw, np.atleast_1d(var.attrs[key]))] = np.nan
-    if legacy_fill:
-        with np.errstate(invalid="ignore"):
-            out[np.abs(out) >= LEGACY_FILL] = np.nan
-    if "scale_factor" in var.attrs or "add_offset" in var.attrs:
-        out = out * var.attrs.get("scale_factor", 1) + var.attrs.get("add_offset", 0)
-    return out
-
-
-def _decode_time(var: xr.DataArray, file: Path, legacy_fill: bool = False) -> np.ndarray:
-    """CF ``<unit> since <date>`` numbers -> datetime64[ns]; exact for integers.
-
-    Float offsets (Argo and EN4 ``JULD`` in days) are rounded to the second: the files
-    carry no more precision, and rounding keeps float noise out of the times.
-    """
-    units = str(var.attrs.get("units", f"days since {_TIME_REFERENCE}"))
-    match = re.fullmatch(r"\s*(\w+)\s+since\s+(.+?)\s*(utc|UTC|Z|GMT)?\s*", units)
-    step = _NS.get(match.group(1).lower()) if match else None
-    try:
-        stamp = pd.Timestamp(match.group(2)) if match else None
-    except ValueError:
-        stamp = None
-    if step is None or stamp is None:
-        raise _bad_input(file, f"time units {units!r} of {var.name} are not '<unit> since <date>'", "fix the units")
-    origin = (stamp.tz_convert(None) if stamp.tzinfo else stamp).as_unit("ns").value
-    raw = np.asarray(var.values)
-    if raw.dtype.kind in "iu":
-        fill = np.isin(raw, np.atleast_1d(var.attrs.get("_FillValue", _TIME_FILL)))
-        ns = origin + raw.astype(np.int64) * step
-    else:
-        values = _masked(var, legacy_fill).astype(np.float64)
-        fill = ~np.isfinite(values)
-        ns = origin + np.round(np.where(fill, 0.0, values) * (step / 1e9)).astype(np.int64) * 10**9
-    return np.where(fill, np.datetime64("NaT", "ns"), ns.view("datetime64[ns]"))
-
-
-def _strings(var: xr.DataArray) -> np.ndarray:
-    """Char arrays (n, strlen) -> array of stripped str."""
-    raw = np.asarray(var.values)
-    if raw.dtype.kind == "S" and raw.dtype.itemsize == 1 and raw.ndim >= 2:
-        raw = np.ascontiguousarray(raw).view(f"S{raw.shape[-1]}")[..., 0]
-    if raw.dtype.kind == "S":
-        return np.char.strip(np.char.decode(raw, "latin-1"))
-    return np.array([str(v).strip() for v in raw.ravel()], dtype=object).reshape(raw.shape)
-
-
-def _flags_bad(ds: xr.Dataset, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    """Where a single-character QC flag variable says 'bad' (3 or 4); all False if absent."""
-    if name not in ds.variables:
-        return np.zeros(shape, dtype=bool)
-    raw = np.asarray(ds[name].values)
-    if raw.dtype.kind in "iu":  # some writers store flags as numbers
-        return np.isin(raw, (3, 4)).reshape(shape)
-    return np.isin(raw.astype("S1"), SOURCE_BAD_FLAGS).reshape(shape)
-
-
 def _platform_flags(var: xr.DataArray) -> np.ndarray:
     """Platform names from a CF flag variable (codes) or a string variable."""
     if "flag_meanings" not in var.attrs:
@@ -427,16 +313,6 @@ def _platform_flags(var: xr.DataArray) -> np.ndarray:
     values = np.atleast_1d(var.attrs.get("flag_values", np.arange(len(meanings)))).tolist()
     lookup = dict(zip(values, meanings, strict=True))
     return np.array([lookup.get(int(code)) for code in np.asarray(var.values)], dtype=object)
-
-
-def _find_dsg(ds: xr.Dataset, name: str, attr: str, values: tuple[str, ...] | None) -> str | None:
-    """Our variable name, else the variable whose ``attr`` is one of ``values`` (any if None)."""
-    if name in ds.variables:
-        return name
-    for key, var in ds.variables.items():
-        if attr in var.attrs and (values is None or str(var.attrs[attr]) in values):
-            return str(key)
-    return None
 
 
 def read_profiles(path: str | Path, profiles: slice | None = None) -> pd.DataFrame:
@@ -514,125 +390,3 @@ def _dsg_table(ds: xr.Dataset, file: Path, roles: dict[str, Any]) -> pd.DataFram
         frame["obs_error"] = default_obs_error(frame["platform"])
     frame["qc"] = np.asarray(ds["qc"].values) if "qc" in ds.variables else QC_GOOD
     return as_table(frame)
-
-
-_HEADER_VARIABLES = ("profile_id", "time", "lat", "lon", "platform", "rowSize")
-
-
-def _open_deepda_dsg(path: str | Path, names: tuple[str, ...]) -> tuple[Path, xr.Dataset]:
-    """Open a DeepDA DSG file undecoded and lazily (only what is indexed later is read).
-
-    Raises
-    ------
-    InputError
-        Missing or unreadable file, or one without the DeepDA variables ``names``.
-    """
-    file = Path(path)
-    if not file.exists():
-        raise InputError(f"{file} does not exist; give the path of a profile file")
-    try:
-        ds = xr.open_dataset(file, decode_cf=False, engine="netcdf4")
-    except Exception:  # the netCDF library raises OSError, ValueError, ...
-        raise InputError(f"{file} is not a readable netCDF file; give a DeepDA profile file") from None
-    missing = [name for name in names if name not in ds.variables]
-    if missing:
-        ds.close()
-        raise InputError(
-            f"{file} is not a DeepDA profile (DSG) file: no {', '.join(missing)}; "
-            "convert it with 'deepda observe --read'"
-        )
-    return file, ds
-
-
-def _header_frame(ds: xr.Dataset, file: Path) -> pd.DataFrame:
-    """The profile-dimension variables of an open DeepDA DSG file, decoded as :func:`read_profiles`
-    decodes them (same dtypes, NaT and NaN), so headers and full tables agree exactly."""
-    return pd.DataFrame(
-        {
-            "profile_id": np.asarray(ds["profile_id"].values).astype(np.int64),
-            "time": _decode_time(ds["time"], file),
-            "lat": _masked(ds["lat"]).astype(np.float64),
-            "lon": _masked(ds["lon"]).astype(np.float64),
-            "platform": pd.Categorical(_platform_flags(ds["platform"]), categories=PLATFORMS),
-            "rows": np.asarray(ds["rowSize"].values).astype(np.int64),
-        }
-    )
-
-
-def read_profile_headers(path: str | Path) -> pd.DataFrame:
-    """One row per profile (profile_id, time, lat, lon, platform, rows) of a DeepDA DSG file,
-    reading only the profile dimension: cheap even for 40-year OSSE files."""
-    file, ds = _open_deepda_dsg(path, _HEADER_VARIABLES)
-    with ds:
-        return _header_frame(ds, file)
-
-
-def _good_per_profile(qc: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Number of rows with QC code 0 in each profile of a contiguous ragged array.
-
-    Parameters
-    ----------
-    qc : ndarray
-        QC code per row, profiles one after the other.
-    rows : ndarray
-        Rows per profile (``rowSize``); zero for an empty profile.
-
-    Returns
-    -------
-    ndarray of int64
-        One count per profile (0 for an empty one).
-    """
-    rows = np.asarray(rows, dtype=np.int64)
-    ends = np.cumsum(rows)
-    # Count the flagged rows (few) per profile rather than summing a per-row indicator:
-    # np.add.reduceat over rowSize offsets would cast all rows (60 M in a 40-year OSSE) to
-    # int64, ~0.5 GB, and needs special cases for empty profiles. side="right" skips empty
-    # profiles, whose end equals the previous one.
-    flagged = np.flatnonzero(np.asarray(qc) != QC_GOOD)
-    owner = np.searchsorted(ends, flagged, side="right")
-    return rows - np.bincount(owner, minlength=len(rows)).astype(np.int64)
-
-
-def read_profile_summary(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-profile headers with good-row counts, and the QC summary, of a DeepDA DSG file.
-
-    Reads only the profile dimension and the ``qc`` variable (not depth, temperature or
-    obs_error): what a map of profile positions, counts per platform and year and a QC
-    table need, at a fraction of the time and memory of :func:`read_profiles` on a long
-    OSSE file.
-
-    The QC codes are the ones stored in the file. :func:`engine.io.open_observations`
-    runs :func:`engine.qc.run_qc` again on the full table, which can only add flags: rows
-    the file leaves at 0 may be flagged there (e.g. OSSE temperatures below -2.5 degC, as
-    OSSE files are written without QC; and always with a grid or period: the sea-floor and
-    time-window checks). This summary is what the file says, not what an assimilation
-    reading it with a grid will use.
-
-    Parameters
-    ----------
-    path : str or Path
-        A file written by :func:`write_profiles` or :func:`write_profiles_incremental`.
-
-    Returns
-    -------
-    (headers, summary)
-        ``headers``: :func:`read_profile_headers` plus ``good``, the rows with QC code 0
-        in each profile. ``summary``: :func:`engine.profiles.qc_summary` of the stored
-        codes, equal to ``qc_summary(read_profiles(path))``.
-
-    Raises
-    ------
-    InputError
-        Missing or unreadable file, not a DeepDA DSG file (no ``qc`` included), or a
-        ``rowSize`` that does not add up to the rows, in one line with the fix.
-    """
-    file, ds = _open_deepda_dsg(path, (*_HEADER_VARIABLES, "qc"))
-    with ds:
-        headers = _header_frame(ds, file)
-        qc = np.asarray(ds["qc"].values).astype(np.int8, copy=False)  # the table's dtype
-    if headers["rows"].sum() != len(qc):
-        problem = f"rowSize adds up to {headers['rows'].sum()} but there are {len(qc)} observations"
-        raise _bad_input(file, problem, "the file is damaged; write it again")
-    headers["good"] = _good_per_profile(qc, headers["rows"].to_numpy())
-    # qc_summary only looks at the qc column: a one-column frame gives the full table's summary.
-    return headers, qc_summary(pd.DataFrame({"qc": qc}, copy=False))

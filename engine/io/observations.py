@@ -9,17 +9,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from engine.io.core import InputError
+from engine.io.core import InputError, _bad_input
 from engine.io.csvfiles import (
     read_profiles_csv,
 )
 from engine.io.dsg import (
     OBS_FORMATS,
-    _bad_input,
-    _open_netcdf,
-    read_profile_headers,
     read_profiles,
 )
+from engine.io.netcdf_decode import _open_netcdf
+from engine.io.profile_index import read_profile_headers
 from engine.io.realformats import (
     read_argo,
     read_en4,

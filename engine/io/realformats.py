@@ -10,6 +10,10 @@ import xarray as xr
 
 from engine.io.dsg import (
     QC_SOURCE_BAD,
+    classify_platform,
+    default_obs_error,
+)
+from engine.io.netcdf_decode import (
     _decode_time,
     _first_present,
     _flags_bad,
@@ -17,8 +21,6 @@ from engine.io.dsg import (
     _open_netcdf,
     _require,
     _strings,
-    classify_platform,
-    default_obs_error,
 )
 from engine.profiles import PLATFORMS, QC_GOOD, as_table
 

@@ -1,0 +1,138 @@
+"""Low-level decoding of undecoded netCDF variables: opening, fills, CF times, chars and flags."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from engine.io.core import _bad_input
+
+SOURCE_BAD_FLAGS = (b"3", b"4")  # Argo / EN4 / IOC flags: 3 probably bad, 4 bad
+LEGACY_FILL = 99999.0  # Argo and EN4 fill value; older files omit the _FillValue attribute
+
+_TIME_REFERENCE = "1950-01-01T00:00:00"  # Argo's reference; our writer keeps it
+_NS = {
+    "days": 86_400 * 10**9, "day": 86_400 * 10**9, "d": 86_400 * 10**9,
+    "hours": 3_600 * 10**9, "hour": 3_600 * 10**9, "h": 3_600 * 10**9, "hr": 3_600 * 10**9,
+    "minutes": 60 * 10**9, "minute": 60 * 10**9, "min": 60 * 10**9,
+    "seconds": 10**9, "second": 10**9, "s": 10**9, "sec": 10**9,
+    "milliseconds": 10**6, "ms": 10**6, "microseconds": 10**3, "us": 10**3, "nanoseconds": 1, "ns": 1,
+}  # fmt: skip
+_TIME_FILL = np.int64(-9223372036854775806)  # netCDF's default int64 fill, for NaT
+
+
+def _open_netcdf(path: str | Path) -> tuple[Path, xr.Dataset]:
+    """Open a netCDF file undecoded (we decode times, fills and chars ourselves)."""
+    file = Path(path)
+    if not file.exists():
+        raise _bad_input(file, "file does not exist", "check the path")
+    if file.is_dir():
+        raise _bad_input(file, "is a folder, not a file", "give the path of an observation file")
+    if file.stat().st_size == 0:
+        raise _bad_input(file, "file is empty (0 bytes)", "give a complete netCDF file; re-download or re-export it")
+    try:
+        return file, xr.open_dataset(file, decode_cf=False, engine="netcdf4")
+    except Exception as err:  # the netCDF library raises OSError, ValueError, ...
+        raise _bad_input(
+            file,
+            f"not a readable netCDF file ({type(err).__name__})",
+            "check the path, or give --format csv if it is a CSV table",
+        ) from None
+
+
+def _require(ds: xr.Dataset, file: Path, kind: str, names: tuple[str, ...]) -> None:
+    missing = [n for n in names if n not in ds.variables]
+    if missing:
+        raise _bad_input(
+            file,
+            f"lacks variable(s) {', '.join(missing)} needed in {kind} file",
+            "check that --format matches the file (dsg, en4, argo or csv)",
+        )
+
+
+def _first_present(ds: xr.Dataset, file: Path, kind: str, names: tuple[str, ...]) -> str:
+    """The first of ``names`` in the file (formats name the same quantity differently)."""
+    for name in names:
+        if name in ds.variables:
+            return name
+    raise _bad_input(
+        file,
+        f"has none of the variables {' / '.join(names)} needed in {kind} file",
+        "check that --format matches the file (dsg, en4, argo or csv)",
+    )
+
+
+def _masked(var: xr.DataArray, legacy_fill: bool = False) -> np.ndarray:
+    """Float values with fill values as NaN; float32 stays float32 (exact round trips)."""
+    raw = np.asarray(var.values)
+    out = raw.astype(np.float32 if raw.dtype == np.float32 else np.float64)
+    for key in ("_FillValue", "missing_value"):
+        if key in var.attrs:
+            out[np.isin(raw, np.atleast_1d(var.attrs[key]))] = np.nan
+    if legacy_fill:
+        with np.errstate(invalid="ignore"):
+            out[np.abs(out) >= LEGACY_FILL] = np.nan
+    if "scale_factor" in var.attrs or "add_offset" in var.attrs:
+        out = out * var.attrs.get("scale_factor", 1) + var.attrs.get("add_offset", 0)
+    return out
+
+
+def _decode_time(var: xr.DataArray, file: Path, legacy_fill: bool = False) -> np.ndarray:
+    """CF ``<unit> since <date>`` numbers -> datetime64[ns]; exact for integers.
+
+    Float offsets (Argo and EN4 ``JULD`` in days) are rounded to the second: the files
+    carry no more precision, and rounding keeps float noise out of the times.
+    """
+    units = str(var.attrs.get("units", f"days since {_TIME_REFERENCE}"))
+    match = re.fullmatch(r"\s*(\w+)\s+since\s+(.+?)\s*(utc|UTC|Z|GMT)?\s*", units)
+    step = _NS.get(match.group(1).lower()) if match else None
+    try:
+        stamp = pd.Timestamp(match.group(2)) if match else None
+    except ValueError:
+        stamp = None
+    if step is None or stamp is None:
+        raise _bad_input(file, f"time units {units!r} of {var.name} are not '<unit> since <date>'", "fix the units")
+    origin = (stamp.tz_convert(None) if stamp.tzinfo else stamp).as_unit("ns").value
+    raw = np.asarray(var.values)
+    if raw.dtype.kind in "iu":
+        fill = np.isin(raw, np.atleast_1d(var.attrs.get("_FillValue", _TIME_FILL)))
+        ns = origin + raw.astype(np.int64) * step
+    else:
+        values = _masked(var, legacy_fill).astype(np.float64)
+        fill = ~np.isfinite(values)
+        ns = origin + np.round(np.where(fill, 0.0, values) * (step / 1e9)).astype(np.int64) * 10**9
+    return np.where(fill, np.datetime64("NaT", "ns"), ns.view("datetime64[ns]"))
+
+
+def _strings(var: xr.DataArray) -> np.ndarray:
+    """Char arrays (n, strlen) -> array of stripped str."""
+    raw = np.asarray(var.values)
+    if raw.dtype.kind == "S" and raw.dtype.itemsize == 1 and raw.ndim >= 2:
+        raw = np.ascontiguousarray(raw).view(f"S{raw.shape[-1]}")[..., 0]
+    if raw.dtype.kind == "S":
+        return np.char.strip(np.char.decode(raw, "latin-1"))
+    return np.array([str(v).strip() for v in raw.ravel()], dtype=object).reshape(raw.shape)
+
+
+def _flags_bad(ds: xr.Dataset, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Where a single-character QC flag variable says 'bad' (3 or 4); all False if absent."""
+    if name not in ds.variables:
+        return np.zeros(shape, dtype=bool)
+    raw = np.asarray(ds[name].values)
+    if raw.dtype.kind in "iu":  # some writers store flags as numbers
+        return np.isin(raw, (3, 4)).reshape(shape)
+    return np.isin(raw.astype("S1"), SOURCE_BAD_FLAGS).reshape(shape)
+
+
+def _find_dsg(ds: xr.Dataset, name: str, attr: str, values: tuple[str, ...] | None) -> str | None:
+    """Our variable name, else the variable whose ``attr`` is one of ``values`` (any if None)."""
+    if name in ds.variables:
+        return name
+    for key, var in ds.variables.items():
+        if attr in var.attrs and (values is None or str(var.attrs[attr]) in values):
+            return str(key)
+    return None
