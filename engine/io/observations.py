@@ -138,7 +138,8 @@ def read_observation_groups(
     step). A DeepDA DSG file whose profiles are in time order (what ``deepda observe``
     writes) is read one group of profiles at a time, so memory follows one group, not the
     whole file (a 40-year OSSE file holds ~56 M rows); any other file is read and checked
-    once and split. QC per group equals QC of the whole table: every check is per row.
+    once and split. QC per group equals QC of the whole table: every check looks at one row,
+    except duplicates, which share a time and so a group.
 
     Parameters
     ----------
