@@ -15,7 +15,6 @@ import cftime
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.interpolate import RegularGridInterpolator
 
 from engine.config import GridSpec, preset
 
@@ -157,6 +156,8 @@ def _interp_depth(values: np.ndarray, source_depth: np.ndarray, depth: np.ndarra
 
 
 def _regrid_seasonal(geography: xr.Dataset, lat: np.ndarray, lon: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    from scipy.interpolate import RegularGridInterpolator  # here, not at import: keeps the dashboard's start light
+
     harm = geography["seasonal_harmonics"]
     slat, slon = harm["seasonal_lat"].values, harm["seasonal_lon"].values
     values = harm.values.astype("f8")
