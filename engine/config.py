@@ -167,6 +167,13 @@ class TrainSpec:
     validate_every: int = 50
     patience: int = 10  # validations without improvement before stopping
     batch_size: int = 1
+    # Slow large-scale offsets added to a share of the training windows (the control run has
+    # no global-mean variability, so without them the network learns to pull every
+    # unobserved region back to the climatology and damps a warming trend). Half of those
+    # windows start from a background that already knows the offset, as a cycled analysis does.
+    offset_share: float = 0.5
+    offset_surface_std: float = 0.25  # degC, area mean at the surface
+    offset_efold_m: tuple[float, float] = (200.0, 2000.0)
 
 
 @dataclass(frozen=True)

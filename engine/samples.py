@@ -20,30 +20,32 @@ from engine.grid import Grid, step_day_of_year
 from engine.gridding import grid_step
 from engine.normalize import Normalizer, fit_normalizer
 from engine.observing import ObservingNetwork
+from engine.world_patterns import large_scale_offset
 
 VALIDATION_ERAS = (1990, 2010)  # one pre-Argo and one Argo-era network for validation
 
 
 @dataclass
 class Window:
-    """Consecutive steps in network units, each tensor (steps, 1, 1, depth, lat, lon)."""
+    """Consecutive steps in network units, each tensor (steps, 1, 1, depth, lat, lon),
+    and the first background (1, 1, depth, lat, lon): zero (the climatology) unless the
+    window carries a large-scale offset the background already knows."""
 
     truth: torch.Tensor
     obs: torch.Tensor
     obs_mask: torch.Tensor
+    background: torch.Tensor
 
     @property
     def length(self) -> int:
         return self.truth.shape[0]
 
-    def head(self, n: int) -> Window:
-        return Window(self.truth[:n], self.obs[:n], self.obs_mask[:n])
-
     def tail(self, n: int) -> Window:
-        return Window(self.truth[n:], self.obs[n:], self.obs_mask[n:])
+        """The steps from ``n`` on (the first background is kept: callers cycle up to ``n``)."""
+        return Window(self.truth[n:], self.obs[n:], self.obs_mask[n:], self.background)
 
     def to(self, device: torch.device | str) -> Window:
-        return Window(self.truth.to(device), self.obs.to(device), self.obs_mask.to(device))
+        return Window(*(t.to(device) for t in (self.truth, self.obs, self.obs_mask, self.background)))
 
 
 def _tensor(values: np.ndarray) -> torch.Tensor:
@@ -119,22 +121,50 @@ class TrainingSamples:
         obs = self.obs_step(anomaly, step, network_year, rng)
         return self.normalizer.encode(obs.anomaly), obs.mask
 
-    def window(self, start: int, length: int, first_year: int, rng: np.random.Generator) -> Window:
-        """Steps ``start .. start+length`` observed by the network from ``first_year`` on."""
+    def window(
+        self,
+        start: int,
+        length: int,
+        first_year: int,
+        rng: np.random.Generator,
+        offset: np.ndarray | None = None,
+        background: np.ndarray | None = None,
+    ) -> Window:
+        """Steps ``start .. start+length`` observed by the network from ``first_year`` on.
+
+        ``offset`` (degC, depth x lat x lon) is added to the truth before it is observed;
+        ``background`` (degC) is the first background, the climatology when None.
+        """
         spy = self.steps_per_year
         truth = self.world.anomaly(start, start + length)
+        if offset is not None:
+            truth = truth + offset.astype("f4")[None]
+        first = np.zeros(self.grid.shape, "f4") if background is None else background
         obs, masks = [], []
         for t in range(length):
             year = min(first_year + ((start % spy) + t) // spy, 2020)
             o, m = self.observe(truth[t], start + t, year, rng)
             obs.append(o)
             masks.append(m)
-        return Window(_tensor(self.normalizer.encode(truth)), _tensor(np.stack(obs)), _tensor(np.stack(masks)))
+        return Window(
+            _tensor(self.normalizer.encode(truth)),
+            _tensor(np.stack(obs)),
+            _tensor(np.stack(masks)),
+            _tensor(self.normalizer.encode(first)[None])[0],
+        )
 
     def training_window(self, rng: np.random.Generator, length: int) -> Window:
-        """A random window of the training years with a random network era."""
+        """A random window of the training years with a random network era; a share of
+        them (``train.offset_share``) carries a random large-scale offset, and half of
+        those start from a background holding it."""
+        spec = self.config.train
         start = int(rng.integers(0, self.n_train - length))
-        return self.window(start, length, int(rng.integers(1981, 2021)), rng)
+        era = int(rng.integers(1981, 2021))
+        if rng.random() >= spec.offset_share:
+            return self.window(start, length, era, rng)
+        offset = large_scale_offset(self.grid, rng, spec.offset_surface_std, spec.offset_efold_m)
+        background = offset if rng.random() < 0.5 else None
+        return self.window(start, length, era, rng, offset, background)
 
     @cached_property
     def _validation(self) -> list[Window]:

@@ -108,8 +108,9 @@ def cycle_window(
 def spin_up(
     gen: torch.nn.Module, window: Window, ocean: torch.Tensor, steps: int, device: torch.device
 ) -> torch.Tensor:
-    """Cycle ``steps`` steps from zero anomaly without gradients; returns the background."""
-    bg = torch.zeros_like(window.truth[0])  # climatology
+    """Cycle ``steps`` steps from the window's first background without gradients;
+    returns the background."""
+    bg = window.background
     for t in range(steps):
         with _autocast(device):
             bg = _module(gen)(bg, window.obs[t], window.obs_mask[t], ocean).float()

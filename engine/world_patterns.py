@@ -253,6 +253,22 @@ def warming_pattern(grid: Grid, efold_m: float) -> np.ndarray:
     return pattern / (surface_area_weights(grid) * pattern[0]).sum()
 
 
+def large_scale_offset(
+    grid: Grid, rng: np.random.Generator, surface_std: float, efold_range_m: tuple[float, float]
+) -> np.ndarray:
+    """(depth, lat, lon) random basin-to-global-scale temperature offset in degC.
+
+    Stands for the slow variability and forced change a control run lacks (its random
+    modes have zero global mean): a surface area mean drawn from N(0, ``surface_std``),
+    varying by about half of it over ~8000 km (one sign everywhere), decaying with depth with an e-folding
+    drawn log-uniformly from ``efold_range_m``. Zero on land.
+    """
+    mean = rng.normal(0.0, surface_std)
+    horizontal = np.maximum(1.0 + 0.5 * smooth_random_fields(rng, grid, np.array([8000.0]))[0], 0.2)
+    efold = math.exp(rng.uniform(math.log(efold_range_m[0]), math.log(efold_range_m[1])))
+    return mean * horizontal[None] * np.exp(-grid.depth / efold)[:, None, None] * grid.ocean
+
+
 def volcanic_pattern(grid: Grid, efold_m: float = 100.0) -> np.ndarray:
     """(depth, lat, lon) volcanic cooling pattern: uniform, area mean 1 at the top level."""
     pattern = np.exp(-grid.depth / efold_m)[:, None, None] * grid.ocean

@@ -93,3 +93,49 @@ def test_two_process_gloo_ddp_training(tmp_path, tiny_config_file):
     assert result.returncode == 0, result.stderr[-2000:]
     ckpt = load_checkpoint(out)
     assert ckpt.provenance["world_size"] == 2 and ckpt.training["step"] == 2
+
+
+def test_large_scale_offset_is_a_smooth_ocean_field_decaying_with_depth(coarse_grid):
+    from engine.world_patterns import large_scale_offset, surface_area_weights
+
+    rng = np.random.default_rng(0)
+    means, offsets = [], []
+    for _ in range(200):
+        offset = large_scale_offset(coarse_grid, rng, 0.25, (200.0, 2000.0))
+        offsets.append(offset)
+        means.append((surface_area_weights(coarse_grid) * offset[0]).sum())
+    assert np.std(means) == pytest.approx(0.25, rel=0.15)
+    offset = offsets[int(np.argmax(np.abs(means)))]
+    assert np.all(offset[coarse_grid.ocean == 0] == 0)
+    # same sign everywhere at the surface (a large-scale offset, not noise) and weaker at depth
+    surface = offset[0][coarse_grid.ocean[0] > 0]
+    assert np.all(np.sign(surface) == np.sign(surface.mean()))
+    column = np.abs(offset).sum(axis=(1, 2))
+    assert np.all(np.diff(column) <= 1e-9)
+
+
+def test_offset_windows_observe_the_offset_truth_and_may_start_from_it(tiny_grid):
+    from dataclasses import replace
+
+    config = replace(TINY, train=replace(TINY.train, offset_share=1.0))
+    world = ModelWorld(tiny_grid, config.world, run="control", n_steps=config.train.control_years * 73)
+    samples = TrainingSamples(config, tiny_grid, world, ObservingNetwork(tiny_grid, config.network))
+    offset = 1.5 * tiny_grid.ocean.astype("f4")
+    shifted = samples.window(10, 3, 2010, np.random.default_rng(1), offset=offset, background=offset)
+    plain = samples.window(10, 3, 2010, np.random.default_rng(1))
+    encoded = torch.from_numpy(samples.normalizer.encode(offset))
+    assert torch.allclose(shifted.truth - plain.truth, encoded.expand_as(plain.truth), atol=1e-5)
+    assert torch.equal(shifted.background, encoded[None, None]) and float(plain.background.abs().max()) == 0.0
+    # the observations follow the shifted truth: the offset is not lost between truth and obs
+    seen = shifted.obs_mask > 0
+    assert torch.equal(seen, plain.obs_mask > 0)
+    misfit = (shifted.obs - shifted.truth)[seen].mean()
+    moved = (shifted.obs - plain.obs)[seen].mean()
+    assert abs(float(misfit)) < 0.1 * float(encoded[seen[0, 0, 0].numpy()].mean())
+    assert float(moved) == pytest.approx(float(encoded[seen[0, 0, 0].numpy()].mean()), rel=0.2)
+    # a share of the random windows starts from a background that knows its offset
+    rng = np.random.default_rng(5)
+    started = sum(float(samples.training_window(rng, 3).background.abs().max()) > 0 for _ in range(16))
+    assert 2 <= started <= 14
+    never = TrainingSamples(replace(config, train=replace(config.train, offset_share=0.0)), tiny_grid, world, samples.network)
+    assert all(float(never.training_window(rng, 3).background.abs().max()) == 0 for _ in range(4))
