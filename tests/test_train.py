@@ -137,5 +137,7 @@ def test_offset_windows_observe_the_offset_truth_and_may_start_from_it(tiny_grid
     rng = np.random.default_rng(5)
     started = sum(float(samples.training_window(rng, 3).background.abs().max()) > 0 for _ in range(16))
     assert 2 <= started <= 14
-    never = TrainingSamples(replace(config, train=replace(config.train, offset_share=0.0)), tiny_grid, world, samples.network)
+    never = TrainingSamples(
+        replace(config, train=replace(config.train, offset_share=0.0)), tiny_grid, world, samples.network
+    )
     assert all(float(never.training_window(rng, 3).background.abs().max()) == 0 for _ in range(4))
