@@ -110,7 +110,8 @@ class DeepDA:
         mask = np.broadcast_to(obs.mask, background.shape)
         bg = self._tensor(self.normalizer.encode(background))
         ob = self._tensor(self.normalizer.encode(values) * mask)
-        out = self.generator(bg, ob, self._tensor(mask), self.ocean.expand(members, -1, -1, -1, -1))
+        error = self._tensor(self.normalizer.encode(np.broadcast_to(obs.error, background.shape)) * mask)
+        out = self.generator(bg, ob, self._tensor(mask), self.ocean.expand(members, -1, -1, -1, -1), error)
         analysis = self.normalizer.decode(out[:, 0].float().cpu().numpy())
         if members > 1 and self.inflation != 1.0:
             analysis = inflate(analysis, self.inflation, self.normalizer.scale)

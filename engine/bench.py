@@ -155,10 +155,10 @@ def _generator_case(name: str, channels_last: bool) -> dict[str, Any]:
     with torch.inference_mode():
         counter = FlopCounterMode(display=False)
         with counter:
-            gen(x, x * mask, mask, ocean)
+            gen(x, x * mask, mask, ocean, mask)
         flops = counter.get_total_flops()
         repeats = 5 if name == "coarse" else 2
-        seconds = _median_seconds(lambda: gen(x, x * mask, mask, ocean), repeats)
+        seconds = _median_seconds(lambda: gen(x, x * mask, mask, ocean, mask), repeats)
     return {
         "seconds": round(seconds, 4),
         "gflop": round(flops / 1e9, 3),
@@ -210,7 +210,7 @@ def bench_train_step() -> dict[str, Any]:
     make = _median_seconds(lambda: samples.training_window(rng, config.train.window), 3)
 
     def one(window=windows[0]) -> None:
-        cycle_window(gen, disc, window, ocean, torch.zeros_like(window.truth[0]), opt_g, opt_d, config, device, 0.1)
+        cycle_window(gen, disc, window, ocean, opt_g, opt_d, config, device, 0.1)
 
     seconds = _median_seconds(one, 3)
     return {

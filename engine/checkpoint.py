@@ -27,7 +27,7 @@ FORMAT = "deepda-checkpoint-1"
 
 def build_generator(spec: ModelSpec) -> Generator:
     """The generator described by ``spec``."""
-    return Generator(spec.relu_channels, spec.tanh_channels, spec.n_stages, spec.kernels)
+    return Generator(spec.relu_channels, spec.tanh_channels, spec.n_stages, spec.kernels, obs_inputs=spec.obs_inputs)
 
 
 def build_discriminator(spec: ModelSpec) -> Discriminator:
@@ -122,7 +122,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"checkpoint {file} is not a {FORMAT} file; give a file written by 'deepda train'")
-    config = config_from_dict(payload["config"])
+    config = config_from_dict(_with_legacy_defaults(payload["config"]))
     generator = build_generator(config.model).to(device)
     try:
         generator.load_state_dict(payload["generator"])
@@ -138,6 +138,16 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         training=dict(payload.get("training", {})),
         ensemble=dict(payload.get("ensemble", {})),
     )
+
+
+def _with_legacy_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill settings that older checkpoints predate with the values they were trained with
+    (today's defaults would describe another network)."""
+    model = dict(config.get("model", {}))
+    model.setdefault("obs_inputs", ["obs"])  # before the innovation and error inputs
+    train = dict(config.get("train", {}))
+    train.setdefault("offset_share", 0.0)  # before the large-scale offset windows
+    return {**config, "model": model, "train": train}
 
 
 def update_ensemble_calibration(path: str | Path, calibration: dict[str, Any]) -> None:

@@ -144,6 +144,11 @@ class ModelSpec:
     n_stages: int = 3  # encoder stages (each pools 2x2 horizontally)
     kernels: tuple[tuple[int, int, int], ...] = ((5, 5, 3), (3, 3, 3), (3, 3, 3))  # (lon, lat, depth)
     disc_channels: int = 8
+    # What the observation branch sees at each observed cell (engine.nn.generator.OBS_INPUTS).
+    # The reference sees the observation only; the innovation (observation minus background)
+    # makes the classical increment a linear function of the input, and the super-obs error
+    # says how far to trust it.
+    obs_inputs: tuple[str, ...] = ("obs", "innovation", "error")
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,8 @@ class TrainSpec:
     control_years: int = 60  # control-run years generated for training + validation
     validation_years: int = 10  # the last years, held out
     window: int = 8  # consecutive pentads per training window
+    chains: int = 8  # analysis cycles kept going through the training years (see engine.train)
+    chain_years: float = 3.0  # mean length of a chain before it restarts from a cold start
     backprop_steps: int = 1  # truncated backpropagation through the cycle: an update per analysis step
     steps: int = 600  # training windows (each gives window / backprop_steps optimiser updates)
     learning_rate: float = 5e-4  # generator (Adam)
@@ -215,6 +222,7 @@ def preset(name: str) -> Config:
                 n_stages=3,
                 kernels=((8, 6, 4), (5, 5, 3), (3, 3, 3)),  # the reference architecture
                 disc_channels=16,
+                obs_inputs=("obs",),
             ),
             train=TrainSpec(control_years=41, validation_years=5),
         )

@@ -340,11 +340,12 @@ def held_out_rmse(
         truth = window.truth[:, 0, 0].numpy() * scale
         obs = window.obs[:, 0, 0].numpy() * scale
         mask = window.obs_mask[:, 0, 0].numpy()
+        error = window.obs_error[:, 0, 0].numpy() * scale
         background = np.zeros((1,) + grid.shape, "f4")
         sums = {k: np.zeros(grid.shape[0]) for k in ("analysis", "background", "observations", "at_obs", "n_obs", "n")}
         with torch.inference_mode():
             for t in range(len(truth)):
-                step = ObsStep(obs[t], mask[t], np.zeros_like(obs[t]), t, 0.0)
+                step = ObsStep(obs[t], mask[t], error[t], t, 0.0)
                 analysis = method.assimilate(background, step)
                 if t >= spinup:
                     w = area[None] * grid.ocean

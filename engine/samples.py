@@ -4,12 +4,16 @@ Composition only (world -> observe -> grid -> normalise): a window is a run of
 consecutive control-run steps, observed by the network of one randomly chosen real year
 (1981-2020), so the generator sees every era of the observing system while the truth it
 learns from is the trend-free control run (DESIGN sections 4 and 7).
+
+Training windows belong to :class:`Chain` s: long-running analysis cycles through the
+training years, each window continuing where its chain stopped, from the analysis it left.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,24 +32,54 @@ VALIDATION_ERAS = (1990, 2010)  # one pre-Argo and one Argo-era network for vali
 @dataclass
 class Window:
     """Consecutive steps in network units, each tensor (steps, 1, 1, depth, lat, lon),
-    and the first background (1, 1, depth, lat, lon): zero (the climatology) unless the
-    window carries a large-scale offset the background already knows."""
+    and the first background (1, 1, depth, lat, lon): a chain's last analysis, or at a cold
+    start zero (the climatology) or the large-scale offset the window carries."""
 
     truth: torch.Tensor
     obs: torch.Tensor
     obs_mask: torch.Tensor
+    obs_error: torch.Tensor
     background: torch.Tensor
 
     @property
     def length(self) -> int:
         return self.truth.shape[0]
 
-    def tail(self, n: int) -> Window:
-        """The steps from ``n`` on (the first background is kept: callers cycle up to ``n``)."""
-        return Window(self.truth[n:], self.obs[n:], self.obs_mask[n:], self.background)
-
     def to(self, device: torch.device | str) -> Window:
-        return Window(*(t.to(device) for t in (self.truth, self.obs, self.obs_mask, self.background)))
+        return Window(*(t.to(device) for t in (self.truth, self.obs, self.obs_mask, self.obs_error, self.background)))
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A long-running analysis cycle through the training years.
+
+    Each training window continues where its chain stopped, from the analysis the chain
+    left: the network learns on the backgrounds of a warmed-up cycle, as in a
+    reanalysis, whose errors are much smaller (the deep ocean's by years of memory) than
+    those of the cold start, where the right weight for an observation is larger.  A chain
+    keeps its network era (advancing with its years) and its large-scale offset.
+    """
+
+    start: int  # control step where the chain began
+    next_step: int  # the next step it analyses
+    first_year: int  # network year of its first step
+    offset: torch.Tensor  # (depth, lat, lon) degC added to the truth; zeros for none
+    background: torch.Tensor  # (1, 1, depth, lat, lon) its last analysis, network units
+
+    def advanced(self, steps: int, background: torch.Tensor) -> Chain:
+        """The chain after ``steps`` more analyses ending in ``background``."""
+        return replace(self, next_step=self.next_step + steps, background=background.detach().cpu())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain tensors and ints (checkpoints load with weights_only)."""
+        return {
+            "start": self.start, "next_step": self.next_step, "first_year": self.first_year,
+            "offset": self.offset, "background": self.background,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Chain:
+        return cls(**values)
 
 
 def _tensor(values: np.ndarray) -> torch.Tensor:
@@ -116,10 +150,11 @@ class TrainingSamples:
 
     def observe(
         self, anomaly: np.ndarray, step: int, network_year: int, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """OSSE super-observations of one step's truth anomaly, in network units."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """OSSE super-observations of one step's truth anomaly and their errors, in network
+        units, with the observation mask."""
         obs = self.obs_step(anomaly, step, network_year, rng)
-        return self.normalizer.encode(obs.anomaly), obs.mask
+        return self.normalizer.encode(obs.anomaly), obs.mask, self.normalizer.encode(obs.error)
 
     def window(
         self,
@@ -137,34 +172,47 @@ class TrainingSamples:
         """
         spy = self.steps_per_year
         truth = self.world.anomaly(start, start + length)
-        if offset is not None:
+        if offset is not None and offset.any():
             truth = truth + offset.astype("f4")[None]
         first = np.zeros(self.grid.shape, "f4") if background is None else background
-        obs, masks = [], []
+        steps = []
         for t in range(length):
             year = min(first_year + ((start % spy) + t) // spy, 2020)
-            o, m = self.observe(truth[t], start + t, year, rng)
-            obs.append(o)
-            masks.append(m)
+            steps.append(self.observe(truth[t], start + t, year, rng))
+        obs, masks, errors = (np.stack(s) for s in zip(*steps, strict=True))
         return Window(
             _tensor(self.normalizer.encode(truth)),
-            _tensor(np.stack(obs)),
-            _tensor(np.stack(masks)),
+            _tensor(obs),
+            _tensor(masks),
+            _tensor(errors),
             _tensor(self.normalizer.encode(first)[None])[0],
         )
 
-    def training_window(self, rng: np.random.Generator, length: int) -> Window:
-        """A random window of the training years with a random network era; a share of
-        them (``train.offset_share``) carries a random large-scale offset, and half of
-        those start from a background holding it."""
+    def new_chain(self, rng: np.random.Generator) -> Chain:
+        """A chain starting from a cold start at a random step of the training years with a
+        random network era; a share of them (``train.offset_share``) carries a random
+        large-scale offset, and half of those start from a background holding it."""
         spec = self.config.train
-        start = int(rng.integers(0, self.n_train - length))
+        start = int(rng.integers(0, self.n_train - spec.window))
         era = int(rng.integers(1981, 2021))
-        if rng.random() >= spec.offset_share:
-            return self.window(start, length, era, rng)
-        offset = large_scale_offset(self.grid, rng, spec.offset_surface_std, spec.offset_efold_m)
-        background = offset if rng.random() < 0.5 else None
-        return self.window(start, length, era, rng, offset, background)
+        offset = np.zeros(self.grid.shape, "f4")
+        background = offset
+        if rng.random() < spec.offset_share:
+            offset = large_scale_offset(self.grid, rng, spec.offset_surface_std, spec.offset_efold_m).astype("f4")
+            background = offset if rng.random() < 0.5 else background
+        first = _tensor(self.normalizer.encode(background)[None])[0]
+        return Chain(start, start, era, torch.from_numpy(offset), first)
+
+    def chain_window(self, chain: Chain, length: int, rng: np.random.Generator) -> Window:
+        """The ``length`` steps following ``chain``, starting from its last analysis."""
+        spy = self.steps_per_year
+        year = chain.first_year + chain.next_step // spy - chain.start // spy
+        window = self.window(chain.next_step, length, year, rng, chain.offset.numpy())
+        return replace(window, background=chain.background)
+
+    def training_window(self, rng: np.random.Generator, length: int) -> Window:
+        """The first ``length`` steps of a new chain (a cold-start window)."""
+        return self.chain_window(self.new_chain(rng), length, rng)
 
     @cached_property
     def _validation(self) -> list[Window]:

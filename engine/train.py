@@ -1,11 +1,13 @@
 """GAN training of the DeepDA generator with recurrent cycling (DESIGN sections 4 and 7).
 
-Each optimiser step draws a window of consecutive control-run steps with OSSE
-observations from a random era of the network, and cycles through it: each analysis is
-the next step's background, with backpropagation truncated every ``backprop_steps``.
-The windows start either from climatology (zero anomaly) or from a short no-gradient
-spin-up, so the generator learns both the cold start and the warmed-up cycle.
-Validation cycles over held-out control years; the best generator is kept.
+Training keeps ``train.chains`` long-running analysis cycles (:class:`~engine.samples.Chain`)
+going through the control run's training years. Each training window picks a chain and
+cycles ``window`` more steps of it with OSSE observations from the chain's network era:
+each analysis is the next step's background, with backpropagation truncated every
+``backprop_steps``, and the last analysis is where the chain goes on next time. Chains
+restart from a cold start (climatology) after ``chain_years`` on average, so the generator
+learns the warmed-up cycle of a reanalysis as well as its first steps. Validation cycles
+over held-out control years; the best generator is kept.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from engine.config import Config, TrainSpec
 from engine.grid import Grid
 from engine.io import InputError
 from engine.nn import discriminator_loss, generator_loss
-from engine.samples import TrainingSamples, Window
+from engine.samples import Chain, TrainingSamples, Window
 
 
 @dataclass
@@ -40,6 +42,7 @@ class TrainState:
     bad_validations: int = 0
     best_generator: dict[str, torch.Tensor] = field(default_factory=dict)
     log: list[dict[str, float]] = field(default_factory=list)
+    chains: list[Chain | None] = field(default_factory=list)
 
 
 def pick_device() -> torch.device:
@@ -64,21 +67,30 @@ def _chunks(n: int, size: int) -> Iterator[range]:
         yield range(start, min(start + size, n))
 
 
+def analyse(
+    gen: torch.nn.Module, background: torch.Tensor, window: Window, t: int, ocean: torch.Tensor
+) -> torch.Tensor:
+    """The generator's analysis of step ``t`` of ``window`` from ``background``."""
+    return gen(background, window.obs[t], window.obs_mask[t], ocean, window.obs_error[t])
+
+
 def cycle_window(
-    gen: torch.nn.Module, disc: torch.nn.Module, window: Window, ocean: torch.Tensor, background: torch.Tensor,
+    gen: torch.nn.Module, disc: torch.nn.Module, window: Window, ocean: torch.Tensor,
     opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, config: Config, device: torch.device,
     adversarial_weight: float,
-) -> dict[str, float]:  # fmt: skip
-    """Train on one window: truncated backpropagation through the analysis cycle."""
+) -> tuple[dict[str, float], torch.Tensor]:  # fmt: skip
+    """Train on one window from its first background: truncated backpropagation through
+    the analysis cycle. Returns the mean losses and the last analysis."""
     spec = config.train
     sums = {"g_mse": 0.0, "g_adv": 0.0, "d_loss": 0.0}
+    background = window.background
     for chunk in _chunks(window.length, spec.backprop_steps):
         bg = background.detach()
         total, pairs = 0.0, []
         _module(disc).requires_grad_(False)  # the generator step must not train the critic
         for t in chunk:
             with _autocast(device):
-                analysis = gen(bg, window.obs[t], window.obs_mask[t], ocean)
+                analysis = analyse(gen, bg, window, t, ocean)
                 fake_logits = _module(disc)(analysis - bg, ocean)
             loss, mse, adv = generator_loss(
                 analysis.float(), window.truth[t], fake_logits.float(), ocean, spec.mse_weight, adversarial_weight
@@ -101,20 +113,20 @@ def cycle_window(
         opt_d.step()
         sums["d_loss"] += float(d_loss.detach()) * len(chunk)
         background = bg.detach()
-    return {k: v / window.length for k, v in sums.items()}
+    return {k: v / window.length for k, v in sums.items()}, background
 
 
-@torch.no_grad()
-def spin_up(
-    gen: torch.nn.Module, window: Window, ocean: torch.Tensor, steps: int, device: torch.device
-) -> torch.Tensor:
-    """Cycle ``steps`` steps from the window's first background without gradients;
-    returns the background."""
-    bg = window.background
-    for t in range(steps):
-        with _autocast(device):
-            bg = _module(gen)(bg, window.obs[t], window.obs_mask[t], ocean).float()
-    return bg
+def next_chain(
+    chains: list[Chain | None], samples: TrainingSamples, spec: TrainSpec, rng: np.random.Generator
+) -> tuple[int, Chain]:
+    """Pick a chain at random; a new one if it is unset, at the end of the training years,
+    or restarting (probability ``window / (chain_years * steps_per_year)``)."""
+    k = int(rng.integers(len(chains)))
+    chain = chains[k]
+    restart = rng.random() < spec.window / (spec.chain_years * samples.steps_per_year)
+    if chain is None or restart or chain.next_step + spec.window > samples.n_train:
+        chain = samples.new_chain(rng)
+    return k, chain
 
 
 @torch.no_grad()
@@ -130,7 +142,7 @@ def validate(
         bg = torch.zeros_like(window.truth[0])
         for t in range(window.length):
             with _autocast(device):
-                bg = net(bg, window.obs[t], window.obs_mask[t], ocean).float()
+                bg = analyse(net, bg, window, t, ocean).float()
             if t >= window.length // 3:
                 total += float((((bg - window.truth[t]) * scale) ** 2 * weights).sum() / weights.sum())
                 count += 1
@@ -189,7 +201,7 @@ def _save(path, gen, disc, opt_g, opt_d, config, samples, grid, state, rng, prov
         training.update(
             latest_generator=_module(gen).state_dict(), discriminator=_module(disc).state_dict(),
             opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), bad_validations=state.bad_validations,
-            rng=_rng_state(rng),
+            rng=_rng_state(rng), chains=[c.to_dict() if c else {} for c in state.chains],
         )  # fmt: skip
     provenance = {**provenance, "validation_rmse_degC": state.best_val_rmse, "steps": state.step, "complete": complete}
     save_checkpoint(path, generator, config, samples.normalizer, grid, provenance, training)
@@ -207,7 +219,8 @@ def _restore(path, gen, disc, opt_g, opt_d, rng) -> TrainState:
     rng.bit_generator.state = t["rng"]["numpy"]
     torch.set_rng_state(t["rng"]["torch"])
     best = ckpt.generator.state_dict()
-    return TrainState(t["step"], t["best_val_rmse"], t["bad_validations"], best, list(t["log"]))
+    chains = [Chain.from_dict(c) if c else None for c in t.get("chains", [])]
+    return TrainState(t["step"], t["best_val_rmse"], t["bad_validations"], best, list(t["log"]), chains)
 
 
 def train(
@@ -234,6 +247,7 @@ def train(
     opt_g = torch.optim.Adam(gen.parameters(), lr=spec.learning_rate, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=spec.discriminator_learning_rate, betas=(0.5, 0.999))
     state = _restore(out, gen, disc, opt_g, opt_d, rng) if resume else TrainState()
+    state.chains = state.chains or [None] * spec.chains
     if world_size > 1:
         gen, disc = DistributedDataParallel(gen), DistributedDataParallel(disc)
     ocean = samples.ocean.to(device)
@@ -251,16 +265,14 @@ def train(
     start = time.perf_counter()
     try:
         while state.step < spec.steps and state.bad_validations < spec.patience:
-            spin = int(rng.integers(1, spec.window + 1)) if rng.random() < 0.7 else 0
-            window = samples.training_window(rng, spin + spec.window).to(device)
-            background = spin_up(gen, window, ocean, spin, device)
+            k, chain = next_chain(state.chains, samples, spec, rng)
+            window = samples.chain_window(chain, spec.window, rng).to(device)
             _set_learning_rates(opt_g, opt_d, state.step, spec)
             adversarial = spec.adversarial_weight * min(
                 1.0, state.step / max(spec.adversarial_warmup * spec.steps, 1.0)
             )
-            row = cycle_window(
-                gen, disc, window.tail(spin), ocean, background, opt_g, opt_d, config, device, adversarial
-            )
+            row, last = cycle_window(gen, disc, window, ocean, opt_g, opt_d, config, device, adversarial)
+            state.chains[k] = chain.advanced(spec.window, last)
             state.step += 1
             row.update(step=state.step, seconds=time.perf_counter() - start)
             if state.step % spec.validate_every == 0 or state.step == spec.steps:

@@ -34,6 +34,22 @@ def test_checkpoint_round_trip_loads_with_weights_only(tmp_path, tiny_grid):
     ckpt.check_grid(tiny_grid)
 
 
+def test_checkpoint_from_before_the_innovation_inputs_loads_as_trained(tmp_path, tiny_grid):
+    """Older checkpoints have no obs_inputs (or offset) setting: they load as the
+    observation-only network they are, not as today's default."""
+    legacy = Config(grid=TINY_SPEC, model=ModelSpec(**{**SMALL_MODEL.__dict__, "obs_inputs": ("obs",)}))
+    gen = build_generator(legacy.model)
+    path = tmp_path / "old.pt"
+    save_checkpoint(path, gen, legacy, Normalizer(np.ones(4, "f4")), tiny_grid, {})
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["model"]["obs_inputs"], payload["config"]["train"]["offset_share"]
+    torch.save(payload, path)
+    ckpt = load_checkpoint(path)
+    assert ckpt.config.model.obs_inputs == ("obs",) and ckpt.config.train.offset_share == 0.0
+    assert ckpt.generator.obs_stages[0].conv.in_channels == 1
+    assert Config().model.obs_inputs == ("obs", "innovation", "error")
+
+
 def test_checkpoint_for_another_grid_is_refused(tmp_path, tiny_grid, coarse_grid):
     path = tmp_path / "model.pt"
     save_checkpoint(path, build_generator(SMALL_MODEL), _config(), Normalizer(np.ones(4, "f4")), tiny_grid, {})

@@ -141,3 +141,36 @@ def test_offset_windows_observe_the_offset_truth_and_may_start_from_it(tiny_grid
         replace(config, train=replace(config.train, offset_share=0.0)), tiny_grid, world, samples.network
     )
     assert all(float(never.training_window(rng, 3).background.abs().max()) == 0 for _ in range(4))
+
+
+def test_chains_continue_the_cycle_where_they_stopped(tiny_grid):
+    """A chain's next window is the next steps of the control run, observed by the
+    network of the chain's era (advancing with its years), starting from the analysis
+    the chain left; at the end of the training years a new chain starts."""
+    from dataclasses import replace
+
+    from engine.train import next_chain
+
+    samples = _samples(tiny_grid)
+    rng = np.random.default_rng(3)
+    chain = samples.new_chain(rng)
+    chain = replace(chain, start=60, next_step=60, first_year=2005)
+    first = samples.chain_window(chain, 3, rng)
+    analysis = torch.randn_like(first.background)
+    later = chain.advanced(3, analysis)
+    assert later.next_step == 63 and torch.equal(later.background, analysis)
+    second = samples.chain_window(later, 3, rng)
+    assert torch.equal(second.background, analysis)
+    truth = samples.normalizer.encode(samples.world.anomaly(60, 66) + chain.offset.numpy()[None])
+    both = torch.cat([first.truth, second.truth])[:, 0, 0].numpy()
+    np.testing.assert_allclose(both, truth, atol=1e-5)
+    # step 73 is in the chain's second year: the network of 2006 observed it
+    year_two = samples.chain_window(replace(later, next_step=73), 1, np.random.default_rng(0))
+    direct = samples.window(73, 1, 2006, np.random.default_rng(0), chain.offset.numpy())
+    assert torch.equal(year_two.obs_mask, direct.obs_mask) and torch.equal(year_two.obs, direct.obs)
+    # a chain that would run past the training years is replaced by a new one
+    spec = replace(TINY.train, chain_years=1e9)
+    ended = replace(later, next_step=samples.n_train - 1)
+    picked = [next_chain([ended], samples, spec, rng)[1] for _ in range(3)]
+    assert all(c is not ended and c.next_step == c.start for c in picked)
+    assert next_chain([later], samples, spec, rng)[1] is later

@@ -6,6 +6,9 @@ an analysis (DESIGN section 4).
 * The **observation branch** sees the gridded observations through
   :class:`~engine.nn.pconv.PartialConv3d`, which only uses observed cells and propagates the
   observation mask from stage to stage; it plays the role of the observation operator.
+  Besides the observed value it can see, at the same cells, the innovation (observation
+  minus background, what a classical analysis spreads) and the super-observation error
+  (a cell averaging five Argo profiles deserves more weight than one satellite pixel).
 * Each encoder stage has twin paths, ReLU (``relu_channels * 2**stage`` channels) and tanh
   (``tanh_channels * 2**stage``), concatenated, plus a 1x1x1 residual shortcut; pooling is
   horizontal only (2x2 in lat/lon) because the depth axis is short and not self-similar.
@@ -26,6 +29,7 @@ from torch import nn
 from .pconv import PartialConv3d, Triple, as_triple, same_pad, wrap_lon
 
 POOL: Triple = (1, 2, 2)  # (depth, lat, lon): never pool in depth
+OBS_INPUTS = ("obs", "innovation", "error")  # what the observation branch may see, per observed cell
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -104,6 +108,11 @@ class Generator(nn.Module):
         ``(lon, lat, depth)`` kernel of the decoder and bottleneck convolutions; small
         because they run on wide concatenated features, where an 8x6x4 kernel would
         multiply the cost several times over.
+    obs_inputs
+        Channels of the observation branch, a subset of :data:`OBS_INPUTS` in that order:
+        ``"obs"`` the observed anomaly, ``"innovation"`` observation minus background,
+        ``"error"`` the super-observation error (same units as the anomalies).  The
+        reference architecture sees ``("obs",)`` only.
     circular_lon
         Periodic longitude (global grids).  Set False for regional grids.
     """
@@ -115,11 +124,15 @@ class Generator(nn.Module):
         n_stages: int = 3,
         kernels: Sequence[Sequence[int]] = ((8, 6, 4), (5, 5, 3), (3, 3, 3)),
         decoder_kernel: Sequence[int] = (3, 3, 3),
+        obs_inputs: Sequence[str] = ("obs",),
         circular_lon: bool = True,
     ) -> None:
         super().__init__()
         if n_stages < 1 or not kernels:
             raise ValueError("need n_stages >= 1 and at least one kernel")
+        self.obs_inputs = tuple(obs_inputs)
+        if not self.obs_inputs or self.obs_inputs != tuple(k for k in OBS_INPUTS if k in self.obs_inputs):
+            raise ValueError(f"obs_inputs must be a non-empty subset of {OBS_INPUTS} in that order, got {obs_inputs}")
         self.n_stages, self.circular_lon = n_stages, circular_lon
         # (lon, lat, depth) as in the paper -> torch order (depth, lat, lon).
         enc = [as_triple(tuple(reversed(k))) for k in kernels][:n_stages]
@@ -129,7 +142,7 @@ class Generator(nn.Module):
         ch = [r + t for r, t in widths]
 
         self.bg_stages, self.obs_stages = nn.ModuleList(), nn.ModuleList()
-        bg_in, obs_in = 2, 1  # background + ocean mask | observations
+        bg_in, obs_in = 2, len(self.obs_inputs)  # background + ocean mask | observation channels
         for s in range(n_stages):
             self.bg_stages.append(TwinBlock(bg_in, *widths[s], enc[s], circular_lon))
             self.obs_stages.append(PartialTwinBlock(obs_in, *widths[s], enc[s], circular_lon))
@@ -155,6 +168,7 @@ class Generator(nn.Module):
         obs: torch.Tensor,
         obs_mask: torch.Tensor,
         ocean_mask: torch.Tensor,
+        obs_error: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Analysis from a background and gridded observations.
 
@@ -167,6 +181,9 @@ class Generator(nn.Module):
             ``(N, 1, D, H, W)`` 0/1 observation mask.
         ocean_mask
             ``(N or 1, 1, D, H, W)`` 0/1 ocean (1) / land (0) mask.
+        obs_error
+            ``(N, 1, D, H, W)`` super-observation error standard deviation at observed
+            cells, in the units of ``obs``; required when the model sees ``"error"``.
 
         Returns
         -------
@@ -179,10 +196,26 @@ class Generator(nn.Module):
         dtype, n = background.dtype, background.shape[0]
         ocean = ocean_mask.to(dtype).expand(n, -1, -1, -1, -1)
         seen = obs_mask.to(dtype) * ocean  # an observation on land is not used
-        fields = [torch.cat([background * ocean, ocean], dim=1), obs * seen, seen]
+        observed = self._obs_channels(background, obs, obs_error) * seen
+        fields = [torch.cat([background * ocean, ocean], dim=1), observed, seen]
         fields, crop = self._pad_horizontal(fields)
         increment = crop(self._unet(*fields))
         return (background + increment) * ocean_mask.to(dtype)
+
+    def _obs_channels(
+        self, background: torch.Tensor, obs: torch.Tensor, obs_error: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The observation branch's input channels (multiplied by the mask afterwards)."""
+        channels = []
+        if "obs" in self.obs_inputs:
+            channels.append(obs)
+        if "innovation" in self.obs_inputs:
+            channels.append(obs - background)
+        if "error" in self.obs_inputs:
+            if obs_error is None or obs_error.shape != obs.shape:
+                raise ValueError(f"this generator sees the observation error: give obs_error shaped {tuple(obs.shape)}")
+            channels.append(obs_error.to(obs.dtype))
+        return torch.cat(channels, dim=1)
 
     def _pad_horizontal(
         self, fields: list[torch.Tensor]
