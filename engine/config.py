@@ -167,7 +167,12 @@ class TrainSpec:
     learning_rate_floor: float = 0.05  # cosine decay of both learning rates to this share by the last step
     discriminator_learning_rate: float = 1e-4  # slower critic: on CPU budgets it otherwise wins early
     mse_weight: float = 1.0
-    adversarial_weight: float = 0.1
+    # The paper's GAN weights the adversarial term 0.1 (the paper preset keeps it).  It makes
+    # analysis increments as large as real tendencies, which hold the unpredictable part of
+    # the change, and costs accuracy: at 150 windows on coarse, held-out validation RMSE
+    # 0.154 degC with it against 0.133 without; 0 trains the generator on the MSE alone and
+    # skips the critic.
+    adversarial_weight: float = 0.0
     adversarial_warmup: float = 0.25  # share of the steps over which the adversarial weight ramps up from 0
     discriminator_weight: float = 0.5
     checkpoint_every: int = 50
@@ -224,7 +229,7 @@ def preset(name: str) -> Config:
                 disc_channels=16,
                 obs_inputs=("obs",),
             ),
-            train=TrainSpec(control_years=41, validation_years=5),
+            train=TrainSpec(control_years=41, validation_years=5, adversarial_weight=0.1),
         )
     raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
 

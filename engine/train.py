@@ -80,20 +80,26 @@ def cycle_window(
     adversarial_weight: float,
 ) -> tuple[dict[str, float], torch.Tensor]:  # fmt: skip
     """Train on one window from its first background: truncated backpropagation through
-    the analysis cycle. Returns the mean losses and the last analysis."""
+    the analysis cycle. Returns the mean losses and the last analysis.
+
+    The critic (discriminator) is trained only when the configured adversarial weight is
+    above zero; otherwise ``g_adv`` and ``d_loss`` are NaN (not computed).
+    """
     spec = config.train
+    critic = disc if spec.adversarial_weight > 0 else None
     sums = {"g_mse": 0.0, "g_adv": 0.0, "d_loss": 0.0}
     background = window.background
     for chunk in _chunks(window.length, spec.backprop_steps):
         bg = background.detach()
         total, pairs = 0.0, []
-        _module(disc).requires_grad_(False)  # the generator step must not train the critic
+        if critic is not None:
+            _module(critic).requires_grad_(False)  # the generator step must not train the critic
         for t in chunk:
             with _autocast(device):
                 analysis = analyse(gen, bg, window, t, ocean)
-                fake_logits = _module(disc)(analysis - bg, ocean)
+                fake_logits = None if critic is None else _module(critic)(analysis - bg, ocean).float()
             loss, mse, adv = generator_loss(
-                analysis.float(), window.truth[t], fake_logits.float(), ocean, spec.mse_weight, adversarial_weight
+                analysis.float(), window.truth[t], fake_logits, ocean, spec.mse_weight, adversarial_weight
             )
             total = total + loss
             pairs.append((window.truth[t] - bg.detach(), analysis.detach().float() - bg.detach()))
@@ -103,17 +109,28 @@ def cycle_window(
         opt_g.zero_grad(set_to_none=True)
         (total / len(chunk)).backward()
         opt_g.step()
-        _module(disc).requires_grad_(True)
-        real = torch.cat([p[0] for p in pairs])
-        fake = torch.cat([p[1] for p in pairs])
-        with _autocast(device):
-            d_loss = discriminator_loss(disc(real, ocean).float(), disc(fake, ocean).float(), spec.discriminator_weight)
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        sums["d_loss"] += float(d_loss.detach()) * len(chunk)
+        if critic is not None:
+            sums["d_loss"] += critic_step(critic, pairs, ocean, opt_d, spec, device) * len(chunk)
         background = bg.detach()
+    if critic is None:
+        sums["g_adv"] = sums["d_loss"] = math.nan
     return {k: v / window.length for k, v in sums.items()}, background
+
+
+def critic_step(
+    disc: torch.nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]], ocean: torch.Tensor,
+    opt_d: torch.optim.Optimizer, spec: TrainSpec, device: torch.device,
+) -> float:  # fmt: skip
+    """One discriminator update on (true tendency, analysis tendency) pairs; its loss."""
+    _module(disc).requires_grad_(True)
+    real = torch.cat([p[0] for p in pairs])
+    fake = torch.cat([p[1] for p in pairs])
+    with _autocast(device):
+        d_loss = discriminator_loss(disc(real, ocean).float(), disc(fake, ocean).float(), spec.discriminator_weight)
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    return float(d_loss.detach())
 
 
 def next_chain(

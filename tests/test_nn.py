@@ -298,6 +298,8 @@ def test_losses_match_hand_computation():
     assert total.item() == pytest.approx(3.0 + 0.1 * adv_hand)
     total, _, _ = generator_loss(pred, target, fake, mask, mse_weight=2.0, adversarial_weight=0.0)
     assert total.item() == pytest.approx(6.0)
+    total, mse, adv = generator_loss(pred, target, None, mask)  # no critic: the MSE alone
+    assert total.item() == pytest.approx(3.0) and adv.item() == 0.0
 
     bce_real = (math.log(1 + math.exp(-1)) + math.log(1 + math.exp(1))) / 2
     bce_fake = (math.log(2) + math.log(1 + math.exp(2))) / 2  # -log(1 - sigmoid(z)), mean

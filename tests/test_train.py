@@ -24,7 +24,14 @@ TINY = Config(
     network=NetworkSpec(argo_floats_2007=300),  # a tenth of the fleet keeps tiny runs quick
     model=ModelSpec(relu_channels=4, tanh_channels=2, n_stages=2, kernels=((3, 3, 3),), disc_channels=4),
     train=TrainSpec(
-        control_years=3, validation_years=1, window=3, backprop_steps=2, steps=4, checkpoint_every=1, validate_every=2
+        control_years=3,
+        validation_years=1,
+        window=3,
+        backprop_steps=2,
+        steps=4,
+        checkpoint_every=1,
+        validate_every=2,
+        adversarial_weight=0.1,  # the paper's GAN: the critic's path is trained and resumed too
     ),
 )
 
@@ -174,3 +181,23 @@ def test_chains_continue_the_cycle_where_they_stopped(tiny_grid):
     picked = [next_chain([ended], samples, spec, rng)[1] for _ in range(3)]
     assert all(c is not ended and c.next_step == c.start for c in picked)
     assert next_chain([later], samples, spec, rng)[1] is later
+
+
+def test_without_adversarial_weight_the_critic_is_not_trained(tiny_grid):
+    from dataclasses import replace
+
+    from engine.checkpoint import build_discriminator, build_generator
+    from engine.train import cycle_window
+
+    config = replace(TINY, train=replace(TINY.train, adversarial_weight=0.0))
+    samples = _samples(tiny_grid)
+    window = samples.training_window(np.random.default_rng(0), 3)
+    gen, disc = build_generator(config.model), build_discriminator(config.model)
+    before = {k: v.clone() for k, v in disc.state_dict().items()}
+    opt_g, opt_d = torch.optim.Adam(gen.parameters()), torch.optim.Adam(disc.parameters())
+    weights = [p.detach().clone() for p in gen.parameters()]
+    row, last = cycle_window(gen, disc, window, samples.ocean, opt_g, opt_d, config, torch.device("cpu"), 0.0)
+    assert np.isnan(row["d_loss"]) and np.isnan(row["g_adv"]) and row["g_mse"] > 0
+    assert all(torch.equal(v, disc.state_dict()[k]) for k, v in before.items()) and not opt_d.state
+    assert any(not torch.equal(a, b) for a, b in zip(weights, gen.parameters(), strict=True))
+    assert last.shape == window.background.shape

@@ -36,7 +36,7 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
 def generator_loss(
     analysis: torch.Tensor,
     truth: torch.Tensor,
-    fake_logits: torch.Tensor,
+    fake_logits: torch.Tensor | None,
     ocean_mask: torch.Tensor,
     mse_weight: float = 1.0,
     adversarial_weight: float = 0.1,
@@ -48,7 +48,8 @@ def generator_loss(
     analysis, truth
         ``(N, 1, D, H, W)`` generator output and the true state.
     fake_logits
-        ``(N,)`` discriminator logits on the generator's tendency.
+        ``(N,)`` discriminator logits on the generator's tendency, or None when there is
+        no critic (the adversarial term is then zero).
     ocean_mask
         Mask broadcastable to ``analysis``.
     mse_weight, adversarial_weight
@@ -61,6 +62,8 @@ def generator_loss(
         generator wants its tendencies judged real.
     """
     mse = masked_mse(analysis, truth, ocean_mask)
+    if fake_logits is None:
+        return mse_weight * mse, mse, torch.zeros_like(mse)
     adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
     return mse_weight * mse + adversarial_weight * adv, mse, adv
 
