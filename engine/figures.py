@@ -19,9 +19,12 @@ def rmse_by_depth(ds: xr.Dataset, methods: list[str]) -> Figure:
     for name in methods:
         line = ax.plot(ds[f"rmse_depth_{name}"], depth, label=name)[0]
         ax.plot(ds[f"rmse_background_depth_{name}"], depth, ls="--", color=line.get_color(), lw=0.8)
+        if f"rmse_at_obs_depth_{name}" in ds:
+            ax.plot(ds[f"rmse_at_obs_depth_{name}"], depth, ls=":", color=line.get_color(), lw=0.8)
     if "rmse_depth_observations" in ds:
-        ax.plot(ds["rmse_depth_observations"], depth, "k:", label="observations")
-    ax.set(yscale="symlog", xlabel="RMSE (degC)", ylabel="depth (m)", title="RMSE by depth (dashed: background)")
+        ax.plot(ds["rmse_depth_observations"], depth, "k:", lw=2, label="observations")
+    title = "RMSE by depth (dashed: background, dotted: at observed cells)"
+    ax.set(yscale="symlog", xlabel="RMSE (degC)", ylabel="depth (m)", title=title)
     ax.invert_yaxis()
     ax.legend(fontsize=8)
     return fig

@@ -141,29 +141,58 @@ def truth_anomaly(truth: xr.Dataset, grid: Grid, steps_per_year: int) -> xr.Data
 
 def observation_error(obs_path: Path, grid: Grid, truth: xr.DataArray, steps_per_year: int) -> xr.DataArray:
     """RMSE of the super-observations against the truth by depth (observed cells only,
-        area-weighted), read and gridded a year at a time with the assimilation's QC (grid
-    included) so a 40-year file never sits in memory whole."""
+    area-weighted); see :func:`observed_cell_rmse`."""
+    return observed_cell_rmse(obs_path, grid, truth, steps_per_year)["observations"]
+
+
+def observed_cell_rmse(
+    obs_path: Path,
+    grid: Grid,
+    truth: xr.DataArray,
+    steps_per_year: int,
+    estimates: dict[str, xr.DataArray] | None = None,
+) -> xr.Dataset:
+    """RMSE by depth at the observed cells of each step (area-weighted): of the
+    super-observations (``observations``) and of each estimate, the like-for-like
+    comparison of an analysis with the observation error.
+
+    The file is read and gridded a year at a time with the assimilation's QC (grid
+    included), so a 40-year file never sits in memory whole; ``estimates`` are anomalies
+    on ``truth``'s times, held in memory.
+    """
     from engine.assimilate import obs_steps_from_file
 
     years = pd.DatetimeIndex(truth["time"].values).year
     first = int(years.min())
     steps = time_to_step(truth["time"].values, first, steps_per_year)
     area = grid.area[None] * grid.ocean
-    squared, weight = np.zeros(grid.shape[0]), np.zeros(grid.shape[0])
-    values = truth.values
+    values = {"observations": None, **{name: est.values for name, est in (estimates or {}).items()}}
+    squared = {name: np.zeros(grid.shape[0]) for name in values}
+    weight = np.zeros(grid.shape[0])
+    target = truth.values
     for t, obs in enumerate(obs_steps_from_file(obs_path, grid, first, steps_per_year, int(steps[0]), len(steps))):
         w = area * obs.mask
-        squared += (np.nan_to_num(obs.anomaly - values[t]) ** 2 * w).sum(axis=(1, 2))
         weight += w.sum(axis=(1, 2))
-    rmse = np.sqrt(squared / np.where(weight > 0, weight, np.nan))
-    attrs = {"long_name": "root-mean-square error of the super-observations", "units": "degC"}
-    return xr.DataArray(rmse, dims="depth", coords={"depth": truth["depth"]}, name="rmse", attrs=attrs)
+        for name, field in values.items():
+            estimate = obs.anomaly if field is None else field[t]
+            squared[name] += (np.nan_to_num(estimate - target[t]) ** 2 * w).sum(axis=(1, 2))
+    out = {}
+    for name, total in squared.items():
+        what = "the super-observations" if name == "observations" else f"the {name} analysis"
+        attrs = {"long_name": f"root-mean-square error of {what} at the observed cells", "units": "degC"}
+        rmse = np.sqrt(total / np.where(weight > 0, weight, np.nan))
+        out[name] = xr.DataArray(rmse, dims="depth", coords={"depth": truth["depth"]}, name="rmse", attrs=attrs)
+    return xr.Dataset(out)
 
 
 def score(
-    analyses: dict[str, xr.Dataset], truth: xr.DataArray, grid: Grid, observation_rmse: xr.DataArray | None = None
+    analyses: dict[str, xr.Dataset], truth: xr.DataArray, grid: Grid, observed: xr.Dataset | None = None
 ) -> xr.Dataset:
-    """Every metric of DESIGN section 10 for each analysis against the truth anomaly."""
+    """Every metric of DESIGN section 10 for each analysis against the truth anomaly.
+
+    ``observed`` (from :func:`observed_cell_rmse`) adds the observation error by depth
+    and each analysis's RMSE at the observed cells.
+    """
     weights = grid.weights()
     mask = grid.mask()
     out: dict[str, Any] = {}
@@ -193,8 +222,11 @@ def score(
         out[f"nino34_correlation_{name}"] = metrics.correlation(out[f"nino34_{name}"], out["nino34_truth"])
         ratio = out[f"trend_0_700_{name}"] / out["trend_0_700_truth"]
         out[f"trend_ratio_{name}"] = metrics.labelled(ratio, "trend_ratio", "0-700 m trend over the true trend", "1")
-    if observation_rmse is not None:
-        out["rmse_depth_observations"] = observation_rmse
+    if observed is not None:
+        out["rmse_depth_observations"] = observed["observations"]
+        for name in anomalies:
+            if name in observed:
+                out[f"rmse_at_obs_depth_{name}"] = observed[name]
     ds = xr.Dataset({k: v.drop_vars([c for c in v.coords if c not in v.dims], errors="ignore") for k, v in out.items()})
     return ds.assign_attrs(Conventions="CF-1.8", title="DeepDA OSSE metrics")
 
@@ -223,6 +255,9 @@ def headline(ds: xr.Dataset, methods: list[str]) -> pd.DataFrame:
         if "rmse_depth_observations" in ds:
             obs = ds["rmse_depth_observations"]
             row["below_observation_error_all_depths"] = bool((rmse < obs).where(obs.notnull(), True).all())
+            if f"rmse_at_obs_depth_{name}" in ds:  # like for like: both at the observed cells
+                at_obs = ds[f"rmse_at_obs_depth_{name}"]
+                row["below_observation_error_at_observed_cells"] = bool((at_obs < obs).where(obs.notnull(), True).all())
         if f"spread_skill_{name}" in ds:
             row["spread_skill"] = float(ds[f"spread_skill_{name}"])
         rows.append(row)
@@ -235,6 +270,8 @@ def rmse_by_depth_table(ds: xr.Dataset, methods: list[str]) -> pd.DataFrame:
     for name in methods:
         columns[name] = ds[f"rmse_depth_{name}"].values
         columns[f"{name} background"] = ds[f"rmse_background_depth_{name}"].values
+        if f"rmse_at_obs_depth_{name}" in ds:
+            columns[f"{name} at observed cells"] = ds[f"rmse_at_obs_depth_{name}"].values
     if "rmse_depth_observations" in ds:
         columns["observations"] = ds["rmse_depth_observations"].values
     table = pd.DataFrame(columns, index=pd.Index(ds["depth"].values, name="depth_m"))
@@ -283,11 +320,14 @@ def evaluate_files(
             coords={"time": world.times(), **grid.coords()},
         )
     truth = truth.where(grid.mask() > 0).load()
-    obs_rmse = observation_error(Path(obs_path), grid, truth, spy) if obs_path else None
     # only the anomaly (and spread) in memory, float32: five 40-year coarse analyses are ~2.5 GB
     keep = ("thetao_anomaly", "thetao_spread")
     opened = {n: d[[v for v in keep if v in d]].load() for n, d in opened.items()}
-    ds = score(opened, truth, grid, obs_rmse)
+    observed = None
+    if obs_path:
+        estimates = {n: d["thetao_anomaly"].sel(time=truth["time"]) for n, d in opened.items()}
+        observed = observed_cell_rmse(Path(obs_path), grid, truth, spy, estimates)
+    ds = score(opened, truth, grid, observed)
     methods = list(analyses)
     table = summary_table(opened, truth, grid)
     top = headline(ds, methods)

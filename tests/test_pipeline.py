@@ -120,6 +120,7 @@ def test_evaluate_scores_methods_and_writes_tables_and_figures(run_dir, tmp_path
     assert cli.main(args) == 0
     metrics = xr.open_dataset(out / "metrics.nc")
     assert {"rmse_depth_persistence", "rmse_depth_climatology", "rmse_depth_observations"} <= set(metrics)
+    assert {"rmse_at_obs_depth_persistence", "rmse_at_obs_depth_climatology"} <= set(metrics)
     # climatology's analysis is zero: its RMSE is the truth's own standard deviation
     truth_rms = float(metrics["rmse_depth_climatology"].isel(depth=0))
     assert 0.1 < truth_rms < 2.0
@@ -128,6 +129,25 @@ def test_evaluate_scores_methods_and_writes_tables_and_figures(run_dir, tmp_path
     assert set(table["method"]) == {"persistence", "climatology"} and set(table["era"]) == {"2000-2020"}
     assert (out / "rmse_by_depth.png").stat().st_size > 10_000
     assert "RMSE by depth" in (out / "summary.md").read_text()
+
+
+def test_observed_cell_rmse_scores_each_estimate_where_observed(run_dir):
+    """The like-for-like comparison with the observation error: an estimate equal to the
+    truth scores 0, the climatology (zero anomaly) the truth's RMS over the observed cells."""
+    from engine.osse import historical_world, observation_error, observed_cell_rmse
+
+    grid = build_grid(TINY.grid, io.load_geography())
+    world = historical_world(TINY, grid, (2010, 2010))
+    dims = ("time", "depth", "lat", "lon")
+    truth = xr.DataArray(world.anomaly(0, 73), dims=dims, coords={"time": world.times(), **grid.coords()})
+    scores = observed_cell_rmse(run_dir / "obs.nc", grid, truth, 73, {"truth": truth, "zero": 0 * truth})
+    masks = np.stack([o.mask for o in obs_steps_from_file(run_dir / "obs.nc", grid, 2010, 73, 0, 73)])
+    weights = grid.area[None, None] * grid.ocean[None] * masks
+    by_hand = np.sqrt((weights * truth.values**2).sum(axis=(0, 2, 3)) / weights.sum(axis=(0, 2, 3)))
+    np.testing.assert_allclose(scores["zero"].values, by_hand, rtol=1e-5)
+    assert np.all(scores["truth"].values == 0) and np.all(scores["observations"].values > 0)
+    np.testing.assert_allclose(observation_error(run_dir / "obs.nc", grid, truth, 73), scores["observations"])
+    assert scores["zero"].attrs["units"] == "degC"
 
 
 def test_osse_runs_every_method_end_to_end_on_the_tiny_grid(run_dir, tmp_path, capsys):
