@@ -1,4 +1,5 @@
-"""GAN training of the DeepDA generator with recurrent cycling (DESIGN sections 4 and 7).
+"""Training of the DeepDA generator with recurrent cycling (DESIGN sections 4 and 7): the
+paper's GAN (``adversarial_weight`` > 0) or, by default on coarse and medium, the MSE alone.
 
 Training keeps ``train.chains`` long-running analysis cycles (:class:`~engine.samples.Chain`)
 going through the control run's training years. Each training window picks a chain and
