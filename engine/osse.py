@@ -240,59 +240,6 @@ def summary_table(analyses: dict[str, xr.Dataset], truth: xr.DataArray, grid: Gr
     return table[values.notna().any(axis=1)].reset_index(drop=True)  # eras outside the period have no rows
 
 
-def headline(ds: xr.Dataset, methods: list[str]) -> pd.DataFrame:
-    """One row per method: RMSE 0-700 m and the claims of issue 5 (ratios, trend, ENSO)."""
-    rows = []
-    for name in methods:
-        rmse = ds[f"rmse_depth_{name}"]
-        row = {
-            "method": name,
-            "rmse_0_700": float(rmse.sel(depth=slice(0, 700)).mean()),
-            "below_background_all_depths": bool((rmse < ds[f"rmse_background_depth_{name}"]).all()),
-            "trend_ratio": float(ds[f"trend_ratio_{name}"]),
-            "nino34_correlation": float(ds[f"nino34_correlation_{name}"]),
-        }
-        if "rmse_depth_observations" in ds:
-            obs = ds["rmse_depth_observations"]
-            row["below_observation_error_all_depths"] = bool((rmse < obs).where(obs.notnull(), True).all())
-            if f"rmse_at_obs_depth_{name}" in ds:  # like for like: both at the observed cells
-                at_obs = ds[f"rmse_at_obs_depth_{name}"]
-                row["below_observation_error_at_observed_cells"] = bool((at_obs < obs).where(obs.notnull(), True).all())
-        if f"spread_skill_{name}" in ds:
-            row["spread_skill"] = float(ds[f"spread_skill_{name}"])
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def rmse_by_depth_table(ds: xr.Dataset, methods: list[str]) -> pd.DataFrame:
-    """RMSE by depth: each method, its background, and the observations."""
-    columns = {}
-    for name in methods:
-        columns[name] = ds[f"rmse_depth_{name}"].values
-        columns[f"{name} background"] = ds[f"rmse_background_depth_{name}"].values
-        if f"rmse_at_obs_depth_{name}" in ds:
-            columns[f"{name} at observed cells"] = ds[f"rmse_at_obs_depth_{name}"].values
-    if "rmse_depth_observations" in ds:
-        columns["observations"] = ds["rmse_depth_observations"].values
-    table = pd.DataFrame(columns, index=pd.Index(ds["depth"].values, name="depth_m"))
-    return table.round(4)
-
-
-def as_markdown(table: pd.DataFrame) -> str:
-    """A pipe table without the optional tabulate dependency."""
-    frame = table.reset_index() if table.index.name else table
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    lines = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *lines])
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float | np.floating):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def evaluate_files(
     config: Config,
     analyses: dict[str, Path],
@@ -330,8 +277,8 @@ def evaluate_files(
     ds = score(opened, truth, grid, observed)
     methods = list(analyses)
     table = summary_table(opened, truth, grid)
-    top = headline(ds, methods)
-    depth_table = rmse_by_depth_table(ds, methods)
+    top = summary.headline(ds, methods)
+    depth_table = summary.rmse_by_depth_table(ds, methods)
     written = {
         "metrics": out_dir / "metrics.nc",
         "summary_md": out_dir / "summary.md",
@@ -339,7 +286,7 @@ def evaluate_files(
     }
     io.write_dataset(ds, written["metrics"], command)
     io.write_text(written["summary_csv"], table.to_csv(index=False))
-    text = f"# OSSE summary {period[0]}-{period[1]}\n\n## Headline\n\n{as_markdown(top)}\n\n## RMSE by depth (degC)\n\n{as_markdown(depth_table)}\n"
+    text = f"# OSSE summary {period[0]}-{period[1]}\n\n## Headline\n\n{summary.as_markdown(top)}\n\n## RMSE by depth (degC)\n\n{summary.as_markdown(depth_table)}\n"
     io.write_text(written["summary_md"], text)
     drawn = figures.all_figures(ds, methods)
     for stem, fig in drawn.items():

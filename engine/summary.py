@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,3 +85,56 @@ def to_table(ds: xr.Dataset, decimals: int = 3) -> pd.DataFrame:
                 {"metric": metric, **dict(zip(other, key, strict=True)), **dict(zip(columns, row, strict=True))}
             )
     return pd.DataFrame(rows).round(decimals)
+
+
+def headline(ds: xr.Dataset, methods: list[str]) -> pd.DataFrame:
+    """One row per method: RMSE 0-700 m and the claims of issue 5 (ratios, trend, ENSO)."""
+    rows = []
+    for name in methods:
+        rmse = ds[f"rmse_depth_{name}"]
+        row = {
+            "method": name,
+            "rmse_0_700": float(rmse.sel(depth=slice(0, 700)).mean()),
+            "below_background_all_depths": bool((rmse < ds[f"rmse_background_depth_{name}"]).all()),
+            "trend_ratio": float(ds[f"trend_ratio_{name}"]),
+            "nino34_correlation": float(ds[f"nino34_correlation_{name}"]),
+        }
+        if "rmse_depth_observations" in ds:
+            obs = ds["rmse_depth_observations"]
+            row["below_observation_error_all_depths"] = bool((rmse < obs).where(obs.notnull(), True).all())
+            if f"rmse_at_obs_depth_{name}" in ds:  # like for like: both at the observed cells
+                at_obs = ds[f"rmse_at_obs_depth_{name}"]
+                row["below_observation_error_at_observed_cells"] = bool((at_obs < obs).where(obs.notnull(), True).all())
+        if f"spread_skill_{name}" in ds:
+            row["spread_skill"] = float(ds[f"spread_skill_{name}"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def rmse_by_depth_table(ds: xr.Dataset, methods: list[str]) -> pd.DataFrame:
+    """RMSE by depth: each method, its background, and the observations."""
+    columns = {}
+    for name in methods:
+        columns[name] = ds[f"rmse_depth_{name}"].values
+        columns[f"{name} background"] = ds[f"rmse_background_depth_{name}"].values
+        if f"rmse_at_obs_depth_{name}" in ds:
+            columns[f"{name} at observed cells"] = ds[f"rmse_at_obs_depth_{name}"].values
+    if "rmse_depth_observations" in ds:
+        columns["observations"] = ds["rmse_depth_observations"].values
+    table = pd.DataFrame(columns, index=pd.Index(ds["depth"].values, name="depth_m"))
+    return table.round(4)
+
+
+def as_markdown(table: pd.DataFrame) -> str:
+    """A pipe table without the optional tabulate dependency."""
+    frame = table.reset_index() if table.index.name else table
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    lines = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *lines])
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{value:.4g}"
+    return str(value)

@@ -43,7 +43,8 @@ def _labelled(items: list[str]) -> dict[str, Path]:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    from engine.osse import as_markdown, evaluate_files, held_out_rmse
+    from engine.osse import evaluate_files, held_out_rmse
+    from engine.summary import as_markdown
 
     out = out_dir(args.out)
     config = load_config(args)
