@@ -30,7 +30,9 @@ class TrendsPage:
         self.truth = pn.widgets.Select.from_param(state.param.truth, label="Truth (model world)")
         self.region = pn.widgets.Select.from_param(state.param.region, label="Region")
         self.layer = pn.widgets.Select.from_param(state.param.layer, label="Layer")
-        self.depth = pn.widgets.IntSlider(label="Trend map depth level", start=0, end=1, value=state.depth_index)
+        self.depth = pn.widgets.IntSlider(
+            label="Trend map depth level", start=0, end=1, value=state.depth_index, show_value=False
+        )
         link(self.depth, state, "depth_index")
         state.param.watch(self._refresh, ["dataset", "depth_index"])
         self._refresh()

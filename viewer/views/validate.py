@@ -29,9 +29,11 @@ class ValidatePage:
         self.analysis = pn.widgets.Select.from_param(state.param.dataset, label="Analysis")
         self.truth = pn.widgets.Select.from_param(state.param.truth, label="Truth (model world)")
         self.layer = pn.widgets.Select.from_param(state.param.layer, label="Layer for RMSE over time")
-        self.depth = pn.widgets.IntSlider(label="Depth level", start=0, end=1, value=state.depth_index)
+        self.depth = pn.widgets.IntSlider(
+            label="Depth level", start=0, end=1, value=state.depth_index, show_value=False
+        )
         link(self.depth, state, "depth_index")
-        self.time = pn.widgets.IntSlider(label="Time step", start=0, end=1, value=state.time_index)
+        self.time = pn.widgets.IntSlider(label="Time step", start=0, end=1, value=state.time_index, show_value=False)
         link(self.time, state, "time_index")
         self.with_obs = pn.widgets.Checkbox(label="Observation error (grids the observation file)", value=False)
         self.score = pn.widgets.Button(label="Score the open analyses", color="primary")
