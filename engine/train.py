@@ -241,6 +241,22 @@ def _restore(path, gen, disc, opt_g, opt_d, rng) -> TrainState:
     return TrainState(t["step"], t["best_val_rmse"], t["bad_validations"], best, list(t["log"]), chains)
 
 
+def adversarial_weight(spec: TrainSpec, step: int) -> float:
+    """The adversarial loss weight at ``step``: ramped up linearly over the first
+    ``adversarial_warmup`` share of the steps."""
+    return spec.adversarial_weight * min(1.0, step / max(spec.adversarial_warmup * spec.steps, 1.0))
+
+
+def keep_if_best(state: TrainState, val_rmse: float, gen: torch.nn.Module) -> None:
+    """Keep the generator if ``val_rmse`` is the best so far; otherwise count a bad
+    validation (early stopping)."""
+    if val_rmse < state.best_val_rmse:
+        state.best_val_rmse, state.bad_validations = val_rmse, 0
+        state.best_generator = {name: t.detach().clone().cpu() for name, t in _module(gen).state_dict().items()}
+    else:
+        state.bad_validations += 1
+
+
 def train(
     config: Config,
     grid: Grid,
@@ -286,20 +302,14 @@ def train(
             k, chain = next_chain(state.chains, samples, spec, rng)
             window = samples.chain_window(chain, spec.window, rng).to(device)
             _set_learning_rates(opt_g, opt_d, state.step, spec)
-            adversarial = spec.adversarial_weight * min(
-                1.0, state.step / max(spec.adversarial_warmup * spec.steps, 1.0)
-            )
+            adversarial = adversarial_weight(spec, state.step)
             row, last = cycle_window(gen, disc, window, ocean, opt_g, opt_d, config, device, adversarial)
             state.chains[k] = chain.advanced(spec.window, last)
             state.step += 1
             row.update(step=state.step, seconds=time.perf_counter() - start)
             if state.step % spec.validate_every == 0 or state.step == spec.steps:
                 row["val_rmse"] = validate(gen, validation, ocean, weights, scale, device)
-                if row["val_rmse"] < state.best_val_rmse:
-                    state.best_val_rmse, state.bad_validations = row["val_rmse"], 0
-                    state.best_generator = {k: v.detach().clone().cpu() for k, v in _module(gen).state_dict().items()}
-                else:
-                    state.bad_validations += 1
+                keep_if_best(state, row["val_rmse"], gen)
             state.log.append(row)
             if progress:
                 progress(row)
