@@ -98,6 +98,23 @@ def weighted_mean(data: Field, weights: Weights = None, dims: Dims = None, mask:
     return data.mean(dims) if w is None else data.weighted(w).mean(dims)
 
 
+def weighted_sums(data: Field, weights: Weights = None, dims: Dims = None, mask: Mask = None) -> tuple[Field, Field]:
+    """The two sums of a weighted mean over ``dims``: (sum of w * data, sum of w), NaN skipped.
+
+    Sums of successive blocks of time add up, so a mean pooled over a long period is the
+    sum of the blocks' first sums over the sum of their second (:mod:`engine.scoring`);
+    ``total / weight`` is :func:`weighted_mean` where the weight is positive.
+    """
+    dims = _dims(data, dims)
+    data = _apply_mask(data, mask)
+    w = _weights_for(weights, data)
+    valid = data.notnull()
+    if w is None:
+        return data.sum(dims), valid.sum(dims).astype(float)
+    # dot products, as xarray's own weighted mean: no weight array of the data's shape
+    return xr.dot(data.fillna(0.0), w, dim=dims), xr.dot(valid, w, dim=dims)
+
+
 # --- deterministic scores -------------------------------------------------------------------
 
 

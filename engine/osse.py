@@ -9,6 +9,7 @@ dashboard's first start all come through here.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine import io, metrics, summary
+from engine import io, summary
 from engine.assimilate import assimilate_to_file
 from engine.checkpoint import load_checkpoint
 from engine.config import Config
 from engine.grid import Grid, build_grid, step_day_of_year, time_to_step
 from engine.observing import ObservingNetwork, iter_observe
 from engine.qc import run_qc
+from engine.scoring import ObservedCells, OsseScores
 from engine.world import ModelWorld
 
 ERAS = [1981, 2000, 2021]  # pre-Argo and Argo eras
@@ -157,87 +159,79 @@ def observed_cell_rmse(
     comparison of an analysis with the observation error.
 
     The file is read and gridded a year at a time with the assimilation's QC (grid
-    included), so a 40-year file never sits in memory whole; ``estimates`` are anomalies
-    on ``truth``'s times, held in memory.
+    included); ``estimates`` are anomalies on ``truth``'s times.
     """
+    estimates = estimates or {}
+    cells = ObservedCells(grid, estimates)
+    steps = list(_obs_steps(obs_path, grid, truth["time"].values, steps_per_year))
+    cells.add(steps, truth.values, {name: est.values for name, est in estimates.items()})
+    return cells.result(truth["depth"])
+
+
+def _obs_steps(obs_path: Path, grid: Grid, times: np.ndarray, steps_per_year: int) -> Iterator[Any]:
+    """The gridded observations of each of ``times`` (consecutive steps), chunk by chunk."""
     from engine.assimilate import obs_steps_from_file
 
-    years = pd.DatetimeIndex(truth["time"].values).year
-    first = int(years.min())
-    steps = time_to_step(truth["time"].values, first, steps_per_year)
-    area = grid.area[None] * grid.ocean
-    values = {"observations": None, **{name: est.values for name, est in (estimates or {}).items()}}
-    squared = {name: np.zeros(grid.shape[0]) for name in values}
-    weight = np.zeros(grid.shape[0])
-    target = truth.values
-    for t, obs in enumerate(obs_steps_from_file(obs_path, grid, first, steps_per_year, int(steps[0]), len(steps))):
-        w = area * obs.mask
-        weight += w.sum(axis=(1, 2))
-        for name, field in values.items():
-            estimate = obs.anomaly if field is None else field[t]
-            squared[name] += (np.nan_to_num(estimate - target[t]) ** 2 * w).sum(axis=(1, 2))
-    out = {}
-    for name, total in squared.items():
-        what = "the super-observations" if name == "observations" else f"the {name} analysis"
-        attrs = {"long_name": f"root-mean-square error of {what} at the observed cells", "units": "degC"}
-        rmse = np.sqrt(total / np.where(weight > 0, weight, np.nan))
-        out[name] = xr.DataArray(rmse, dims="depth", coords={"depth": truth["depth"]}, name="rmse", attrs=attrs)
-    return xr.Dataset(out)
+    first = int(pd.DatetimeIndex(times).year.min())
+    steps = time_to_step(times, first, steps_per_year)
+    return obs_steps_from_file(obs_path, grid, first, steps_per_year, int(steps[0]), len(steps))
 
 
 def score(
     analyses: dict[str, xr.Dataset], truth: xr.DataArray, grid: Grid, observed: xr.Dataset | None = None
 ) -> xr.Dataset:
-    """Every metric of DESIGN section 10 for each analysis against the truth anomaly.
+    """Every metric of DESIGN section 10 for each analysis against the truth anomaly, in
+    memory (:class:`engine.scoring.OsseScores` with one block).
 
     ``observed`` (from :func:`observed_cell_rmse`) adds the observation error by depth
     and each analysis's RMSE at the observed cells.
     """
-    weights = grid.weights()
-    mask = grid.mask()
-    out: dict[str, Any] = {}
-    anomalies = {name: ds["thetao_anomaly"] for name, ds in analyses.items()}
-    for name, est in anomalies.items():
-        est = est.sel(time=truth["time"])
-        background = est.shift(time=1).isel(time=slice(1, None))
-        out[f"rmse_depth_{name}"] = metrics.rmse_by_depth(est, truth, weights, mask)
-        out[f"rmse_background_depth_{name}"] = metrics.rmse_by_depth(
-            background, truth.isel(time=slice(1, None)), weights, mask
-        )
-        out[f"rmse_time_{name}"] = metrics.rmse_over_time(est, truth, weights, (0, 700), mask)
-        out[f"error_map_100m_{name}"] = metrics.error_map(
-            est.sel(depth=100, method="nearest"), truth.sel(depth=100, method="nearest")
-        )
-        if "thetao_spread" in analyses[name]:
-            spread = analyses[name]["thetao_spread"].sel(time=truth["time"])
-            out[f"spread_skill_{name}"] = metrics.spread_skill_ratio(spread, truth, weights, mask=mask, mean=est)
-    series = {"truth": truth, **{n: a.sel(time=truth["time"]) for n, a in anomalies.items()}}
-    for name, field in series.items():
-        out[f"layer_mean_0_700_{name}"] = metrics.layer_mean(field, weights, (0, 700))
-        out[f"ohc_0_700_{name}"] = metrics.ocean_heat_content(field, weights, (0, 700))
-        out[f"ohc_0_2000_{name}"] = metrics.ocean_heat_content(field, weights, (0, 2000))
-        out[f"nino34_{name}"] = metrics.nino34(field, weights)
-        out[f"trend_0_700_{name}"] = metrics.linear_trend(out[f"layer_mean_0_700_{name}"])
-    for name in anomalies:
-        out[f"nino34_correlation_{name}"] = metrics.correlation(out[f"nino34_{name}"], out["nino34_truth"])
-        ratio = out[f"trend_0_700_{name}"] / out["trend_0_700_truth"]
-        out[f"trend_ratio_{name}"] = metrics.labelled(ratio, "trend_ratio", "0-700 m trend over the true trend", "1")
+    scores = OsseScores(grid, analyses)
+    scores.add(analyses, truth)
+    ds = scores.result()
     if observed is not None:
-        out["rmse_depth_observations"] = observed["observations"]
-        for name in anomalies:
+        ds["rmse_depth_observations"] = observed["observations"]
+        for name in analyses:
             if name in observed:
-                out[f"rmse_at_obs_depth_{name}"] = observed[name]
-    ds = xr.Dataset({k: v.drop_vars([c for c in v.coords if c not in v.dims], errors="ignore") for k, v in out.items()})
-    return ds.assign_attrs(Conventions="CF-1.8", title="DeepDA OSSE metrics")
+                ds[f"rmse_at_obs_depth_{name}"] = observed[name]
+    return ds
 
 
 def summary_table(analyses: dict[str, xr.Dataset], truth: xr.DataArray, grid: Grid) -> pd.DataFrame:
     """RMSE and bias by method, region, era and depth, as a flat table."""
     anomalies = {name: ds["thetao_anomaly"].sel(time=truth["time"]) for name, ds in analyses.items()}
     ds = summary.summarise(anomalies, truth, grid.weights(), eras=ERAS, regions=REGIONS, mask=grid.mask())
+    return _flat_summary(ds)
+
+
+def _flat_summary(ds: xr.Dataset) -> pd.DataFrame:
     table = summary.to_table(ds)
     values = table.drop(columns=["metric", "method", "region", "era"])
     return table[values.notna().any(axis=1)].reset_index(drop=True)  # eras outside the period have no rows
+
+
+def _truth_blocks(
+    config: Config, grid: Grid, times: np.ndarray, truth_path: Path | str | None, block_steps: int
+) -> Iterator[xr.DataArray]:
+    """The truth anomaly on ``times``, ``block_steps`` at a time, NaN on land: from a world
+    file, or recomputed from the historical world (consecutive steps from the first year)."""
+    spy = config.world.steps_per_year
+    ocean = grid.mask() > 0
+    if truth_path:
+        world_file = io.open_fields(truth_path)
+    else:
+        years = pd.DatetimeIndex(times).year
+        world = historical_world(config, grid, (int(years.min()), int(years.max())))
+        steps = time_to_step(times, int(years.min()), spy)
+    for start in range(0, len(times), block_steps):
+        block = times[start : start + block_steps]
+        if truth_path:
+            truth = truth_anomaly(world_file.sel(time=block), grid, spy)
+        else:
+            values = world.anomaly(int(steps[start]), int(steps[start]) + len(block))
+            coords = {"time": block, **grid.coords()}
+            truth = xr.DataArray(values, dims=("time", "depth", "lat", "lon"), coords=coords, attrs={"units": "degC"})
+        yield truth.where(ocean).load()
 
 
 def evaluate_files(
@@ -247,36 +241,33 @@ def evaluate_files(
     truth_path: Path | str | None = None,
     obs_path: Path | str | None = None,
     command: str | None = None,
+    block_steps: int = 73,
 ) -> dict[str, Any]:
-    """Score analysis files and write metrics.nc, summary.md/csv and PNG figures to ``out_dir``."""
+    """Score analysis files and write metrics.nc, summary.md/csv and PNG figures to ``out_dir``.
+
+    The files are read ``block_steps`` at a time (a year by default) and every score is
+    pooled over the blocks (:mod:`engine.scoring`), so memory does not grow with the period.
+    """
     from engine import figures
 
     grid = build_grid(config.grid, io.load_geography())
-    opened = {name: io.open_fields(path) for name, path in analyses.items()}
+    keep = ("thetao_anomaly", "thetao_spread")
+    opened = {name: (d := io.open_fields(path))[[v for v in keep if v in d]] for name, path in analyses.items()}
     times = next(iter(opened.values()))["time"].values
     years = pd.DatetimeIndex(times).year
     period = (int(years.min()), int(years.max()))
-    spy = config.world.steps_per_year
-    if truth_path:
-        truth = truth_anomaly(io.open_fields(truth_path).sel(time=times), grid, spy)
-    else:
-        world = historical_world(config, grid, period)
-        truth = xr.DataArray(
-            world.anomaly(0, world.n_steps),
-            dims=("time", "depth", "lat", "lon"),
-            coords={"time": world.times(), **grid.coords()},
-        )
-    truth = truth.where(grid.mask() > 0).load()
-    # only the anomaly (and spread) in memory, float32: five 40-year coarse analyses are ~2.5 GB
-    keep = ("thetao_anomaly", "thetao_spread")
-    opened = {n: d[[v for v in keep if v in d]].load() for n, d in opened.items()}
-    observed = None
-    if obs_path:
-        estimates = {n: d["thetao_anomaly"].sel(time=truth["time"]) for n, d in opened.items()}
-        observed = observed_cell_rmse(Path(obs_path), grid, truth, spy, estimates)
-    ds = score(opened, truth, grid, observed)
     methods = list(analyses)
-    table = summary_table(opened, truth, grid)
+    scores = OsseScores(grid, methods, with_observations=bool(obs_path))
+    regional = summary.RegionEraScores(
+        methods, grid.coords()["lat"], grid.coords()["lon"], grid.weights(), ERAS, REGIONS, grid.mask()
+    )
+    obs_steps = _obs_steps(Path(obs_path), grid, times, config.world.steps_per_year) if obs_path else None
+    for truth in _truth_blocks(config, grid, times, truth_path, block_steps):
+        block = {name: d.sel(time=truth["time"]).load() for name, d in opened.items()}
+        scores.add(block, truth, list(itertools.islice(obs_steps, truth.sizes["time"])) if obs_steps else ())
+        regional.add({name: d["thetao_anomaly"] for name, d in block.items()}, truth)
+    ds = scores.result()
+    table = _flat_summary(regional.result())
     top = summary.headline(ds, methods)
     depth_table = summary.rmse_by_depth_table(ds, methods)
     written = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,8 +11,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine.metrics import Field, Mask, Weights, _apply_mask, _present, _units_of, labelled, weighted_mean
+from engine.metrics import Field, Mask, Weights, _apply_mask, _present, _units_of, labelled
 from engine.regions import region_mask
+from engine.scoring import Pooled
 
 
 def _era_masks(time: Field, eras) -> dict[str, Field]:
@@ -46,28 +48,70 @@ def summarise(
     mask : ocean mask (e.g. ``Grid.mask()``), applied everywhere.
 
     Select a method with ``ds.sel({"method": name})``: ``ds.sel(method=...)`` is taken as
-    ``sel``'s own interpolation keyword and silently selects nothing.
+    ``sel``'s own interpolation keyword and silently selects nothing. A long period can be
+    summarised a block of time at a time with :class:`RegionEraScores`.
     """
-    if not isinstance(regions, Mapping):
-        regions = {name: region_mask(name, truth["lat"], truth["lon"]) for name in regions}
-    era_masks = _era_masks(truth["time"], eras)
-    out = {"rmse": [], "bias": []}
-    for estimate in analyses.values():
-        diff = _apply_mask(estimate - truth, mask)
-        per_method = {"rmse": [], "bias": []}
-        for region in regions.values():
-            d = diff.where(region.reindex_like(diff, fill_value=False))
-            dims = _present(d, ("time", "lat", "lon"))
-            era_d = [d.sel(time=sel) for sel in era_masks.values()]
-            per_method["rmse"].append(xr.concat([np.sqrt(weighted_mean(e**2, weights, dims)) for e in era_d], "era"))
-            per_method["bias"].append(xr.concat([weighted_mean(e, weights, dims) for e in era_d], "era"))
-        for key in out:
-            out[key].append(xr.concat(per_method[key], "region"))
-    coords = {"method": list(analyses), "region": list(regions), "era": list(era_masks)}
-    ds = xr.Dataset({k: xr.concat(v, "method") for k, v in out.items()}).assign_coords(coords)
-    ds["rmse"] = labelled(ds["rmse"], "rmse", "root-mean-square error", _units_of(truth))
-    ds["bias"] = labelled(ds["bias"], "bias", "mean error (estimate minus truth)", _units_of(truth))
-    return ds.transpose("method", "region", "era", ...)
+    scores = RegionEraScores(list(analyses), truth["lat"], truth["lon"], weights, eras, regions, mask)
+    scores.add(analyses, truth)
+    return scores.result()
+
+
+class RegionEraScores:
+    """:func:`summarise` added up one block of time steps at a time (pooled sums)."""
+
+    def __init__(
+        self,
+        methods: Sequence[str],
+        lat: Field,
+        lon: Field,
+        weights: Weights = None,
+        eras=None,
+        regions: Sequence[str] | Mapping[str, Field] = ("global",),
+        mask: Mask = None,
+    ) -> None:
+        if not isinstance(regions, Mapping):
+            regions = {name: region_mask(name, lat, lon) for name in regions}
+        self.methods, self.regions, self.eras = list(methods), dict(regions), eras
+        self.weights, self.mask, self.units = weights, mask, None
+        no_times = xr.DataArray(pd.DatetimeIndex([]), dims="time")  # era labels do not depend on the times
+        self.era_labels = list(_era_masks(no_times, eras))
+        self.pools: dict[tuple, Pooled] = defaultdict(Pooled)
+
+    def add(self, analyses: Mapping[str, Field], truth: Field) -> None:
+        """Add one block: each analysis and the truth on the same times."""
+        self.units = self.units or _units_of(truth)
+        era_masks = _era_masks(truth["time"], self.eras)
+        for method in self.methods:
+            diff = _apply_mask(analyses[method] - truth, self.mask)
+            for region, inside in self.regions.items():
+                d = diff.where(inside.reindex_like(diff, fill_value=False))
+                dims = _present(d, ("time", "lat", "lon"))
+                for era, in_era in era_masks.items():
+                    e = d.sel(time=in_era)
+                    self.pools["rmse", method, region, era].add(e**2, self.weights, dims)
+                    self.pools["bias", method, region, era].add(e, self.weights, dims)
+
+    def result(self) -> xr.Dataset:
+        """The :func:`summarise` Dataset; NaN for an era no block reached."""
+        out = {}
+        for metric in ("rmse", "bias"):
+            per_method = []
+            for method in self.methods:
+                per_region = []
+                for region in self.regions:
+                    eras = [self._mean(metric, method, region, era) for era in self.era_labels]
+                    per_region.append(xr.concat(eras, "era"))
+                per_method.append(xr.concat(per_region, "region"))
+            out[metric] = xr.concat(per_method, "method")
+        coords = {"method": self.methods, "region": list(self.regions), "era": self.era_labels}
+        ds = xr.Dataset(out).assign_coords(coords)
+        ds["rmse"] = labelled(ds["rmse"], "rmse", "root-mean-square error", self.units)
+        ds["bias"] = labelled(ds["bias"], "bias", "mean error (estimate minus truth)", self.units)
+        return ds.transpose("method", "region", "era", ...)
+
+    def _mean(self, metric: str, method: str, region: str, era: str) -> Field:
+        mean = self.pools[metric, method, region, era].mean()
+        return np.sqrt(mean) if metric == "rmse" else mean
 
 
 def to_table(ds: xr.Dataset, decimals: int = 3) -> pd.DataFrame:

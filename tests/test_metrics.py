@@ -88,6 +88,22 @@ def test_rmse_weights_by_area_and_skips_land():
     assert float(surface) == pytest.approx(expected)
 
 
+def test_weighted_sums_of_blocks_add_up_to_the_whole_period_mean(truth):
+    """Split in time, the two sums of each block give the whole-period weighted mean,
+    NaN points (a missing value, land) counted in neither sum."""
+    w = _weights()
+    data = truth.copy()
+    data[0, 0, 1, 2] = np.nan
+    total, weight = m.weighted_sums(data, w, ("time", "lat", "lon"))
+    np.testing.assert_allclose(total / weight, m.weighted_mean(data, w, ("time", "lat", "lon")))
+    parts = [m.weighted_sums(data.isel(time=[t]), w, ("time", "lat", "lon")) for t in range(2)]
+    pooled = sum(p[0] for p in parts) / sum(p[1] for p in parts)
+    np.testing.assert_allclose(pooled, m.weighted_mean(data, w, ("time", "lat", "lon")))
+    # without weights: a plain count of the valid points
+    total, count = m.weighted_sums(data, None, "time")
+    assert float(count[0, 1, 2]) == 1.0 and float(total[0, 1, 2]) == pytest.approx(float(data[1, 0, 1, 2]))
+
+
 def test_anomaly_correlation_of_scaled_and_negated_copies(truth):
     w = _weights()
     np.testing.assert_allclose(m.anomaly_correlation(2.0 * truth + 1.0, truth, w, ("lat", "lon")), 1.0)

@@ -150,6 +150,52 @@ def test_observed_cell_rmse_scores_each_estimate_where_observed(run_dir):
     assert scores["zero"].attrs["units"] == "degC"
 
 
+def test_evaluate_in_blocks_pools_to_the_whole_period_scores(run_dir, tmp_path):
+    """Scored 20 steps at a time (the last block short), every pooled score equals the
+    pure metric on the whole period, and the files equal those of a single block."""
+    from engine import metrics
+    from engine.osse import evaluate_files, historical_world
+
+    ens = tmp_path / "ens.nc"
+    args = ["assimilate", "--config", str(run_dir / "tiny.toml"), "--model", str(run_dir / "model.pt")]
+    assert cli.main([*args, "--obs", str(run_dir / "obs.nc"), "--members", "3", "--out", str(ens)]) == 0
+    written = {}
+    for steps in (20, 73):
+        out = tmp_path / f"blocks_{steps}"
+        out.mkdir()
+        evaluate_files(TINY, {"deepda": ens}, out, obs_path=run_dir / "obs.nc", block_steps=steps)
+        written[steps] = (xr.open_dataset(out / "metrics.nc").load(), pd.read_csv(out / "summary.csv"))
+    blocks, whole = written[20][0], written[73][0]
+    assert set(blocks.data_vars) == set(whole.data_vars)
+    for name in whole.data_vars:
+        np.testing.assert_allclose(blocks[name], whole[name], rtol=1e-5, atol=1e-7, err_msg=name)
+    pd.testing.assert_frame_equal(written[20][1], written[73][1], rtol=1e-5)
+
+    grid = build_grid(TINY.grid, io.load_geography())
+    world = historical_world(TINY, grid, (2010, 2010))
+    dims = ("time", "depth", "lat", "lon")
+    truth = xr.DataArray(world.anomaly(0, 73), dims=dims, coords={"time": world.times(), **grid.coords()})
+    truth = truth.where(grid.mask() > 0)
+    analysis = xr.open_dataset(ens).load()
+    est, weights, mask = analysis["thetao_anomaly"], grid.weights(), grid.mask()
+    direct = {
+        "rmse_depth_deepda": metrics.rmse_by_depth(est, truth, weights, mask),
+        "rmse_background_depth_deepda": metrics.rmse_by_depth(
+            est.shift(time=1).isel(time=slice(1, None)), truth.isel(time=slice(1, None)), weights, mask
+        ),
+        "error_map_100m_deepda": metrics.error_map(
+            est.sel(depth=100, method="nearest"), truth.sel(depth=100, method="nearest")
+        ),
+        "spread_skill_deepda": metrics.spread_skill_ratio(
+            analysis["thetao_spread"], truth, weights, mask=mask, mean=est
+        ),
+        "rmse_time_deepda": metrics.rmse_over_time(est, truth, weights, (0, 700), mask),
+    }
+    for name, expected in direct.items():
+        np.testing.assert_allclose(blocks[name], expected.drop_vars("depth", errors="ignore"), rtol=1e-5, err_msg=name)
+    assert 0 < float(blocks["spread_skill_deepda"]) < 5 and blocks["rmse_depth_deepda"].attrs["units"] == "degC"
+
+
 def test_osse_runs_every_method_end_to_end_on_the_tiny_grid(run_dir, tmp_path, capsys):
     out = tmp_path / "osse"
     args = ["osse", "--config", str(run_dir / "tiny.toml"), "--period", "2010", "--model", str(run_dir / "model.pt")]

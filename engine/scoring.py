@@ -1,0 +1,167 @@
+"""OSSE scores added up one block of time steps at a time.
+
+Scoring five 40-year coarse analyses at once holds every field and its float64
+temporaries (13 GB measured); here each block (a year) is scored and let go. Every pooled
+score (RMSE by depth, of the background, at the observed cells, the 100 m error map, the
+spread/skill ratio) is kept as the two sums of its weighted mean
+(:func:`engine.metrics.weighted_sums`) and divided at the end; series (RMSE over time,
+layer means, heat content, Nino-3.4) are joined, and trends and correlations are taken on
+the whole series. The whole period as one block is the same computation, so
+:func:`engine.osse.score` is this with a single :meth:`OsseScores.add`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from engine import metrics
+from engine.grid import Grid
+
+POOLED_DIMS = ("time", "lat", "lon")  # RMSE by depth: area-weighted, pooled over time
+
+
+class Pooled:
+    """A weighted mean kept as its two sums, so blocks of time can be added one by one."""
+
+    def __init__(self) -> None:
+        self.total: xr.DataArray | None = None
+        self.weight: xr.DataArray | None = None
+
+    def add(self, data: xr.DataArray, weights: metrics.Weights = None, dims: metrics.Dims = None, mask=None) -> None:
+        """Add a block's ``sum(w * data)`` and ``sum(w)`` over ``dims`` (NaN skipped)."""
+        total, weight = metrics.weighted_sums(data, weights, dims, mask)
+        if self.total is None:
+            self.total, self.weight = total, weight
+        else:
+            self.total, self.weight = self.total + total, self.weight + weight
+
+    def mean(self) -> xr.DataArray:
+        """The pooled weighted mean; NaN where nothing was valid."""
+        return self.total / self.weight.where(self.weight > 0)
+
+
+class ObservedCells:
+    """RMSE by depth at each step's observed cells (area-weighted), of the super-observations
+    (``observations``) and of each estimate: the like-for-like comparison of an analysis with
+    the observation error."""
+
+    def __init__(self, grid: Grid, names: Iterable[str]) -> None:
+        self.area = grid.area[None] * grid.ocean
+        self.squared = {name: np.zeros(grid.shape[0]) for name in ("observations", *names)}
+        self.weight = np.zeros(grid.shape[0])
+
+    def add(self, obs_steps: Sequence[Any], truth: np.ndarray, estimates: dict[str, np.ndarray]) -> None:
+        """Add one block: its gridded ``ObsStep`` s, the truth and the estimates (time first)."""
+        for t, obs in enumerate(obs_steps):
+            w = self.area * obs.mask
+            self.weight += w.sum(axis=(1, 2))
+            for name in self.squared:
+                estimate = obs.anomaly if name == "observations" else estimates[name][t]
+                self.squared[name] += (np.nan_to_num(estimate - truth[t]) ** 2 * w).sum(axis=(1, 2))
+
+    def result(self, depth: xr.DataArray) -> xr.Dataset:
+        """{name: RMSE by depth} with units and long names."""
+        out = {}
+        for name, total in self.squared.items():
+            what = "the super-observations" if name == "observations" else f"the {name} analysis"
+            attrs = {"long_name": f"root-mean-square error of {what} at the observed cells", "units": "degC"}
+            rmse = np.sqrt(total / np.where(self.weight > 0, self.weight, np.nan))
+            out[name] = xr.DataArray(rmse, dims="depth", coords={"depth": depth}, name="rmse", attrs=attrs)
+        return xr.Dataset(out)
+
+
+class OsseScores:
+    """Every metric of DESIGN section 10 for several analyses against the truth anomaly,
+    added block by block (consecutive steps, in order).
+
+    Parameters
+    ----------
+    grid : the analyses' grid (weights, ocean mask, observed-cell areas).
+    names : the analyses' labels.
+    with_observations : also score the super-observations and each analysis at the
+        observed cells (then every :meth:`add` takes that block's ``ObsStep`` s).
+    """
+
+    def __init__(self, grid: Grid, names: Iterable[str], with_observations: bool = False) -> None:
+        self.weights, self.mask = grid.weights(), grid.mask()
+        self.names = list(names)
+        self.pools: dict[str, Pooled] = defaultdict(Pooled)
+        self.series: dict[str, list[xr.DataArray]] = defaultdict(list)
+        self.last: dict[str, xr.DataArray] = {}  # each analysis's last step: the next block's first background
+        self.observed = ObservedCells(grid, self.names) if with_observations else None
+        self.units: str | None = None
+
+    def add(self, analyses: dict[str, xr.Dataset], truth: xr.DataArray, obs_steps: Sequence[Any] = ()) -> None:
+        """Score one block: ``analyses`` {name: Dataset with ``thetao_anomaly`` (and
+        ``thetao_spread``)} on ``truth``'s times, the truth anomaly (NaN on land)."""
+        self.units = self.units or truth.attrs.get("units")
+        anomalies = {name: ds["thetao_anomaly"].sel(time=truth["time"]) for name, ds in analyses.items()}
+        for name, est in anomalies.items():
+            self._add_errors(name, est, truth)
+            if "thetao_spread" in analyses[name]:
+                spread = analyses[name]["thetao_spread"].sel(time=truth["time"])
+                err2 = (est - truth) ** 2
+                self.pools[f"spread_{name}"].add((spread**2).where(err2.notnull()), self.weights, None, self.mask)
+                self.pools[f"spread_error_{name}"].add(err2, self.weights, None, self.mask)
+        for name, field in {"truth": truth, **anomalies}.items():
+            self.series[f"layer_mean_0_700_{name}"].append(metrics.layer_mean(field, self.weights, (0, 700)))
+            self.series[f"ohc_0_700_{name}"].append(metrics.ocean_heat_content(field, self.weights, (0, 700)))
+            self.series[f"ohc_0_2000_{name}"].append(metrics.ocean_heat_content(field, self.weights, (0, 2000)))
+            self.series[f"nino34_{name}"].append(metrics.nino34(field, self.weights))
+        if self.observed is not None:
+            self.observed.add(obs_steps, truth.values, {name: est.values for name, est in anomalies.items()})
+
+    def _add_errors(self, name: str, est: xr.DataArray, truth: xr.DataArray) -> None:
+        self.pools[f"rmse_depth_{name}"].add((est - truth) ** 2, self.weights, POOLED_DIMS, self.mask)
+        background = est.shift(time=1)  # the previous analysis
+        if name in self.last:
+            background[0] = self.last[name].values
+            self.pools[f"rmse_background_depth_{name}"].add(
+                (background - truth) ** 2, self.weights, POOLED_DIMS, self.mask
+            )
+        elif est.sizes["time"] > 1:
+            err2 = (background - truth).isel(time=slice(1, None)) ** 2
+            self.pools[f"rmse_background_depth_{name}"].add(err2, self.weights, POOLED_DIMS, self.mask)
+        self.last[name] = est.isel(time=-1).copy()
+        self.series[f"rmse_time_{name}"].append(metrics.rmse_over_time(est, truth, self.weights, (0, 700), self.mask))
+        at_100 = (est.sel(depth=100, method="nearest") - truth.sel(depth=100, method="nearest")) ** 2
+        self.pools[f"error_map_100m_{name}"].add(at_100, None, "time")
+
+    def result(self) -> xr.Dataset:
+        """The metrics Dataset (what ``deepda evaluate`` writes to metrics.nc)."""
+        out: dict[Hashable, xr.DataArray] = {}
+        for name in self.names:
+            for key in (f"rmse_depth_{name}", f"rmse_background_depth_{name}", f"error_map_100m_{name}"):
+                if key in self.pools:
+                    rmse = np.sqrt(self.pools[key].mean())
+                    out[key] = metrics.labelled(rmse, "rmse", "root-mean-square error", self.units)
+            out[f"rmse_time_{name}"] = xr.concat(self.series[f"rmse_time_{name}"], "time")
+            if f"spread_{name}" in self.pools:
+                spread = np.sqrt(self.pools[f"spread_{name}"].mean() / self.pools[f"spread_error_{name}"].mean())
+                long_name = "ensemble spread over the RMSE of the ensemble mean"
+                out[f"spread_skill_{name}"] = metrics.labelled(spread, "spread_skill_ratio", long_name, "1")
+        for key, parts in self.series.items():
+            if not key.startswith("rmse_time_"):
+                out[key] = xr.concat(parts, "time")
+        for name in ("truth", *self.names):
+            out[f"trend_0_700_{name}"] = metrics.linear_trend(out[f"layer_mean_0_700_{name}"])
+        for name in self.names:
+            out[f"nino34_correlation_{name}"] = metrics.correlation(out[f"nino34_{name}"], out["nino34_truth"])
+            ratio = out[f"trend_0_700_{name}"] / out["trend_0_700_truth"]
+            out[f"trend_ratio_{name}"] = metrics.labelled(
+                ratio, "trend_ratio", "0-700 m trend over the true trend", "1"
+            )
+        if self.observed is not None:
+            observed = self.observed.result(self.weights["depth"])
+            out["rmse_depth_observations"] = observed["observations"]
+            for name in self.names:
+                out[f"rmse_at_obs_depth_{name}"] = observed[name]
+        ds = xr.Dataset(
+            {k: v.drop_vars([c for c in v.coords if c not in v.dims], errors="ignore") for k, v in out.items()}
+        )
+        return ds.assign_attrs(Conventions="CF-1.8", title="DeepDA OSSE metrics")
