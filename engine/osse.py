@@ -177,26 +177,6 @@ def _obs_steps(obs_path: Path, grid: Grid, times: np.ndarray, steps_per_year: in
     return obs_steps_from_file(obs_path, grid, first, steps_per_year, int(steps[0]), len(steps))
 
 
-def score(
-    analyses: dict[str, xr.Dataset], truth: xr.DataArray, grid: Grid, observed: xr.Dataset | None = None
-) -> xr.Dataset:
-    """Every metric of DESIGN section 10 for each analysis against the truth anomaly, in
-    memory (:class:`engine.scoring.OsseScores` with one block).
-
-    ``observed`` (from :func:`observed_cell_rmse`) adds the observation error by depth
-    and each analysis's RMSE at the observed cells.
-    """
-    scores = OsseScores(grid, analyses)
-    scores.add(analyses, truth)
-    ds = scores.result()
-    if observed is not None:
-        ds["rmse_depth_observations"] = observed["observations"]
-        for name in analyses:
-            if name in observed:
-                ds[f"rmse_at_obs_depth_{name}"] = observed[name]
-    return ds
-
-
 def summary_table(analyses: dict[str, xr.Dataset], truth: xr.DataArray, grid: Grid) -> pd.DataFrame:
     """RMSE and bias by method, region, era and depth, as a flat table."""
     anomalies = {name: ds["thetao_anomaly"].sel(time=truth["time"]) for name, ds in analyses.items()}

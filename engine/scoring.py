@@ -6,8 +6,8 @@ score (RMSE by depth, of the background, at the observed cells, the 100 m error 
 spread/skill ratio) is kept as the two sums of its weighted mean
 (:func:`engine.metrics.weighted_sums`) and divided at the end; series (RMSE over time,
 layer means, heat content, Nino-3.4) are joined, and trends and correlations are taken on
-the whole series. The whole period as one block is the same computation, so
-:func:`engine.osse.score` is this with a single :meth:`OsseScores.add`.
+the whole series. The whole period as one block is the same computation (a single
+:meth:`OsseScores.add`), as :func:`engine.summary.summarise` is for the region/era table.
 """
 
 from __future__ import annotations
