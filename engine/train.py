@@ -8,7 +8,8 @@ each analysis is the next step's background, with backpropagation truncated ever
 ``backprop_steps``, and the last analysis is where the chain goes on next time. Chains
 restart from a cold start (climatology) after ``chain_years`` on average, so the generator
 learns the warmed-up cycle of a reanalysis as well as its first steps. Validation cycles
-over held-out control years; the best generator is kept.
+over held-out control years; the best generator (or, with ``ema_decay``, the best moving
+average of its weights) is kept.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class TrainState:
     best_val_rmse: float = math.inf
     bad_validations: int = 0
     best_generator: dict[str, torch.Tensor] = field(default_factory=dict)
+    average: dict[str, torch.Tensor] = field(default_factory=dict)  # the weights' moving average (ema_decay > 0)
     log: list[dict[str, float]] = field(default_factory=list)
     chains: list[Chain | None] = field(default_factory=list)
 
@@ -219,7 +221,7 @@ def _save(path, gen, disc, opt_g, opt_d, config, samples, grid, state, rng, prov
         training.update(
             latest_generator=_module(gen).state_dict(), discriminator=_module(disc).state_dict(),
             opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), bad_validations=state.bad_validations,
-            rng=_rng_state(rng), chains=[c.to_dict() if c else {} for c in state.chains],
+            rng=_rng_state(rng), chains=[c.to_dict() if c else {} for c in state.chains], average=state.average,
         )  # fmt: skip
     provenance = {**provenance, "validation_rmse_degC": state.best_val_rmse, "steps": state.step, "complete": complete}
     save_checkpoint(path, generator, config, samples.normalizer, grid, provenance, training)
@@ -238,7 +240,8 @@ def _restore(path, gen, disc, opt_g, opt_d, rng) -> TrainState:
     torch.set_rng_state(t["rng"]["torch"])
     best = ckpt.generator.state_dict()
     chains = [Chain.from_dict(c) if c else None for c in t.get("chains", [])]
-    return TrainState(t["step"], t["best_val_rmse"], t["bad_validations"], best, list(t["log"]), chains)
+    average = dict(t.get("average", {}))
+    return TrainState(t["step"], t["best_val_rmse"], t["bad_validations"], best, average, list(t["log"]), chains)
 
 
 def adversarial_weight(spec: TrainSpec, step: int) -> float:
@@ -247,12 +250,37 @@ def adversarial_weight(spec: TrainSpec, step: int) -> float:
     return spec.adversarial_weight * min(1.0, step / max(spec.adversarial_warmup * spec.steps, 1.0))
 
 
-def keep_if_best(state: TrainState, val_rmse: float, gen: torch.nn.Module) -> None:
-    """Keep the generator if ``val_rmse`` is the best so far; otherwise count a bad
-    validation (early stopping)."""
+@torch.no_grad()
+def update_average(average: dict[str, torch.Tensor], gen: torch.nn.Module, decay: float) -> None:
+    """``average <- decay * average + (1 - decay) * weights`` (starting from the weights).
+
+    With batch size 1 the weights wander around the optimum by the gradient noise; their
+    moving average sits closer to it than any one of them.
+    """
+    for name, value in _module(gen).state_dict().items():
+        if name not in average or not value.is_floating_point():
+            average[name] = value.detach().clone()
+        else:
+            average[name].mul_(decay).add_(value.detach(), alpha=1.0 - decay)
+
+
+def judged_generator(
+    gen: torch.nn.Module, averaged: torch.nn.Module | None, average: dict[str, torch.Tensor]
+) -> torch.nn.Module:
+    """The generator that validation judges and keeps: the training weights, or with a
+    moving average, ``averaged`` holding it."""
+    if averaged is None:
+        return gen
+    averaged.load_state_dict(average)
+    return averaged
+
+
+def keep_if_best(state: TrainState, val_rmse: float, weights: dict[str, torch.Tensor]) -> None:
+    """Keep the generator ``weights`` if ``val_rmse`` is the best so far; otherwise count a
+    bad validation (early stopping)."""
     if val_rmse < state.best_val_rmse:
         state.best_val_rmse, state.bad_validations = val_rmse, 0
-        state.best_generator = {name: t.detach().clone().cpu() for name, t in _module(gen).state_dict().items()}
+        state.best_generator = {name: t.detach().clone().cpu() for name, t in weights.items()}
     else:
         state.bad_validations += 1
 
@@ -295,6 +323,7 @@ def train(
         "device": str(device),
         **(provenance or {}),
     }
+    averaged = build_generator(config.model).to(device) if spec.ema_decay > 0 else None
     save_args = (gen, disc, opt_g, opt_d, config, samples, grid)
     start = time.perf_counter()
     try:
@@ -307,9 +336,12 @@ def train(
             state.chains[k] = chain.advanced(spec.window, last)
             state.step += 1
             row.update(step=state.step, seconds=time.perf_counter() - start)
+            if spec.ema_decay > 0:
+                update_average(state.average, gen, spec.ema_decay)
             if state.step % spec.validate_every == 0 or state.step == spec.steps:
-                row["val_rmse"] = validate(gen, validation, ocean, weights, scale, device)
-                keep_if_best(state, row["val_rmse"], gen)
+                judged = judged_generator(gen, averaged, state.average)
+                row["val_rmse"] = validate(judged, validation, ocean, weights, scale, device)
+                keep_if_best(state, row["val_rmse"], _module(judged).state_dict())
             state.log.append(row)
             if progress:
                 progress(row)

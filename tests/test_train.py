@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from engine.checkpoint import load_checkpoint
 from engine.config import Config, ModelSpec, NetworkSpec, TrainSpec, WorldSpec
 from engine.observing import ObservingNetwork
 from engine.samples import TrainingSamples
-from engine.train import train
+from engine.train import judged_generator, train, update_average
 from engine.world import ModelWorld
 from tests.conftest import TINY_SPEC
 
@@ -70,8 +71,10 @@ def test_cli_train_refuses_to_overwrite_or_resume_nothing(tmp_path, tiny_config_
     assert "--resume" in capsys.readouterr().err
 
 
-def test_interrupted_training_resumes_exactly(tmp_path, tiny_grid):
-    straight = train(TINY, tiny_grid, _samples(tiny_grid), str(tmp_path / "straight.pt"))
+@pytest.mark.parametrize("ema_decay", [0.0, 0.5])
+def test_interrupted_training_resumes_exactly(tmp_path, tiny_grid, ema_decay):
+    config = replace(TINY, train=replace(TINY.train, ema_decay=ema_decay))
+    straight = train(config, tiny_grid, _samples(tiny_grid), str(tmp_path / "straight.pt"))
 
     def stop_after_two(row):
         if row["step"] == 2:
@@ -79,16 +82,32 @@ def test_interrupted_training_resumes_exactly(tmp_path, tiny_grid):
 
     out = str(tmp_path / "resumed.pt")
     with pytest.raises(KeyboardInterrupt):
-        train(TINY, tiny_grid, _samples(tiny_grid), out, progress=stop_after_two)
+        train(config, tiny_grid, _samples(tiny_grid), out, progress=stop_after_two)
     saved = load_checkpoint(out).training
     assert saved["step"] == 2 and "opt_g" in saved and saved["opt_g"]["state"]  # optimiser moments kept
-    resumed = train(TINY, tiny_grid, _samples(tiny_grid), out, resume=True)
+    assert bool(saved["average"]) == (ema_decay > 0)  # the moving average is resumed too
+    resumed = train(config, tiny_grid, _samples(tiny_grid), out, resume=True)
     assert resumed.step == straight.step == TINY.train.steps
     assert [r["step"] for r in resumed.log] == [1, 2, 3, 4]
     for a, b in zip(resumed.log, straight.log, strict=True):
         assert a["g_mse"] == pytest.approx(b["g_mse"], rel=1e-5)
     a, b = load_checkpoint(out).generator.state_dict(), load_checkpoint(tmp_path / "straight.pt").generator.state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_moving_average_of_the_weights_is_what_validation_judges():
+    gen = torch.nn.Linear(2, 1)
+    average: dict = {}
+    with torch.no_grad():
+        gen.weight.fill_(1.0)
+        update_average(average, gen, 0.75)  # starts from the weights
+        gen.weight.fill_(3.0)
+        update_average(average, gen, 0.75)
+    torch.testing.assert_close(average["weight"], torch.full((1, 2), 0.75 * 1.0 + 0.25 * 3.0))
+    averaged = torch.nn.Linear(2, 1)
+    assert judged_generator(gen, None, average) is gen  # no average: the training weights
+    judged = judged_generator(gen, averaged, average)
+    assert judged is averaged and torch.equal(judged.weight, average["weight"]) and gen.weight[0, 0] == 3.0
 
 
 def test_two_process_gloo_ddp_training(tmp_path, tiny_config_file):
