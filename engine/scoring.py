@@ -102,10 +102,10 @@ class OsseScores:
         self.units = self.units or truth.attrs.get("units")
         anomalies = {name: ds["thetao_anomaly"].sel(time=truth["time"]) for name, ds in analyses.items()}
         for name, est in anomalies.items():
-            self._add_errors(name, est, truth)
+            err2 = (est - truth) ** 2
+            self._add_errors(name, est, truth, err2)
             if "thetao_spread" in analyses[name]:
                 spread = analyses[name]["thetao_spread"].sel(time=truth["time"])
-                err2 = (est - truth) ** 2
                 self.pools[f"spread_{name}"].add((spread**2).where(err2.notnull()), self.weights, None, self.mask)
                 self.pools[f"spread_error_{name}"].add(err2, self.weights, None, self.mask)
         for name, field in {"truth": truth, **anomalies}.items():
@@ -116,21 +116,16 @@ class OsseScores:
         if self.observed is not None:
             self.observed.add(obs_steps, truth.values, {name: est.values for name, est in anomalies.items()})
 
-    def _add_errors(self, name: str, est: xr.DataArray, truth: xr.DataArray) -> None:
-        self.pools[f"rmse_depth_{name}"].add((est - truth) ** 2, self.weights, POOLED_DIMS, self.mask)
-        background = est.shift(time=1)  # the previous analysis
+    def _add_errors(self, name: str, est: xr.DataArray, truth: xr.DataArray, err2: xr.DataArray) -> None:
+        self.pools[f"rmse_depth_{name}"].add(err2, self.weights, POOLED_DIMS, self.mask)
+        background = est.shift(time=1)  # the previous analysis: NaN (not scored) at the very first step
         if name in self.last:
             background[0] = self.last[name].values
-            self.pools[f"rmse_background_depth_{name}"].add(
-                (background - truth) ** 2, self.weights, POOLED_DIMS, self.mask
-            )
-        elif est.sizes["time"] > 1:
-            err2 = (background - truth).isel(time=slice(1, None)) ** 2
-            self.pools[f"rmse_background_depth_{name}"].add(err2, self.weights, POOLED_DIMS, self.mask)
         self.last[name] = est.isel(time=-1).copy()
+        bg_err2 = (background - truth) ** 2
+        self.pools[f"rmse_background_depth_{name}"].add(bg_err2, self.weights, POOLED_DIMS, self.mask)
         self.series[f"rmse_time_{name}"].append(metrics.rmse_over_time(est, truth, self.weights, (0, 700), self.mask))
-        at_100 = (est.sel(depth=100, method="nearest") - truth.sel(depth=100, method="nearest")) ** 2
-        self.pools[f"error_map_100m_{name}"].add(at_100, None, "time")
+        self.pools[f"error_map_100m_{name}"].add(err2.sel(depth=100, method="nearest"), None, "time")
 
     def result(self) -> xr.Dataset:
         """The metrics Dataset (what ``deepda evaluate`` writes to metrics.nc)."""
