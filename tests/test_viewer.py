@@ -100,7 +100,7 @@ def test_depth_change_updates_the_map(state):
     assert not np.allclose(np.nan_to_num(before), np.nan_to_num(after))
     shown = page.map_field()
     assert float(shown["depth"]) == state.store.depths("persistence")[8]
-    # the image holds the field's values (rasterized onto screen pixels): same range
+    # the image holds the field's values (drawn as the grid itself, no datashader): same range
     assert np.nanmax(after) == pytest.approx(float(shown.max()), rel=1e-3)
     assert np.nanmin(after) == pytest.approx(float(shown.min()), rel=1e-3)
 

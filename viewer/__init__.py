@@ -1,1 +1,2 @@
-"""DeepDA dashboard: Panel + HoloViews + GeoViews + Datashader, state in param (see viewer/app.py)."""
+"""DeepDA dashboard: Panel + HoloViews, state in param; GeoViews draws the PNG maps and
+Datashader the profile positions (see viewer/app.py)."""

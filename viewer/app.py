@@ -28,12 +28,6 @@ from viewer.jobs import JobRunner, get_runner
 from viewer.plots import load_backends
 from viewer.state import AppState
 from viewer.store import DataStore, configure, get_store, memo, prepare_default_async
-from viewer.views.assimilate import AssimilatePage
-from viewer.views.explore import ExplorePage
-from viewer.views.export import ExportPage
-from viewer.views.observations import ObservationsPage
-from viewer.views.trends import TrendsPage
-from viewer.views.validate import ValidatePage
 
 POLL_MS = 500
 PAGES = ("Explore", "Observations", "Assimilate", "Validate", "Trends", "Export")
@@ -68,7 +62,11 @@ def server_store(args: argparse.Namespace) -> DataStore:
 
 def preload(store: DataStore, dataset: str | None, truth: str | None) -> threading.Thread:
     """In the background: load the shown datasets into memory (taps and series are then
-    instant) and compute the statistics the Validate and Trends pages open with."""
+    instant) and compute the statistics the Validate and Trends pages open with.
+
+    The work holds the GIL for about a second on the coarse grid, so the app starts it only
+    once the first page is on screen (:meth:`DeepDAApp.build_pages`).
+    """
 
     def run() -> None:
         for name in [n for n in (dataset, truth) if n]:
@@ -102,20 +100,45 @@ class DeepDAApp:
 
     def build_pages(self) -> None:
         """Lay out the tabs (once the store has a gridded dataset); Explore is built at once,
-        the other pages when first shown (the Observations page reads its whole file)."""
+        the other pages when first shown (the Observations page reads its whole file).
+
+        The preloading waits for the page to be loaded in the browser (``pn.state.onload``;
+        at once outside a server), so that it does not slow down the first page.
+        """
         s = self.state
-        self.factories = {
-            "Explore": lambda: ExplorePage(s),
-            "Observations": lambda: ObservationsPage(s, self.runner),
-            "Assimilate": lambda: AssimilatePage(s, self.runner, self.out_dir),
-            "Validate": lambda: ValidatePage(s),
-            "Trends": lambda: TrendsPage(s),
-            "Export": lambda: ExportPage(s),
-        }
         self.containers = {name: pn.Column(name=name, sizing_mode="stretch_width") for name in PAGES}
         self.tabs[:] = [(name, self.containers[name]) for name in PAGES]
         self.page("Explore")
-        preload(self.store, s.dataset, s.truth)
+        pn.state.onload(lambda: preload(self.store, s.dataset, s.truth))
+
+    def make_page(self, name: str) -> Any:
+        """A new page object. Each page's module is imported here, when the page is first
+        shown, so that the server's start-up imports only what the Explore page needs (the
+        Observations page brings datashader, the Export page matplotlib and GeoViews)."""
+        s = self.state
+        if name == "Explore":
+            from viewer.views.explore import ExplorePage
+
+            return ExplorePage(s)
+        if name == "Observations":
+            from viewer.views.observations import ObservationsPage
+
+            return ObservationsPage(s, self.runner)
+        if name == "Assimilate":
+            from viewer.views.assimilate import AssimilatePage
+
+            return AssimilatePage(s, self.runner, self.out_dir)
+        if name == "Validate":
+            from viewer.views.validate import ValidatePage
+
+            return ValidatePage(s)
+        if name == "Trends":
+            from viewer.views.trends import TrendsPage
+
+            return TrendsPage(s)
+        from viewer.views.export import ExportPage
+
+        return ExportPage(s)
 
     def page(self, name: str) -> Any:
         """The page called ``name``, built on first use."""
@@ -123,7 +146,7 @@ class DeepDAApp:
             container = self.containers[name]
             container.loading = True
             try:
-                self.pages[name] = self.factories[name]()
+                self.pages[name] = self.make_page(name)
                 container[:] = [self.pages[name].panel()]
             finally:
                 container.loading = False

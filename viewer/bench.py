@@ -134,8 +134,10 @@ def serve(paths: dict[str, Path], port: int, cache: Path | None = None, log: Pat
         args += ["--analysis", str(analysis)]
     if cache is not None:
         args += ["--cache", str(cache)]
+    # launched as ``deepda view`` does, without --warm: a warm-up session would only run
+    # before the first one (same imports, one more build) and delay the first page by ~1 s
     command = [sys.executable, "-m", "panel", "serve", str(APP), "--address", "127.0.0.1", "--port", str(port)]
-    command += ["--warm", "--log-level", "warning", "--allow-websocket-origin", f"127.0.0.1:{port}", "--args", *args]
+    command += ["--log-level", "warning", "--allow-websocket-origin", f"127.0.0.1:{port}", "--args", *args]
     output = open(log, "w") if log is not None else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it open
     return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=os.environ.copy())
 

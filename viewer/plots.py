@@ -1,32 +1,32 @@
 """Plot building blocks shared by the pages and the PNG export.
 
-Maps are Pacific-centred: a field on longitudes 0..360 is drawn in
-``PlateCarree(central_longitude=180)``, whose x coordinate is ``lon - 180``, so the image
-needs no reprojection when the depth or time changes. Land and coastlines come from the
-Natural Earth shapefiles shipped in ``assets/natural_earth`` (cartopy's
-``pre_existing_data_dir`` layout): nothing is downloaded and no tile source is used.
+Maps are Pacific-centred: a field on longitudes 0..360 is drawn with x = ``lon - 180``, the
+x coordinate of ``PlateCarree(central_longitude=180)``, so the image needs no reprojection
+when the depth or time changes. The pages draw plain HoloViews elements in these map
+coordinates (land and coastlines are projected into them once per server); only the PNG
+export draws GeoViews elements on cartopy axes. Land and coastlines come from the Natural
+Earth shapefiles shipped in ``assets/natural_earth`` (cartopy's ``pre_existing_data_dir``
+layout): nothing is downloaded and no tile source is used.
+
+Start-up time matters (``deepda bench viewer``: launch to first page), so cartopy, GeoViews,
+cmocean and the matplotlib plotting backends are imported only by the functions that need
+them, not by this module.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
+from pathlib import Path
 from typing import Any
 
-import cartopy
+import holoviews as hv
 import numpy as np
 import xarray as xr
 
 from engine.io import assets_dir
 
-cartopy.config["pre_existing_data_dir"] = str(assets_dir() / "natural_earth")
-
-import cartopy.crs as ccrs  # noqa: E402
-import cmocean  # noqa: E402
-import geoviews as gv  # noqa: E402
-import holoviews as hv  # noqa: E402
-from matplotlib.colors import to_hex  # noqa: E402
-
-MAP_CRS = ccrs.PlateCarree(central_longitude=180.0)
+MAP_CENTRAL_LONGITUDE = 180.0
 PLATFORM_COLORS = {
     "argo": "#1f77b4",
     "xbt": "#ff7f0e",
@@ -40,13 +40,19 @@ _LOADED: set[str] = set()
 
 
 def load_backends(*backends: str) -> None:
-    """Import the HoloViews/GeoViews plotting backends once (bokeh for pages, matplotlib for PNG)."""
+    """Import the HoloViews plotting backends once: bokeh for the pages, matplotlib (with
+    GeoViews' matplotlib plots, for the cartopy maps) for the PNG export."""
     for backend in backends:
         if backend in _LOADED:
             continue
         if backend == "bokeh":
-            import geoviews.plotting.bokeh  # noqa: F401
             import holoviews.plotting.bokeh  # noqa: F401
+
+            # HoloViews draws with WebGL by default; these plots are small (a coarse image,
+            # the outlines, short curves), which the canvas draws at once, while WebGL adds
+            # its bundle and shader set-up to every page and is slow without a GPU (about a
+            # quarter of a second of the first page in headless Chromium)
+            hv.renderer("bokeh").webgl = False
         else:
             import geoviews.plotting.mpl  # noqa: F401
             import holoviews.plotting.mpl  # noqa: F401
@@ -54,9 +60,34 @@ def load_backends(*backends: str) -> None:
     hv.Store.set_current_backend("bokeh" if "bokeh" in _LOADED else backends[0])
 
 
+def cartopy_crs() -> Any:
+    """``cartopy.crs``, configured to read the shipped Natural Earth files (never downloads)."""
+    import cartopy
+
+    cartopy.config["pre_existing_data_dir"] = str(assets_dir() / "natural_earth")
+    import cartopy.crs as ccrs
+
+    return ccrs
+
+
+@functools.cache
+def map_crs() -> Any:
+    """The maps' projection, ``PlateCarree(central_longitude=180)`` (for cartopy and GeoViews)."""
+    return cartopy_crs().PlateCarree(central_longitude=MAP_CENTRAL_LONGITUDE)
+
+
 def palette(name: str, n: int = 256) -> list[str]:
-    """A cmocean colormap as a list of hex colours (works in bokeh and matplotlib)."""
-    cmap = getattr(cmocean.cm, name)
+    """A cmocean colormap as a list of ``n`` hex colours (works in bokeh and matplotlib).
+
+    The colours are cmocean's own RGB table, interpolated as ``cmocean.cm`` does; the table
+    is read from the installed package without importing it, because ``import cmocean``
+    imports ``matplotlib.pyplot`` (about 0.3 s of the server's start-up).
+    """
+    from matplotlib.colors import LinearSegmentedColormap, to_hex
+
+    folder = importlib.util.find_spec("cmocean").submodule_search_locations[0]
+    rgb = np.loadtxt(Path(folder) / "rgb" / f"{name}-rgb.txt")
+    cmap = LinearSegmentedColormap.from_list(name, rgb / 256.0 if rgb.max() > 1 else rgb, N=256)
     return [to_hex(cmap(x)) for x in np.linspace(0.0, 1.0, n)]
 
 
@@ -87,13 +118,24 @@ def clim_for(kind: str, values: Any) -> tuple[float, float]:
     return symmetric(values)
 
 
-def map_image(field: xr.DataArray, vdim: str = "value") -> gv.Image:
-    """A (lat, lon) field as a Pacific-centred GeoViews image (lon 0..360 -> x = lon - 180)."""
+def map_image(field: xr.DataArray, vdim: str = "value") -> hv.Image:
+    """A (lat, lon) field as a Pacific-centred image in map coordinates (lon 0..360 -> x = lon - 180).
+
+    The pages draw it as it is (a regular grid needs no datashader: the image is already
+    coarser than the screen); the PNG export puts it on cartopy axes with :func:`geo_image`.
+    """
     lon = field["lon"].values
     order = np.argsort(lon % 360.0)
     x = lon[order] % 360.0 - 180.0
     values = np.asarray(field.transpose("lat", "lon").values)[:, order]
-    return gv.Image((x, field["lat"].values, values), kdims=["x", "y"], vdims=[vdim], crs=MAP_CRS)
+    return hv.Image((x, field["lat"].values, values), kdims=["x", "y"], vdims=[vdim])
+
+
+def geo_image(image: hv.Image) -> Any:
+    """A map-coordinate image as a GeoViews image in :func:`map_crs` (for the PNG export)."""
+    import geoviews as gv
+
+    return gv.Image(image, crs=map_crs())
 
 
 def lon_of(x: float) -> float:
@@ -108,13 +150,14 @@ def x_of(lon: float) -> float:
 
 @functools.cache
 def projected_outlines(kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """x, y of the shipped Natural Earth ``land`` or ``coastline`` geometries in MAP_CRS,
-    every ring or line separated by NaN (projected once per server)."""
+    """x, y of the shipped Natural Earth ``land`` or ``coastline`` geometries in map
+    coordinates, every ring or line separated by NaN (projected once per server)."""
+    ccrs = cartopy_crs()
     import cartopy.feature as cfeature
 
     xs, ys = [], []
     for geometry in cfeature.NaturalEarthFeature("physical", kind, "110m").geometries():
-        projected = MAP_CRS.project_geometry(geometry, ccrs.PlateCarree())
+        projected = map_crs().project_geometry(geometry, ccrs.PlateCarree())
         for part in getattr(projected, "geoms", [projected]):
             xy = np.asarray(part.exterior.coords if kind == "land" else part.coords)
             xs += [xy[:, 0], [np.nan]]
@@ -127,13 +170,17 @@ def basemap(backend: str = "bokeh") -> hv.Overlay:
 
     For the pages (bokeh) they are drawn as one pre-projected polygon and one path with NaN
     breaks: the same outlines as GeoViews' features, but a single glyph each, which renders
-    in a fifth of the time (tens of ms instead of ~0.3 s per map and session).
+    in a fifth of the time (tens of ms instead of ~0.3 s per map and session), and plain
+    HoloViews elements, so the pages need neither GeoViews nor a projection.
     """
     if backend == "bokeh":
         land_x, land_y = projected_outlines("land")
         coast_x, coast_y = projected_outlines("coastline")
         land = hv.Polygons([{"x": land_x, "y": land_y}]).opts(fill_color="#d9d9d9", line_color=None)
         return land * hv.Path([np.column_stack([coast_x, coast_y])]).opts(color="black", line_width=0.7)
+    cartopy_crs()  # GeoViews' features read the shipped shapefiles
+    import geoviews as gv
+
     land, coast = gv.feature.land.clone(), gv.feature.coastline.clone()
     return land.opts(facecolor="#d9d9d9", edgecolor="none", backend="matplotlib") * coast.opts(
         edgecolor="black", linewidth=0.6, backend="matplotlib"
@@ -150,11 +197,10 @@ LAT_TICKS = "return tick == 0 ? '0' : (tick > 0 ? tick + 'N' : (-tick) + 'S');"
 
 
 def map_opts() -> dict[str, Any]:
-    """Bokeh options shared by every map (projection, tick labels, size)."""
+    """Bokeh options shared by every map (tick labels in degrees E/W and N/S)."""
     from bokeh.models import CustomJSTickFormatter
 
     return dict(
-        projection=MAP_CRS,
         xformatter=CustomJSTickFormatter(code=LON_TICKS),
         yformatter=CustomJSTickFormatter(code=LAT_TICKS),
         xlabel="longitude",

@@ -112,7 +112,8 @@ def run_view(args: argparse.Namespace) -> None:
 
     app = Path(__file__).resolve().parent.parent / "viewer" / "app.py"
     command = [sys.executable, "-m", "panel", "serve", str(app), "--address", args.address, "--port", str(args.port)]
-    command += ["--warm"]  # build the first page at start-up: the first visit then takes ~3 s, not ~7 s
+    # no --warm: building a throw-away session at start-up only delays the first page (the
+    # imports are paid once either way; see viewer/bench.py bench_first_page)
     command += [
         "--allow-websocket-origin",
         f"{args.address}:{args.port}",

@@ -9,7 +9,6 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import xarray as xr
-from holoviews.operation.datashader import rasterize
 
 from viewer.plots import CMAPS, LABELS, basemap, clim_for, depth_axis, lon_of, map_image, map_opts, section_mesh, x_of
 from viewer.state import AppState, Exportable
@@ -163,10 +162,10 @@ class ExplorePage:
     def _build_plots(self) -> None:
         s = self.state
         map_stream = hv.streams.Params(s, MAP_FIELDS)
-        image = hv.DynamicMap(self._map, streams=[map_stream])
         cmap = pn.bind(lambda v: CMAPS[v], s.param.variable)
+        # the field as it is: a regular grid coarser than the screen needs no rasterizing
         self.raster = (
-            rasterize(image, precompute=True)
+            hv.DynamicMap(self._map, streams=[map_stream])
             .apply.opts(cmap=cmap)
             .opts(colorbar=True, tools=["tap", "hover"], width=760, height=380)
         )

@@ -14,7 +14,7 @@ import panel as pn
 import xarray as xr
 
 from engine import io
-from viewer.plots import CMAPS, LABELS, basemap, clim_for, load_backends, map_image, section_mesh
+from viewer.plots import CMAPS, LABELS, basemap, clim_for, geo_image, load_backends, map_image, section_mesh
 from viewer.state import AppState, Exportable
 from viewer.views.common import curves, frame_of
 
@@ -56,7 +56,7 @@ def _field(item: Exportable, data: xr.DataArray) -> hv.Element:
     )
     title, mpl = item.title + _context(data), {"backend": "matplotlib"}
     if item.kind == "map":
-        image = map_image(data, label).opts(**style, **mpl)
+        image = geo_image(map_image(data, label)).opts(**style, **mpl)
         return (image * basemap("matplotlib")).opts(title=title, fig_inches=(10, 5), **mpl)
     if item.kind == "hovmoller":
         values = data.transpose("depth", "time").values

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import datashader as ds
-import geoviews as gv
 import holoviews as hv
 import numpy as np
 import pandas as pd
@@ -17,7 +16,7 @@ from holoviews.operation.datashader import datashade, dynspread
 from engine import io
 from engine.io import OBS_FORMATS
 from viewer.jobs import JobRunner
-from viewer.plots import MAP_CRS, PLATFORM_COLORS, basemap, map_opts
+from viewer.plots import PLATFORM_COLORS, basemap, map_opts
 from viewer.state import AppState, Exportable
 from viewer.views.common import pane
 
@@ -105,13 +104,13 @@ class ObservationsPage:
 
     # --- plots ----------------------------------------------------------------------------------
 
-    def _points(self, value: tuple[Any, Any] | None = None, **_: Any) -> gv.Points:
+    def _points(self, value: tuple[Any, Any] | None = None, **_: Any) -> hv.Points:
         prof = self.profiles()
         if value is not None and not prof.empty:
             lo, hi = (np.datetime64(pd.Timestamp(v)) for v in value)
             times = prof["time"].to_numpy()
             prof = prof[(times >= lo) & (times <= hi)]
-        return gv.Points(prof, ["x", "lat"], ["platform"], crs=MAP_CRS)
+        return hv.Points(prof, ["x", "lat"], ["platform"])  # x: map coordinate (lon - 180)
 
     def _bars(self, **_: Any) -> hv.Bars:
         table = self.counts()

@@ -9,7 +9,6 @@ import holoviews as hv
 import numpy as np
 import panel as pn
 import xarray as xr
-from holoviews.operation.datashader import rasterize
 
 from viewer import derive
 from viewer.plots import CMAPS, basemap, depth_axis, map_image, map_opts, symmetric
@@ -139,12 +138,7 @@ class TrendsPage:
         )
         trend = hv.DynamicMap(self._trend_map, streams=[hv.streams.Params(s, ["dataset", "depth_index"])])
         self.trend_map = (
-            (
-                rasterize(trend, precompute=True).opts(
-                    cmap=CMAPS["trend"], colorbar=True, tools=["hover"], width=760, height=380
-                )
-                * basemap()
-            )
+            (trend.opts(cmap=CMAPS["trend"], colorbar=True, tools=["hover"], width=760, height=380) * basemap())
             .opts(**map_opts())
             .opts(title="Linear trend (degC per decade)")
         )

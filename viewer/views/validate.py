@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import xarray as xr
-from holoviews.operation.datashader import rasterize
 
 from viewer import derive
 from viewer.plots import CMAPS, basemap, depth_axis, map_image, map_opts, symmetric
@@ -158,12 +157,7 @@ class ValidatePage:
         stream = hv.streams.Params(s, ["dataset", "truth", "depth_index", "time_index"])
         image = hv.DynamicMap(self._error_map, streams=[stream])
         self.error_map = (
-            (
-                rasterize(image, precompute=True).opts(
-                    cmap=CMAPS["error"], colorbar=True, tools=["hover"], width=680, height=340
-                )
-                * basemap()
-            )
+            (image.opts(cmap=CMAPS["error"], colorbar=True, tools=["hover"], width=680, height=340) * basemap())
             .opts(**map_opts())
             .opts(title="Analysis minus truth (degC)")
         )
