@@ -400,3 +400,14 @@ def test_basemap_outlines_are_the_projected_natural_earth_land():
     assert not on_land(200.0, 0.0) and not on_land(330.0, 30.0)  # central Pacific, Atlantic
     overlay = basemap()
     assert [type(e).__name__ for e in overlay] == ["Polygons", "Path"]
+
+
+def test_palettes_are_cmoceans_colormaps():
+    import cmocean
+    from matplotlib.colors import to_hex
+
+    from viewer.plots import palette
+
+    for name in ("thermal", "balance", "amp"):
+        cmap = getattr(cmocean.cm, name)
+        assert palette(name, 64) == [to_hex(cmap(x)) for x in np.linspace(0.0, 1.0, 64)]

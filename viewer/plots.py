@@ -87,7 +87,7 @@ def palette(name: str, n: int = 256) -> list[str]:
 
     folder = importlib.util.find_spec("cmocean").submodule_search_locations[0]
     rgb = np.loadtxt(Path(folder) / "rgb" / f"{name}-rgb.txt")
-    cmap = LinearSegmentedColormap.from_list(name, rgb / 256.0 if rgb.max() > 1 else rgb, N=256)
+    cmap = LinearSegmentedColormap.from_list(name, rgb, N=256)  # the tables hold 0-1 floats
     return [to_hex(cmap(x)) for x in np.linspace(0.0, 1.0, n)]
 
 
