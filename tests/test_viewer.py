@@ -369,6 +369,36 @@ def test_app_builds_pages_lazily_and_follows_the_default_data(viewer_files, monk
     assert any(k.startswith("Trends") for k in app.state.exports)
 
 
+def test_first_page_needs_neither_matplotlib_nor_mathjax(viewer_files):
+    """The served first page (in a fresh interpreter, as ``panel serve`` runs it) imports no
+    matplotlib and holds no model that makes Panel send the MathJax bundle."""
+    import json
+    import subprocess
+    import sys
+
+    script = """
+import json, sys
+from bokeh.document import Document
+from bokeh.models import Plot
+from bokeh.resources import Resources
+from panel.io.resources import bundle_resources
+from viewer.app import build
+app = build(sys.argv[1:])
+doc = Document()
+app.layout().server_doc(doc)
+bundle = bundle_resources(doc.roots, Resources(mode="server"))
+plots = sum(isinstance(m, Plot) for m in doc.models)
+print(json.dumps({"matplotlib": "matplotlib" in sys.modules, "js": [str(f) for f in bundle.js_files], "plots": plots}))
+"""
+    files = ["--world", viewer_files["world"], "--obs", viewer_files["obs"], "--analysis", viewer_files["analysis"]]
+    out = subprocess.run([sys.executable, "-c", script, *map(str, files)], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["plots"] == 3  # map, profile, time series: the page is complete
+    assert not result["matplotlib"]
+    assert any("bokeh.min.js" in f for f in result["js"])
+    assert not any("mathjax" in f for f in result["js"]), result["js"]
+
+
 def test_observation_job_generates_a_profile_file(store, tmp_path):
     runner = JobRunner(store)
     out = tmp_path / "osse.nc"
@@ -400,6 +430,18 @@ def test_basemap_outlines_are_the_projected_natural_earth_land():
     assert not on_land(200.0, 0.0) and not on_land(330.0, 30.0)  # central Pacific, Atlantic
     overlay = basemap()
     assert [type(e).__name__ for e in overlay] == ["Polygons", "Path"]
+    # the same land as cartopy's projection of the shipped shapefile (the export's maps)
+    import cartopy.feature as cfeature
+    import shapely
+
+    from viewer.plots import cartopy_crs, map_crs
+
+    ccrs = cartopy_crs()
+    expected = 0.0
+    for geometry in cfeature.NaturalEarthFeature("physical", "land", "110m").geometries():
+        projected = map_crs().project_geometry(geometry, ccrs.PlateCarree())
+        expected += sum(shapely.Polygon(p.exterior).area for p in getattr(projected, "geoms", [projected]))
+    assert sum(shapely.Polygon(r).area for r in rings) == pytest.approx(expected, rel=1e-6)
 
 
 def test_palettes_are_cmoceans_colormaps():
@@ -410,4 +452,5 @@ def test_palettes_are_cmoceans_colormaps():
 
     for name in ("thermal", "balance", "amp"):
         cmap = getattr(cmocean.cm, name)
-        assert palette(name, 64) == [to_hex(cmap(x)) for x in np.linspace(0.0, 1.0, 64)]
+        for n in (7, 64, 256):
+            assert palette(name, n) == [to_hex(cmap(x)) for x in np.linspace(0.0, 1.0, n)]

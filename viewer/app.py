@@ -23,13 +23,13 @@ from typing import Any
 
 import panel as pn
 
-from viewer import derive
 from viewer.jobs import JobRunner, get_runner
 from viewer.plots import load_backends
 from viewer.state import AppState
 from viewer.store import DataStore, configure, get_store, memo, prepare_default_async
 
 POLL_MS = 500
+HEADER_COLOR = "#0b3d5c"
 PAGES = ("Explore", "Observations", "Assimilate", "Validate", "Trends", "Export")
 
 
@@ -76,6 +76,8 @@ def preload(store: DataStore, dataset: str | None, truth: str | None) -> threadi
                         store.data(name, variable)
             except Exception:  # noqa: BLE001 - preloading is an optimisation only
                 continue
+        from viewer import derive
+
         derive.warm(store, dataset, truth)
 
     thread = threading.Thread(target=run, name="deepda-preload", daemon=True)
@@ -91,7 +93,7 @@ class DeepDAApp:
         self.state = AppState(store)
         self.pages: dict[str, Any] = {}
         self.containers: dict[str, pn.Column] = {}
-        self.banner = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.banner = pn.pane.Markdown("", sizing_mode="stretch_width", visible=False)
         self.progress = pn.indicators.Progress(value=0, max=100, width=400, visible=False)
         self.tabs = pn.Tabs(dynamic=True, sizing_mode="stretch_width")
         self.tabs.param.watch(self._on_tab, "active")
@@ -174,6 +176,7 @@ class DeepDAApp:
             self.banner.object = f"{store.status} ({100 * store.progress:.0f} %)"
         else:
             self.banner.object = ""
+        self.banner.visible = bool(self.banner.object)
         self.progress.visible = bool(store.status)
         self.progress.value = int(100 * store.progress)
         if not self.containers and self.state.gridded():
@@ -182,19 +185,26 @@ class DeepDAApp:
             if name in self.pages:
                 self.pages[name].poll()
 
-    def template(self) -> pn.template.BaseTemplate:
-        """The served page: a header, the pages as tabs."""
-        template = pn.template.BootstrapTemplate(
-            title="DeepDA: deep-learning ocean data assimilation", header_background="#0b3d5c"
-        )
-        template.main.append(self.main)
-        return template
+    def layout(self) -> pn.Column:
+        """The served page: a title bar, the pages as tabs.
+
+        A plain layout rather than a Panel template: a template's roots include an HTML model
+        (its script area), for which Panel sends the 1.8 MB MathJax bundle with the page, and
+        Bootstrap's CSS and JS besides (together about a fifth of a second of the first page in
+        the browser).
+        """
+        title = pn.pane.Markdown(
+            "DeepDA: deep-learning ocean data assimilation", margin=(0, 20), align="center",
+            styles={"color": "white", "font-size": "1.5em", "font-weight": "500"},
+        )  # fmt: skip
+        header = pn.Row(title, styles={"background": HEADER_COLOR}, sizing_mode="stretch_width", height=64)
+        return pn.Column(header, self.main, sizing_mode="stretch_width", margin=0)
 
 
 def build(argv: Sequence[str] | None = None) -> DeepDAApp:
     """Set up the server's data (once) and one session's app."""
     load_backends("bokeh")  # the Export page loads matplotlib when it first renders a PNG
-    pn.extension("tabulator", sizing_mode="fixed", notifications=False)
+    pn.extension("tabulator", design="bootstrap", sizing_mode="fixed", notifications=False)
     args = parse_args(sys.argv[1:] if argv is None else argv)
     store = server_store(args)
     out_dir = Path(args.cache) / "runs" if args.cache else None
@@ -204,4 +214,4 @@ def build(argv: Sequence[str] | None = None) -> DeepDAApp:
 if __name__.startswith("bokeh"):  # run by `panel serve`
     _app = build()
     pn.state.add_periodic_callback(_app.poll, period=POLL_MS)
-    _app.template().servable(title="DeepDA")
+    _app.layout().servable(title="DeepDA")

@@ -15,15 +15,17 @@ them, not by this module.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import importlib.util
-from pathlib import Path
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import holoviews as hv
 import numpy as np
 import xarray as xr
 
+from engine import io
 from engine.io import assets_dir
 
 MAP_CENTRAL_LONGITUDE = 180.0
@@ -39,6 +41,27 @@ LABELS = {"absolute": "temperature (degC)", "anomaly": "anomaly (degC)", "spread
 _LOADED: set[str] = set()
 
 
+@contextlib.contextmanager
+def _without_matplotlib() -> Iterator[None]:
+    """Make ``import matplotlib`` fail for the duration (when it is not imported yet).
+
+    ``holoviews.plotting.bokeh.styles`` imports ``matplotlib.cm`` and ``matplotlib.colors``
+    (inside try/except ImportError) and never uses them. That import costs about 0.25 s, and
+    once matplotlib is loaded, Panel's pane detection imports ``matplotlib.figure`` at the
+    first ``pn.panel`` call (0.35 s more): together a fifth of the first page's time. The
+    PNG export imports matplotlib normally later.
+    """
+    if "matplotlib" in sys.modules:
+        yield
+        return
+    sys.modules["matplotlib"] = None  # type: ignore[assignment] - the import system's "blocked" marker
+    try:
+        yield
+    finally:
+        if sys.modules.get("matplotlib", 0) is None:
+            del sys.modules["matplotlib"]
+
+
 def load_backends(*backends: str) -> None:
     """Import the HoloViews plotting backends once: bokeh for the pages, matplotlib (with
     GeoViews' matplotlib plots, for the cartopy maps) for the PNG export."""
@@ -46,7 +69,8 @@ def load_backends(*backends: str) -> None:
         if backend in _LOADED:
             continue
         if backend == "bokeh":
-            import holoviews.plotting.bokeh  # noqa: F401
+            with _without_matplotlib():
+                import holoviews.plotting.bokeh  # noqa: F401
 
             # HoloViews draws with WebGL by default; these plots are small (a coarse image,
             # the outlines, short curves), which the canvas draws at once, while WebGL adds
@@ -79,16 +103,17 @@ def map_crs() -> Any:
 def palette(name: str, n: int = 256) -> list[str]:
     """A cmocean colormap as a list of ``n`` hex colours (works in bokeh and matplotlib).
 
-    The colours are cmocean's own RGB table, interpolated as ``cmocean.cm`` does; the table
-    is read from the installed package without importing it, because ``import cmocean``
-    imports ``matplotlib.pyplot`` (about 0.3 s of the server's start-up).
+    The colours are cmocean's own RGB table, sampled as ``cmocean.cm`` does (matplotlib's
+    256-entry lookup table, linear between the table's rows), computed here with numpy so
+    that the pages import neither cmocean (which imports ``matplotlib.pyplot``) nor
+    matplotlib (about 0.3 s of the server's start-up each).
     """
-    from matplotlib.colors import LinearSegmentedColormap, to_hex
-
-    folder = importlib.util.find_spec("cmocean").submodule_search_locations[0]
-    rgb = np.loadtxt(Path(folder) / "rgb" / f"{name}-rgb.txt")
-    cmap = LinearSegmentedColormap.from_list(name, rgb, N=256)  # the tables hold 0-1 floats
-    return [to_hex(cmap(x)) for x in np.linspace(0.0, 1.0, n)]
+    rgb = io.read_colormap_table(name)
+    lut_size = 256  # matplotlib's default N, as in cmocean.cm
+    nodes = np.linspace(0.0, 1.0, len(rgb))
+    lut = np.column_stack([np.interp(np.linspace(0.0, 1.0, lut_size), nodes, rgb[:, c]) for c in range(3)])
+    index = np.minimum((np.linspace(0.0, 1.0, n) * lut_size).astype(int), lut_size - 1)
+    return ["#" + "".join(format(round(float(v) * 255), "02x") for v in lut[i]) for i in index]
 
 
 CMAPS = {"absolute": palette("thermal"), "anomaly": palette("balance"), "spread": palette("amp"), "error": None}
@@ -151,17 +176,27 @@ def x_of(lon: float) -> float:
 @functools.cache
 def projected_outlines(kind: str) -> tuple[np.ndarray, np.ndarray]:
     """x, y of the shipped Natural Earth ``land`` or ``coastline`` geometries in map
-    coordinates, every ring or line separated by NaN (projected once per server)."""
-    ccrs = cartopy_crs()
-    import cartopy.feature as cfeature
+    coordinates, every ring or line separated by NaN (projected once per server).
 
+    The projection is the shift x = lon - 180 (lon east of Greenwich) or lon + 180 (west),
+    so each geometry is cut at Greenwich, the maps' seam, the way cartopy's
+    ``project_geometry`` cuts it, but with shapely alone: importing cartopy brings matplotlib
+    into the server's start-up.
+    """
+    import shapely
+    import shapely.affinity
+
+    halves = ((shapely.box(0.0, -90.0, 180.0, 90.0), -180.0), (shapely.box(-180.0, -90.0, 0.0, 90.0), 180.0))
     xs, ys = [], []
-    for geometry in cfeature.NaturalEarthFeature("physical", kind, "110m").geometries():
-        projected = map_crs().project_geometry(geometry, ccrs.PlateCarree())
-        for part in getattr(projected, "geoms", [projected]):
-            xy = np.asarray(part.exterior.coords if kind == "land" else part.coords)
-            xs += [xy[:, 0], [np.nan]]
-            ys += [xy[:, 1], [np.nan]]
+    for geometry in io.read_natural_earth(kind):
+        for half, shift in halves:
+            piece = shapely.affinity.translate(geometry.intersection(half), xoff=shift)
+            for part in getattr(piece, "geoms", [piece]):
+                if part.is_empty or part.geom_type not in ("Polygon", "LineString"):
+                    continue  # a line touching the seam in a single point
+                xy = np.asarray(part.exterior.coords if kind == "land" else part.coords)
+                xs += [xy[:, 0], [np.nan]]
+                ys += [xy[:, 1], [np.nan]]
     return np.concatenate(xs[:-1]), np.concatenate(ys[:-1])
 
 

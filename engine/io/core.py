@@ -301,6 +301,31 @@ def write_world(
     write_fields_incremental(path, template, chunks, world.n_steps, progress)
 
 
+def read_natural_earth(kind: str) -> list[Any]:
+    """The shipped Natural Earth 110m ``land`` or ``coastline`` geometries (shapely, lon/lat).
+
+    Read with pyshp from ``assets/natural_earth`` (the folder that cartopy is also pointed
+    at), without importing cartopy, which imports matplotlib.
+    """
+    import shapefile
+    import shapely.geometry
+
+    path = assets_dir() / "natural_earth" / "shapefiles" / "natural_earth" / "physical" / f"ne_110m_{kind}.shp"
+    if not path.exists():
+        raise InputError(f"Natural Earth file {path} is missing; reinstall DeepDA")
+    with shapefile.Reader(str(path)) as reader:
+        return [shapely.geometry.shape(shape.__geo_interface__) for shape in reader.shapes()]
+
+
+def read_colormap_table(name: str) -> np.ndarray:
+    """cmocean's RGB table of colormap ``name`` (n x 3, 0-1), read from the installed
+    package without importing it (``import cmocean`` imports ``matplotlib.pyplot``)."""
+    import importlib.util
+
+    folder = importlib.util.find_spec("cmocean").submodule_search_locations[0]
+    return np.loadtxt(Path(folder) / "rgb" / f"{name}-rgb.txt")
+
+
 def read_oni() -> pd.DataFrame:
     """The shipped NOAA CPC Nino-3.4 record: columns time (mid-month), nino34_anomaly, oni."""
 
