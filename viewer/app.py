@@ -86,7 +86,7 @@ def preload(store: DataStore, dataset: str | None, truth: str | None) -> threadi
 
 
 class DeepDAApp:
-    """One session: the state, the six pages, the template and the polling of jobs and data."""
+    """One session: the state, the six pages, the layout and the polling of jobs and data."""
 
     def __init__(self, store: DataStore, runner: JobRunner, out_dir: Path | None = None) -> None:
         self.store, self.runner, self.out_dir = store, runner, out_dir
@@ -188,10 +188,9 @@ class DeepDAApp:
     def layout(self) -> pn.Column:
         """The served page: a title bar, the pages as tabs.
 
-        A plain layout rather than a Panel template: a template's roots include an HTML model
-        (its script area), for which Panel sends the 1.8 MB MathJax bundle with the page, and
-        Bootstrap's CSS and JS besides (together about a fifth of a second of the first page in
-        the browser).
+        A plain layout in Panel's Bootstrap design rather than a Panel template: a template's
+        roots include an HTML model (its script area), for which Panel sends the 1.8 MB MathJax
+        bundle with the page (about a fifth of a second of the first page in the browser).
         """
         title = pn.pane.Markdown(
             "DeepDA: deep-learning ocean data assimilation", margin=(0, 20), align="center",
