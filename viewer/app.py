@@ -202,7 +202,9 @@ class DeepDAApp:
 
 def build(argv: Sequence[str] | None = None) -> DeepDAApp:
     """Set up the server's data (once) and one session's app."""
-    load_backends("bokeh")  # the Export page loads matplotlib when it first renders a PNG
+    # first, before the store's worker threads (see load_backends); the Export page loads
+    # matplotlib when it first renders a PNG
+    load_backends("bokeh")
     pn.extension("tabulator", design="bootstrap", sizing_mode="fixed", notifications=False)
     args = parse_args(sys.argv[1:] if argv is None else argv)
     store = server_store(args)

@@ -49,7 +49,8 @@ def _without_matplotlib() -> Iterator[None]:
     (inside try/except ImportError) and never uses them. That import costs about 0.25 s, and
     once matplotlib is loaded, Panel's pane detection imports ``matplotlib.figure`` at the
     first ``pn.panel`` call (0.35 s more): together a fifth of the first page's time. The
-    PNG export imports matplotlib normally later.
+    PNG export imports matplotlib normally later. The block is process-wide for the tenth of
+    a second of the import; the app loads the backend before it starts any worker thread.
     """
     if "matplotlib" in sys.modules:
         yield
