@@ -124,7 +124,9 @@ def prepare_default(cache_dir: Path, progress: Progress | None = None, config: C
     created = str(load_checkpoint(model).provenance.get("created", ""))
     label = "deepda_" + "".join(c for c in created if c.isdigit())[:14]
     analyses = run_methods(config, {label: model}, paths["obs"], cache_dir, period, progress=progress)
-    return {**paths, "analysis": analyses[label]}
+    paths = {**paths, "analysis": analyses[label]}
+    io.write_default_manifest(cache_dir, paths, model)
+    return paths
 
 
 # --- evaluation --------------------------------------------------------------------------

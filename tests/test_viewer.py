@@ -137,6 +137,40 @@ def test_tap_moves_the_point_and_updates_profile_series_and_sections(state):
     assert not np.allclose(np.nan_to_num(page.profiles()["persistence"].values), np.nan_to_num(other))
 
 
+def test_long_series_are_read_in_the_background(viewer_files, tmp_path, monkeypatch):
+    """A record too long to read at once leaves the page drawn without it, says so, reads it
+    in a worker thread and then draws it (at the next poll)."""
+    import shutil
+    import time
+
+    from bokeh.models import Line
+
+    import viewer.store
+
+    monkeypatch.setattr(viewer.store, "SYNC_READ_MB", 0.0)  # the one-year files count as long
+    store = DataStore()
+    for key, kind in (("analysis", "analysis"), ("world", "truth")):  # new paths: nothing cached
+        store.add(shutil.copy(viewer_files[key], tmp_path / viewer_files[key].name), kind)
+    page = ExplorePage(AppState(store))
+    assert page.series_waiting and "into memory for the time series" in page.series_note.object
+    root = render(page)  # outside a server, the reading starts at once
+    lines = [r.data_source for r in root.select({"type": GlyphRenderer}) if isinstance(r.glyph, Line)]
+    lines = [source for source in lines if "time" in source.data]  # the series (analysis, truth)
+
+    def values(source) -> np.ndarray:
+        return np.asarray(next(v for k, v in source.data.items() if k != "time"), dtype="f8")
+
+    assert len(lines) == 2 and all(np.isnan(values(source)).all() for source in lines)
+    deadline = time.time() + 60
+    while page.series_waiting and time.time() < deadline:
+        time.sleep(0.2)
+        page.poll()
+    assert not page.series_waiting and page.series_note.object == ""
+    j, i = page.state.cell()
+    expected = xr.open_dataset(viewer_files["analysis"])["thetao"][:, 0, j, i].values
+    assert any(len(values(source)) == len(expected) and np.allclose(values(source), expected) for source in lines)
+
+
 def test_time_player_moves_the_date(state):
     page = ExplorePage(state)
     render(page)
@@ -367,6 +401,34 @@ def test_app_builds_pages_lazily_and_follows_the_default_data(viewer_files, monk
     app.tabs.active = PAGES.index("Export")  # builds every page to offer all views
     assert set(app.pages) == set(PAGES)
     assert any(k.startswith("Trends") for k in app.state.exports)
+
+
+def test_later_starts_find_the_default_without_computing(viewer_files, monkeypatch, tmp_path):
+    """Once computed, the default is registered at once from the cache's manifest (no thread,
+    no checkpoint loading); a changed checkpoint makes it computed again."""
+    import os
+
+    import engine.osse
+    from engine import io
+    from viewer.store import prepare_default_async
+
+    model = io.assets_dir() / "deepda_coarse.pt"
+    assert io.cached_default(tmp_path, model) is None  # nothing there yet
+    io.write_default_manifest(tmp_path, viewer_files, model)
+    assert io.cached_default(tmp_path, model) == viewer_files
+
+    def no_compute(cache, progress=None):
+        raise AssertionError("the cached default was computed again")
+
+    monkeypatch.setattr(engine.osse, "prepare_default", no_compute)
+    store = DataStore()
+    assert prepare_default_async(store, tmp_path) is None  # nothing left to do in the background
+    assert store.ready and store.names("analysis") == ["deepda"] and store.names("truth") == ["truth"]
+
+    copy = tmp_path / "model.pt"  # the same checkpoint with another time stamp: not current
+    copy.write_bytes(model.read_bytes())
+    os.utime(copy, (1.0, 1.0))
+    assert io.cached_default(tmp_path, copy) is None
 
 
 def test_first_page_needs_neither_matplotlib_nor_mathjax(viewer_files):

@@ -181,7 +181,7 @@ class DeepDAApp:
         self.progress.value = int(100 * store.progress)
         if not self.containers and self.state.gridded():
             self.build_pages()
-        for name in ("Observations", "Assimilate"):
+        for name in ("Explore", "Observations", "Assimilate"):
             if name in self.pages:
                 self.pages[name].poll()
 
@@ -214,5 +214,8 @@ def build(argv: Sequence[str] | None = None) -> DeepDAApp:
 
 if __name__.startswith("bokeh"):  # run by `panel serve`
     _app = build()
-    pn.state.add_periodic_callback(_app.poll, period=POLL_MS)
+    # polling starts once the browser has the page: Panel does not send the changes made
+    # between the session's creation and the browser's connection (such as the pages added
+    # when the default data become ready then), and the page would stay empty
+    pn.state.onload(lambda: pn.state.add_periodic_callback(_app.poll, period=POLL_MS))
     _app.layout().servable(title="DeepDA")

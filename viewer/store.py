@@ -30,6 +30,7 @@ from engine.qc import normalise_longitude
 KINDS = ("truth", "analysis", "observations")
 VARIABLES = {"absolute": "thetao", "anomaly": "thetao_anomaly", "spread": "thetao_spread"}
 MAX_MB = float(os.environ.get("DEEPDA_VIEWER_MAX_MB", "1500"))
+SYNC_READ_MB = 64.0  # read at once for a time series (well under a second); larger: in the background
 
 _memo: dict[Hashable, Any] = {}
 _locks: dict[Hashable, threading.Lock] = {}
@@ -92,6 +93,8 @@ class DataStore(param.Parameterized):
         super().__init__(**params)
         self.sources: dict[str, Source] = {}
         self._lock = threading.Lock()
+        self._loading: set[Hashable] = set()
+        self._failed: set[Hashable] = set()
 
     # --- registry -------------------------------------------------------------------------
 
@@ -167,7 +170,15 @@ class DataStore(param.Parameterized):
 
     def _load(self, name: str, variable: str) -> xr.DataArray:
         ds = self.fields(name)
-        raw = self._raw(name, variable).load()
+        lazy = self._raw(name, variable)
+        # a year at a time: each read holds the netCDF library's process-wide lock, which a
+        # whole 40-year variable would keep for seconds from every other slice (a map, a tap)
+        block = steps_per_year(ds)
+        steps = range(0, lazy.sizes["time"], block)
+        values = np.concatenate(
+            [lazy.isel(time=slice(k, k + block)).values for k in steps], axis=lazy.dims.index("time")
+        )
+        raw = lazy.copy(data=values)
         if not self._derived(variable, ds):
             return raw
         clim = climatology_at_times(self.grid(name), ds["time"].values, steps_per_year(ds), {})
@@ -175,6 +186,33 @@ class DataStore(param.Parameterized):
 
     def loaded(self, name: str, variable: str) -> bool:
         return ("data", file_key(self.source(name).path), variable) in _memo
+
+    def series_ready(self, name: str, variable: str) -> bool:
+        """Whether a time series of ``variable`` can be cut at once: the variable is in memory,
+        or small enough to read now (``SYNC_READ_MB``), or too large ever to be loaded (then
+        it is read lazily). Otherwise it should be loaded first (:meth:`load_in_background`)."""
+        size_mb = self._raw(name, variable).nbytes / 1e6
+        key = ("data", file_key(self.source(name).path), variable)
+        # a failed load counts as ready: the series is then read in the page, which shows the error
+        return key in _memo or key in self._failed or size_mb <= SYNC_READ_MB or size_mb > MAX_MB
+
+    def load_in_background(self, name: str, variable: str) -> None:
+        """Load a whole variable into memory in a worker thread (one per variable)."""
+        key = ("data", file_key(self.source(name).path), variable)
+        with self._lock:
+            if key in self._loading or key in _memo:
+                return
+            self._loading.add(key)
+
+        def run() -> None:
+            try:
+                self.data(name, variable)
+            except Exception:  # noqa: BLE001 - series_ready then lets the page read it and show the error
+                self._failed.add(key)
+            finally:
+                self._loading.discard(key)
+
+        threading.Thread(target=run, name=f"deepda-load-{name}-{variable}", daemon=True).start()
 
     def select(self, name: str, variable: str, **isel: Any) -> xr.DataArray:
         """A loaded slice by index (``time``, ``depth``, ``lat``, ``lon``)."""
@@ -277,8 +315,23 @@ def configure(store: DataStore, world: str | None, obs: str | None, analyses: li
     return bool(world or analyses)
 
 
-def prepare_default_async(store: DataStore, cache: Path | None = None) -> threading.Thread:
-    """Compute (first start) or find (later starts) the embedded default in a background thread."""
+def register_default(store: DataStore, paths: dict[str, Path]) -> None:
+    """Register the embedded default's files (truth, observations, the shipped model's analysis)."""
+    store.add(paths["world"], "truth", "truth")
+    store.add(paths["obs"], "observations", "observations")
+    store.add(paths["analysis"], "analysis", "deepda")
+    store.status, store.progress, store.ready = "", 1.0, True
+
+
+def prepare_default_async(store: DataStore, cache: Path | None = None) -> threading.Thread | None:
+    """Register the embedded default at once when its files are in the cache for the shipped
+    model (later starts: nothing to compute, torch not even imported), else compute it in a
+    background thread (first start) while the page shows the progress."""
+    cache = cache or io.cache_dir()
+    found = io.cached_default(cache, io.assets_dir() / "deepda_coarse.pt")
+    if found is not None:
+        register_default(store, found)
+        return None
     from engine.osse import prepare_default
 
     def report(stage: str, fraction: float) -> None:
@@ -287,11 +340,7 @@ def prepare_default_async(store: DataStore, cache: Path | None = None) -> thread
     def run() -> None:
         try:
             store.status, store.progress = "Preparing the embedded default data", 0.0
-            paths = prepare_default(cache or io.cache_dir(), progress=report)
-            store.add(paths["world"], "truth", "truth")
-            store.add(paths["obs"], "observations", "observations")
-            store.add(paths["analysis"], "analysis", "deepda")
-            store.status, store.progress, store.ready = "", 1.0, True
+            register_default(store, prepare_default(cache, progress=report))
         except Exception as err:  # shown on the page; the server keeps running
             store.error = f"could not prepare the default data: {type(err).__name__}: {err}"
             store.status = ""

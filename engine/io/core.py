@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import json
 import os
 import sys
 import tomllib
@@ -299,6 +300,33 @@ def write_world(
     template.attrs.update({"Conventions": "CF-1.8", "history": history_line(command)})
     chunks = (world.dataset(s, min(s + chunk_steps, world.n_steps)) for s in range(0, world.n_steps, chunk_steps))
     write_fields_incremental(path, template, chunks, world.n_steps, progress)
+
+
+DEFAULT_MANIFEST = "default.json"
+
+
+def _model_stamp(model: Path) -> dict[str, Any]:
+    stat = model.stat()
+    return {"model": str(model.resolve()), "model_bytes": stat.st_size, "model_mtime": stat.st_mtime}
+
+
+def write_default_manifest(cache: Path, paths: dict[str, Path], model: Path) -> None:
+    """Record the embedded default's files and the checkpoint they were made with, so that
+    later starts find them without loading the checkpoint (and torch)."""
+    entry = {**{k: str(v) for k, v in paths.items()}, **_model_stamp(model)}
+    write_text(cache / DEFAULT_MANIFEST, json.dumps(entry, indent=1))
+
+
+def cached_default(cache: Path, model: Path) -> dict[str, Path] | None:
+    """The embedded default's files recorded in ``cache`` by :func:`write_default_manifest`,
+    if they exist and were made with ``model`` as it is now (same size and time); else None."""
+    try:
+        entry = json.loads((cache / DEFAULT_MANIFEST).read_text())
+        paths = {k: Path(entry[k]) for k in ("world", "obs", "analysis")}
+        current = all(entry[k] == v for k, v in _model_stamp(model).items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return paths if current and all(p.exists() for p in paths.values()) else None
 
 
 def read_natural_earth(kind: str) -> list[Any]:

@@ -27,6 +27,7 @@ class ExplorePage:
         self.state, self.store = state, state.store
         self._build_widgets()
         self._build_plots()
+        self._note_series_wait()  # now: Panel does not send changes made while it builds the page
         for key, kind, fn in (
             ("map", "map", self.map_field),
             ("profile", "curves", self.profiles),
@@ -52,6 +53,7 @@ class ExplorePage:
         link(self.player, s, "time_index")
         self.when = pn.pane.Markdown("", margin=(0, 10))
         self.where = pn.pane.Markdown("", margin=(0, 10))
+        self.series_note = pn.pane.Markdown("", margin=(0, 10), styles={"color": "#8a6d3b"})
         s.param.watch(self._refresh_widgets, ["dataset"])
         s.param.watch(self._refresh_labels, ["dataset", "time_index", "lat", "lon", "depth_index"])
         self._refresh_widgets()
@@ -96,18 +98,23 @@ class ExplorePage:
             out[f"{s.truth} (truth)"] = self.store.select(s.truth, s.variable, time=t, lat=jt, lon=it)
         return out
 
+    def series_sources(self) -> dict[str, str]:
+        """{label: dataset} of the time series: the dataset, and the truth when it has the variable."""
+        s = self.state
+        out = {s.dataset: s.dataset}
+        if s.truth and s.truth != s.dataset and s.variable in self.store.variables(s.truth):
+            out[f"{s.truth} (truth)"] = s.truth
+        return out
+
     def series(self) -> dict[str, xr.DataArray]:
         """Time series at the point and depth (and the truth over the same period)."""
         s = self.state
-        j, i = s.cell()
-        main = self.store.select(s.dataset, s.variable, depth=s.depth_index, lat=j, lon=i)
-        out = {s.dataset: main}
-        if s.truth and s.truth != s.dataset and s.variable in self.store.variables(s.truth):
-            jt, it = s.cell(s.truth)
-            truth = self.store.select(s.truth, s.variable, depth=s.depth_index, lat=jt, lon=it)
-            lo, hi = main["time"].values.min(), main["time"].values.max()
-            out[f"{s.truth} (truth)"] = truth.sel(time=slice(lo, hi))
-        return out
+        out = {}
+        for label, name in self.series_sources().items():
+            j, i = s.cell(name)
+            out[label] = self.store.select(name, s.variable, depth=s.depth_index, lat=j, lon=i)
+        times = out[s.dataset]["time"].values
+        return {label: da.sel(time=slice(times.min(), times.max())) for label, da in out.items()}
 
     def section(self, along: str) -> xr.DataArray:
         """Depth section along latitude (through the point's longitude) or along longitude."""
@@ -137,12 +144,35 @@ class ExplorePage:
         )
 
     def _series(self, **_: Any) -> hv.Overlay:
+        """The series, or while a long record is read into memory in the background (seconds
+        for 40 years), the same curves empty, so that the rest of the page does not wait."""
         s = self.state
         title = f"Time series at {s.depth:g} m"
-        return curves(self.series(), "time", LABELS[s.variable]).opts(
+        sources = self.series_sources()
+        waiting = self._note_series_wait()
+        if waiting:
+            # once the page is on screen (at once when it already is): reading holds the GIL
+            variable = s.variable
+            pn.state.onload(lambda: [self.store.load_in_background(name, variable) for name in waiting])
+            ends = self.store.times(s.dataset)[[0, -1]]
+            blank = xr.DataArray([np.nan, np.nan], coords={"time": ends}, dims="time")
+            data = {label: blank for label in sources}
+        else:
+            data = self.series()
+        return curves(data, "time", LABELS[s.variable]).opts(
             hv.opts.Curve(framewise=True, tools=["hover"]),
             hv.opts.Overlay(title=title, legend_position="top_left", framewise=True),
         )
+
+    def _note_series_wait(self) -> list[str]:
+        """The datasets whose records the time series waits for, also said under the controls."""
+        s = self.state
+        waiting = [name for name in self.series_sources().values() if not self.store.series_ready(name, s.variable)]
+        self.series_waiting = bool(waiting)
+        self.series_note.object = (
+            f"Reading {' and '.join(waiting)} into memory for the time series ..." if waiting else ""
+        )
+        return waiting
 
     def _now(self, **_: Any) -> hv.VLine:
         return hv.VLine(self.state.time).opts(color="gray", line_dash="dashed")
@@ -176,13 +206,24 @@ class ExplorePage:
         self.tap.add_subscriber(self.on_tap)
         point = hv.streams.Params(s, POINT_FIELDS)
         self.profile = hv.DynamicMap(self._profile, streams=[point]).opts(width=330, height=380)
-        series_stream = hv.streams.Params(s, ["dataset", "variable", "depth_index", "lat", "lon"])
+        self.series_waiting = False
+        self.series_redraw = hv.streams.Counter()  # a new count is a new frame: HoloViews caches by stream values
+        series_streams = [
+            hv.streams.Params(s, ["dataset", "variable", "depth_index", "lat", "lon"]),
+            self.series_redraw,
+        ]
         now = hv.DynamicMap(self._now, streams=[hv.streams.Params(s, ["dataset", "time_index"])])
-        self.timeseries = (hv.DynamicMap(self._series, streams=[series_stream]) * now).opts(
+        self.timeseries = (hv.DynamicMap(self._series, streams=series_streams) * now).opts(
             width=1100, height=260, xlabel="time"
         )
         self.lat_section = hv.DynamicMap(lambda **_: self._section("lat"), streams=[point]).opts(width=550, height=280)
         self.lon_section = hv.DynamicMap(lambda **_: self._section("lon"), streams=[point]).opts(width=550, height=280)
+
+    def poll(self) -> None:
+        """Draw the time series once the records it waited for are in memory."""
+        s = self.state
+        if self.series_waiting and all(self.store.series_ready(n, s.variable) for n in self.series_sources().values()):
+            self.series_redraw.event()
 
     def on_tap(self, x: float | None = None, y: float | None = None) -> None:
         """Move the point to the tapped map position (map x is longitude - 180)."""
@@ -193,7 +234,7 @@ class ExplorePage:
     def panel(self) -> pn.viewable.Viewable:
         controls = pn.Column(
             self.dataset, pn.pane.Markdown("Variable"), self.variable, self.depth, self.player, self.when,
-            self.where, width=360,
+            self.where, self.series_note, width=360,
         )  # fmt: skip
         below = pn.Tabs(
             ("Time series", pane(self.timeseries)),
