@@ -165,8 +165,7 @@ class DataStore(param.Parameterized):
         raw = self._raw(name, variable)
         if not self.in_memory(name, variable):
             return raw
-        key = ("data", file_key(self.source(name).path), variable)
-        return memo(key, lambda: self._load(name, variable))
+        return memo(self._data_key(name, variable), lambda: self._load(name, variable))
 
     def _load(self, name: str, variable: str) -> xr.DataArray:
         ds = self.fields(name)
@@ -184,21 +183,25 @@ class DataStore(param.Parameterized):
         clim = climatology_at_times(self.grid(name), ds["time"].values, steps_per_year(ds), {})
         return (raw - clim.transpose(*raw.dims)).astype("f4").rename("thetao_anomaly")
 
+    def _data_key(self, name: str, variable: str) -> Hashable:
+        """The memo key of a whole variable in memory (changes when the file is rewritten)."""
+        return ("data", file_key(self.source(name).path), variable)
+
     def loaded(self, name: str, variable: str) -> bool:
-        return ("data", file_key(self.source(name).path), variable) in _memo
+        return self._data_key(name, variable) in _memo
 
     def series_ready(self, name: str, variable: str) -> bool:
         """Whether a time series of ``variable`` can be cut at once: the variable is in memory,
         or small enough to read now (``SYNC_READ_MB``), or too large ever to be loaded (then
         it is read lazily). Otherwise it should be loaded first (:meth:`load_in_background`)."""
         size_mb = self._raw(name, variable).nbytes / 1e6
-        key = ("data", file_key(self.source(name).path), variable)
         # a failed load counts as ready: the series is then read in the page, which shows the error
-        return key in _memo or key in self._failed or size_mb <= SYNC_READ_MB or size_mb > MAX_MB
+        failed = self._data_key(name, variable) in self._failed
+        return self.loaded(name, variable) or failed or size_mb <= SYNC_READ_MB or size_mb > MAX_MB
 
     def load_in_background(self, name: str, variable: str) -> None:
         """Load a whole variable into memory in a worker thread (one per variable)."""
-        key = ("data", file_key(self.source(name).path), variable)
+        key = self._data_key(name, variable)
         with self._lock:
             if key in self._loading or key in _memo:
                 return
