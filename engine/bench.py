@@ -144,7 +144,7 @@ def _generator_case(name: str, channels_last: bool) -> dict[str, Any]:
     from engine.checkpoint import build_generator
 
     config = preset(name)
-    gen = build_generator(config.model).eval()
+    gen = build_generator(config.model, config.grid.shape).eval()
     shape = (1, 1, *config.grid.shape)
     x = torch.randn(shape)
     mask = (torch.rand(shape) < 0.1).float()
@@ -202,7 +202,7 @@ def bench_train_step() -> dict[str, Any]:
     grid = build_grid(config.grid, load_geography())
     samples = TrainingSamples.from_config(config, grid)
     device = pick_device()
-    gen, disc = build_generator(config.model).to(device), build_discriminator(config.model).to(device)
+    gen, disc = build_generator(config.model, grid.shape).to(device), build_discriminator(config.model).to(device)
     opt_g, opt_d = torch.optim.Adam(gen.parameters()), torch.optim.Adam(disc.parameters())
     rng = np.random.default_rng(0)
     ocean = samples.ocean.to(device)

@@ -25,9 +25,13 @@ from engine.normalize import Normalizer
 FORMAT = "deepda-checkpoint-1"
 
 
-def build_generator(spec: ModelSpec) -> Generator:
-    """The generator described by ``spec``."""
-    return Generator(spec.relu_channels, spec.tanh_channels, spec.n_stages, spec.kernels, obs_inputs=spec.obs_inputs)
+def build_generator(spec: ModelSpec, field_shape: tuple[int, int, int]) -> Generator:
+    """The generator described by ``spec`` for a ``(depth, lat, lon)`` grid (an untrained
+    reduced-space layer has an empty basis; training fits it)."""
+    return Generator(
+        spec.relu_channels, spec.tanh_channels, spec.n_stages, spec.kernels, obs_inputs=spec.obs_inputs,
+        reduced_space=spec.reduced_space, field_shape=field_shape,
+    )  # fmt: skip
 
 
 def build_discriminator(spec: ModelSpec) -> Discriminator:
@@ -123,7 +127,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"checkpoint {file} is not a {FORMAT} file; give a file written by 'deepda train'")
     config = config_from_dict(_with_legacy_defaults(payload["config"]))
-    generator = build_generator(config.model).to(device)
+    generator = build_generator(config.model, config.grid.shape).to(device)
     try:
         generator.load_state_dict(payload["generator"])
     except RuntimeError:
@@ -145,6 +149,7 @@ def _with_legacy_defaults(config: dict[str, Any]) -> dict[str, Any]:
     (today's defaults would describe another network)."""
     model = dict(config.get("model", {}))
     model.setdefault("obs_inputs", ["obs"])  # before the innovation and error inputs
+    model.setdefault("reduced_space", 0)  # before the reduced-space layer
     train = dict(config.get("train", {}))
     train.setdefault("offset_share", 0.0)  # before the large-scale offset windows
     return {**config, "model": model, "train": train}

@@ -149,6 +149,11 @@ class ModelSpec:
     # makes the classical increment a linear function of the input, and the super-obs error
     # says how far to trust it.
     obs_inputs: tuple[str, ...] = ("obs", "innovation", "error")
+    # EOFs of the reduced-space analysis layer (engine.nn.reduced) in front of the U-Net;
+    # 0 is the reference architecture.  A convolutional network cannot see that an SST
+    # anomaly here goes with a thermocline anomaly a basin away; the EOFs of the control
+    # run can.
+    reduced_space: int = 64
 
 
 @dataclass(frozen=True)
@@ -236,6 +241,7 @@ def preset(name: str) -> Config:
                 kernels=((8, 6, 4), (5, 5, 3), (3, 3, 3)),  # the reference architecture
                 disc_channels=16,
                 obs_inputs=("obs",),
+                reduced_space=0,
             ),
             train=TrainSpec(control_years=41, validation_years=5, adversarial_weight=0.1),
         )

@@ -20,6 +20,7 @@ import torch
 
 from engine.assimilate import ObsStep
 from engine.config import Config
+from engine.eof import fit_eofs
 from engine.grid import Grid, step_day_of_year
 from engine.gridding import grid_step
 from engine.normalize import Normalizer, fit_normalizer
@@ -130,6 +131,25 @@ class TrainingSamples:
         starts = np.linspace(0, self.n_train - spy, 4).astype(int)
         anomalies = np.concatenate([self.world.anomaly(int(s), int(s) + spy) for s in starts])
         return fit_normalizer(anomalies, self.grid.ocean)
+
+    def eof_basis(self, n: int, memory_mb: float = 2048.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The ``n`` leading volume-weighted EOFs of the training years' anomalies, in network
+        units, as float32 tensors (patterns, variance, residual variance) for
+        :meth:`engine.nn.reduced.ReducedSpaceAnalysis.set_basis`.
+
+        Every step of the training years is used when their float64 copy fits in
+        ``memory_mb``; otherwise evenly spaced steps that do.
+        """
+        cells = int(np.prod(self.grid.shape))
+        stride = max(1, int(np.ceil(self.n_train * cells * 8 / (memory_mb * 2**20))))
+        spy = self.steps_per_year
+        steps, years = np.arange(0, self.n_train, stride), []
+        for start in range(0, self.n_train, spy):  # a year at a time: the full set may not fit
+            stop = min(start + spy, self.n_train)
+            picked = steps[(steps >= start) & (steps < stop)] - start
+            years.append(self.world.anomaly(start, stop)[picked])
+        basis = fit_eofs(self.normalizer.encode(np.concatenate(years)), self.grid.volume, n)
+        return tuple(torch.from_numpy(a) for a in (basis.patterns, basis.variance, basis.residual_variance))
 
     def obs_step(self, anomaly: np.ndarray, step: int, network_year: int, rng: np.random.Generator) -> ObsStep:
         """OSSE super-observations (degC, with their errors) of one step's truth anomaly,

@@ -214,7 +214,7 @@ def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
 
 def _save(path, gen, disc, opt_g, opt_d, config, samples, grid, state, rng, provenance, complete) -> None:
     best = state.best_generator or _module(gen).state_dict()
-    generator = build_generator(config.model)
+    generator = build_generator(config.model, grid.shape)
     generator.load_state_dict(best)
     training: dict[str, Any] = {"step": state.step, "best_val_rmse": state.best_val_rmse, "log": state.log}
     if not complete:  # enough to resume exactly where we were
@@ -305,7 +305,10 @@ def train(
     device = pick_device()
     torch.manual_seed(spec.seed + rank)
     rng = np.random.default_rng([spec.seed, rank])
-    gen, disc = build_generator(config.model).to(device), build_discriminator(config.model).to(device)
+    gen, disc = build_generator(config.model, grid.shape), build_discriminator(config.model)
+    if gen.reduced is not None:  # a resumed run restores the basis with the weights
+        gen.reduced.set_basis(*samples.eof_basis(config.model.reduced_space))
+    gen, disc = gen.to(device), disc.to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=spec.learning_rate, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=spec.discriminator_learning_rate, betas=(0.5, 0.999))
     state = _restore(out, gen, disc, opt_g, opt_d, rng) if resume else TrainState()
@@ -323,7 +326,7 @@ def train(
         "device": str(device),
         **(provenance or {}),
     }
-    averaged = build_generator(config.model).to(device) if spec.ema_decay > 0 else None
+    averaged = build_generator(config.model, grid.shape).to(device) if spec.ema_decay > 0 else None
     save_args = (gen, disc, opt_g, opt_d, config, samples, grid)
     start = time.perf_counter()
     try:

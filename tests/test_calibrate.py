@@ -17,7 +17,7 @@ from tests.test_train import TINY, _samples
 def _checkpoint(grid, inflation=None, scale=100.0) -> Checkpoint:
     ensemble = {} if inflation is None else {"inflation": inflation}
     normalizer = Normalizer(np.full(grid.shape[0], scale, "f4"))  # large: the spread cap never binds
-    return Checkpoint(build_generator(TINY.model), TINY, normalizer, grid.ocean, {}, {}, ensemble)
+    return Checkpoint(build_generator(TINY.model, TINY.grid.shape), TINY, normalizer, grid.ocean, {}, {}, ensemble)
 
 
 def _obs(grid, rng) -> ObsStep:

@@ -8,7 +8,9 @@ from engine.io import InputError
 from engine.normalize import Normalizer, fit_normalizer, to_absolute, to_anomaly
 from tests.conftest import TINY_SPEC
 
-SMALL_MODEL = ModelSpec(relu_channels=4, tanh_channels=2, n_stages=2, kernels=((3, 3, 3),), disc_channels=4)
+SMALL_MODEL = ModelSpec(
+    relu_channels=4, tanh_channels=2, n_stages=2, kernels=((3, 3, 3),), disc_channels=4, reduced_space=8
+)
 
 
 def _config() -> Config:
@@ -18,7 +20,7 @@ def _config() -> Config:
 def test_checkpoint_round_trip_loads_with_weights_only(tmp_path, tiny_grid):
     torch.manual_seed(0)
     config = _config()
-    gen = build_generator(config.model)
+    gen = build_generator(config.model, config.grid.shape)
     normalizer = Normalizer(np.linspace(0.1, 1.0, tiny_grid.shape[0]).astype("f4"))
     path = tmp_path / "model.pt"
     save_checkpoint(path, gen, config, normalizer, tiny_grid, {"command": "test", "seed": 3})
@@ -38,7 +40,7 @@ def test_checkpoint_from_before_the_innovation_inputs_loads_as_trained(tmp_path,
     """Older checkpoints have no obs_inputs (or offset) setting: they load as the
     observation-only network they are, not as today's default."""
     legacy = Config(grid=TINY_SPEC, model=ModelSpec(**{**SMALL_MODEL.__dict__, "obs_inputs": ("obs",)}))
-    gen = build_generator(legacy.model)
+    gen = build_generator(legacy.model, legacy.grid.shape)
     path = tmp_path / "old.pt"
     save_checkpoint(path, gen, legacy, Normalizer(np.ones(4, "f4")), tiny_grid, {})
     payload = torch.load(path, weights_only=True)
@@ -52,7 +54,9 @@ def test_checkpoint_from_before_the_innovation_inputs_loads_as_trained(tmp_path,
 
 def test_checkpoint_for_another_grid_is_refused(tmp_path, tiny_grid, coarse_grid):
     path = tmp_path / "model.pt"
-    save_checkpoint(path, build_generator(SMALL_MODEL), _config(), Normalizer(np.ones(4, "f4")), tiny_grid, {})
+    save_checkpoint(
+        path, build_generator(SMALL_MODEL, TINY_SPEC.shape), _config(), Normalizer(np.ones(4, "f4")), tiny_grid, {}
+    )
     with pytest.raises(InputError, match="trained on the tiny grid"):
         load_checkpoint(path).check_grid(coarse_grid)
 
@@ -94,5 +98,5 @@ def test_normalizer_scales_levels_and_anomalies_round_trip(tiny_grid):
 
 def test_presets_build_generators():
     for name in ("coarse", "paper"):
-        assert build_generator(preset(name).model) is not None
+        assert build_generator(preset(name).model, preset(name).grid.shape) is not None
     assert GridSpec().name == "coarse"

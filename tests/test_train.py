@@ -23,7 +23,9 @@ TINY = Config(
     grid=TINY_SPEC,
     world=WorldSpec(n_modes=8),
     network=NetworkSpec(argo_floats_2007=300),  # a tenth of the fleet keeps tiny runs quick
-    model=ModelSpec(relu_channels=4, tanh_channels=2, n_stages=2, kernels=((3, 3, 3),), disc_channels=4),
+    model=ModelSpec(
+        relu_channels=4, tanh_channels=2, n_stages=2, kernels=((3, 3, 3),), disc_channels=4, reduced_space=8
+    ),
     train=TrainSpec(
         control_years=3,
         validation_years=1,
@@ -211,7 +213,7 @@ def test_without_adversarial_weight_the_critic_is_not_trained(tiny_grid):
     config = replace(TINY, train=replace(TINY.train, adversarial_weight=0.0))
     samples = _samples(tiny_grid)
     window = samples.training_window(np.random.default_rng(0), 3)
-    gen, disc = build_generator(config.model), build_discriminator(config.model)
+    gen, disc = build_generator(config.model, config.grid.shape), build_discriminator(config.model)
     before = {k: v.clone() for k, v in disc.state_dict().items()}
     opt_g, opt_d = torch.optim.Adam(gen.parameters()), torch.optim.Adam(disc.parameters())
     weights = [p.detach().clone() for p in gen.parameters()]

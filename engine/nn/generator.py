@@ -16,6 +16,10 @@ an analysis (DESIGN section 4).
   U-Net skips; a transposed-convolution decoder brings the features back to full
   resolution and a 1x1x1 convolution gives the analysis **increment**.
 * ``analysis = (background + increment) * ocean_mask``: exactly zero on land.
+* Optionally (``reduced_space > 0``, not in the reference architecture) a
+  :class:`~engine.nn.reduced.ReducedSpaceAnalysis` first solves for the large scales on the
+  training data's leading EOFs; the U-Net then sees that analysis as a third background
+  channel, its innovations are taken against it, and its increment is added to it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .pconv import PartialConv3d, Triple, as_triple, same_pad, wrap_lon
+from .reduced import ReducedSpaceAnalysis
 
 POOL: Triple = (1, 2, 2)  # (depth, lat, lon): never pool in depth
 OBS_INPUTS = ("obs", "innovation", "error")  # what the observation branch may see, per observed cell
@@ -115,6 +120,11 @@ class Generator(nn.Module):
         reference architecture sees ``("obs",)`` only.
     circular_lon
         Periodic longitude (global grids).  Set False for regional grids.
+    reduced_space
+        Number of EOFs of the reduced-space analysis layer; 0 (the reference) for none.
+    field_shape
+        ``(depth, lat, lon)`` of the grid; required when ``reduced_space > 0``, whose basis
+        (installed with ``generator.reduced.set_basis``) is grid-specific.
     """
 
     def __init__(
@@ -126,6 +136,8 @@ class Generator(nn.Module):
         decoder_kernel: Sequence[int] = (3, 3, 3),
         obs_inputs: Sequence[str] = ("obs",),
         circular_lon: bool = True,
+        reduced_space: int = 0,
+        field_shape: tuple[int, int, int] | None = None,
     ) -> None:
         super().__init__()
         if n_stages < 1 or not kernels:
@@ -142,7 +154,13 @@ class Generator(nn.Module):
         ch = [r + t for r, t in widths]
 
         self.bg_stages, self.obs_stages = nn.ModuleList(), nn.ModuleList()
-        bg_in, obs_in = 2, len(self.obs_inputs)  # background + ocean mask | observation channels
+        self.reduced = None
+        if reduced_space > 0:
+            if field_shape is None:
+                raise ValueError("a reduced-space layer needs the grid's field_shape (depth, lat, lon)")
+            self.reduced = ReducedSpaceAnalysis(reduced_space, tuple(field_shape))
+        # background + ocean mask (+ reduced-space analysis) | observation channels
+        bg_in, obs_in = 2 + (self.reduced is not None), len(self.obs_inputs)
         for s in range(n_stages):
             self.bg_stages.append(TwinBlock(bg_in, *widths[s], enc[s], circular_lon))
             self.obs_stages.append(PartialTwinBlock(obs_in, *widths[s], enc[s], circular_lon))
@@ -196,11 +214,16 @@ class Generator(nn.Module):
         dtype, n = background.dtype, background.shape[0]
         ocean = ocean_mask.to(dtype).expand(n, -1, -1, -1, -1)
         seen = obs_mask.to(dtype) * ocean  # an observation on land is not used
-        observed = self._obs_channels(background, obs, obs_error) * seen
-        fields = [torch.cat([background * ocean, ocean], dim=1), observed, seen]
+        background_fields = [background * ocean, ocean]
+        base = background
+        if self.reduced is not None:
+            base = self.reduced(background * ocean, obs * seen, seen, obs_error) * ocean
+            background_fields.append(base)
+        observed = self._obs_channels(base, obs, obs_error) * seen
+        fields = [torch.cat(background_fields, dim=1), observed, seen]
         fields, crop = self._pad_horizontal(fields)
         increment = crop(self._unet(*fields))
-        return (background + increment) * ocean_mask.to(dtype)
+        return (base + increment) * ocean_mask.to(dtype)
 
     def _obs_channels(
         self, background: torch.Tensor, obs: torch.Tensor, obs_error: torch.Tensor | None

@@ -1,0 +1,73 @@
+"""Empirical orthogonal functions of a set of 3-D anomaly fields (pure numpy).
+
+The basis of the generator's reduced-space analysis layer
+(:class:`engine.nn.reduced.ReducedSpaceAnalysis`) is fitted here, once, from the training
+years of the control run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EOFBasis:
+    """Leading EOFs of weighted anomalies, all arrays float32.
+
+    ``patterns`` (n, depth, lat, lon) rebuild a field as ``amplitudes @ patterns``
+    (a field's amplitudes are its inner products with them); ``variance`` (n,) is each amplitude's variance over the samples;
+    ``residual_variance`` (depth, lat, lon) the variance the EOFs leave, per cell.
+    """
+
+    patterns: np.ndarray
+    variance: np.ndarray
+    residual_variance: np.ndarray
+
+
+def fit_eofs(anomalies: np.ndarray, weights: np.ndarray, n: int) -> EOFBasis:
+    """The ``n`` leading EOFs of ``anomalies`` in the metric ``weights``.
+
+    Parameters
+    ----------
+    anomalies
+        (time, depth, lat, lon) samples, zero (not NaN) on land.
+    weights
+        (depth, lat, lon) non-negative weights of the inner product (e.g. cell volumes),
+        zero on land.
+    n
+        Number of EOFs; at most the number of samples.
+
+    Returns
+    -------
+    EOFBasis
+        EOFs orthonormal in the inner product weighted by ``weights`` (scaled to mean 1
+        over the sea), by decreasing variance.
+    """
+    samples = anomalies.shape[0]
+    if not 1 <= n <= samples:
+        raise ValueError(f"need 1 <= n <= {samples} samples, got n={n}")
+    shape = anomalies.shape[1:]
+    sea = weights.ravel() > 0
+    root = np.sqrt(weights.ravel()[sea] / weights.ravel()[sea].mean())
+    scaled = anomalies.reshape(samples, -1)[:, sea].astype("f8") * root
+    # Eigenvectors of the (time x time) Gram matrix: cheaper than an SVD when the grid has
+    # more cells than there are samples, as it always does here.
+    values, vectors = np.linalg.eigh(scaled @ scaled.T)
+    order = np.argsort(values)[::-1][:n]
+    singular = np.sqrt(np.maximum(values[order], 1e-12))
+    orthonormal = (vectors[:, order].T @ scaled) / singular[:, None]  # (n, sea cells)
+    amplitudes = scaled @ orthonormal.T
+    residual = ((scaled - amplitudes @ orthonormal) / root) ** 2
+
+    def to_grid(values: np.ndarray) -> np.ndarray:
+        out = np.zeros((values.shape[0], int(np.prod(shape))), "f4")
+        out[:, sea] = values
+        return out.reshape((values.shape[0], *shape))
+
+    return EOFBasis(
+        patterns=to_grid(orthonormal / root),
+        variance=(singular**2 / samples).astype("f4"),
+        residual_variance=to_grid(residual.mean(axis=0)[None])[0],
+    )
