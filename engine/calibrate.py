@@ -61,16 +61,21 @@ def tune_inflation(
     checkpoint: Checkpoint,
     samples: TrainingSamples,
     members: int = 10,
-    iterations: int = 6,
+    iterations: int = 12,
     bounds: tuple[float, float] = (1.0, 8.0),
     progress: Callable[[float, float], None] | None = None,
+    tolerance: float = 0.05,
 ) -> dict[str, Any]:
     """The inflation factor that makes the held-out spread/RMSE sqrt(M/(M+1)).
 
     The ratio grows with the factor (and saturates at the cap, see
     :class:`~engine.assimilate.DeepDA`), so a bisection in log(factor) between
-    ``bounds`` brackets it; ``progress(factor, ratio)`` is called after each trial.
-    Returns the calibration stored in the checkpoint: the trial closest to the target.
+    ``bounds`` brackets it, until a trial is within ``tolerance`` (relative) of the
+    target or ``iterations`` trials are spent; ``progress(factor, ratio)`` is called
+    after each trial. Returns the calibration stored in the checkpoint: the trial
+    closest to the target. The ratio can be steep in the factor (a model that keeps slow
+    departures for years compounds the inflation step after step), hence the tolerance
+    rather than a fixed number of halvings.
     """
     if members < 2:
         raise ValueError("an ensemble needs at least 2 members to calibrate")
@@ -85,11 +90,17 @@ def tune_inflation(
             progress(factor, ratio)
         return not ratio < target  # a non-finite ratio counts as too wide
 
+    def close_enough() -> bool:
+        ratio = trials[-1][1]
+        return math.isfinite(ratio) and abs(ratio / target - 1.0) <= tolerance
+
     lo, hi = bounds
-    if not too_wide(lo) and too_wide(hi):
+    if not too_wide(lo) and not close_enough() and too_wide(hi) and not close_enough():
         for _ in range(max(iterations - 2, 0)):
             middle = math.sqrt(lo * hi)
             lo, hi = (lo, middle) if too_wide(middle) else (middle, hi)
+            if close_enough():
+                break
     finite = [t for t in trials if math.isfinite(t[1]) and t[1] > 0]
     factor, ratio = min(finite, key=lambda fr: abs(math.log(fr[1] / target)))
     return {

@@ -113,6 +113,27 @@ def test_tuning_moves_spread_skill_toward_target_and_is_stored(tmp_path, tiny_gr
     assert DeepDA(load_checkpoint(out), tiny_grid).inflation == calibration["inflation"]
 
 
+def test_tuning_goes_on_until_a_steep_ratio_is_within_tolerance(tiny_grid, monkeypatch):
+    """A model that keeps slow departures compounds the inflation: the ratio jumps from
+    0.4 to the cap within a few percent of the factor. Six halvings of [1, 8] stop 14 %
+    wide of the root; the search must go on until a trial is within 5 % of the target."""
+    import engine.calibrate as calibrate
+
+    def steep(method, cases, samples, members, seed=5):
+        return min(0.4 + 20.0 * (method.inflation - 1.0), 2.5)
+
+    monkeypatch.setattr(calibrate, "held_out_cases", lambda samples: [])
+    monkeypatch.setattr(calibrate, "spread_skill", steep)
+    samples = type("Samples", (), {"grid": tiny_grid})()
+    calibration = tune_inflation(_checkpoint(tiny_grid), samples, members=10)
+    target = math.sqrt(10 / 11)
+    assert abs(calibration["held_out_spread_skill"] / target - 1) <= 0.05
+    assert calibration["inflation"] == pytest.approx(1 + (target - 0.4) / 20, abs=0.003)
+    assert len(calibration["trials"]) <= 12
+    ratios = [r for _, r in calibration["trials"]]
+    assert all(abs(r / target - 1) > 0.05 for r in ratios[:-1])  # stopped at the first close trial
+
+
 def test_cli_calibrate_rejects_a_one_member_ensemble(tmp_path, capsys):
     assert cli.main(["calibrate", "--members", "1"]) == 2
     assert "at least 2 members" in capsys.readouterr().err

@@ -62,6 +62,10 @@ def test_cli_train_writes_a_loadable_checkpoint_and_a_loss_log(tmp_path, tiny_co
     log = pd.read_csv(tmp_path / "model.log.csv")
     assert list(log["step"]) == [1, 2, 3] and log["val_rmse"].notna().sum() == 2
     assert (log[["g_mse", "d_loss"]] > 0).all().all()
+    # The reduced-space layer's basis was fitted from the training years and saved with it.
+    variance = ckpt.generator.reduced.variance
+    assert len(variance) == TINY.model.reduced_space and torch.all(variance[:-1] >= variance[1:])
+    assert variance[-1] > 0 and ckpt.generator.reduced.patterns.abs().sum() > 0
 
 
 def test_cli_train_refuses_to_overwrite_or_resume_nothing(tmp_path, tiny_config_file, capsys):
