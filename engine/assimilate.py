@@ -82,9 +82,13 @@ class DeepDA:
         analysis.  The generator pulls members together (it was trained to be close to
         the truth, not to carry uncertainty), so without inflation an ensemble is
         under-dispersive; ``None`` takes the value calibrated into the checkpoint
-        (:mod:`engine.calibrate`), 1 when it has none.  The inflated spread is capped at
-        the level's climatological anomaly scale: where nothing is observed the cycle
-        does not contract members, and uncapped inflation would grow them without bound.
+        (:mod:`engine.calibrate`), 1 when it has none.  Inflation restores spread the
+        analysis took away and never more: the inflated spread is capped, cell by cell,
+        at the background's spread (or the analysis's own, if wider) and at the level's
+        climatological anomaly scale.  Where little is observed the cycle barely
+        contracts members (the EOF layer gives slow, barely observed patterns a gain near
+        zero, as a Kalman filter does), and a factor applied there step after step would
+        compound until the spread met the climatological cap.
     """
 
     name = "deepda"
@@ -114,13 +118,14 @@ class DeepDA:
         out = self.generator(bg, ob, self._tensor(mask), self.ocean.expand(members, -1, -1, -1, -1), error)
         analysis = self.normalizer.decode(out[:, 0].float().cpu().numpy())
         if members > 1 and self.inflation != 1.0:
-            analysis = inflate(analysis, self.inflation, self.normalizer.scale)
+            prior = background.std(axis=0, ddof=1)
+            analysis = inflate(analysis, self.inflation, self.normalizer.scale, prior)
         return analysis
 
 
-def inflate(members: np.ndarray, factor: float, cap: np.ndarray) -> np.ndarray:
-    """Scale member departures from the ensemble mean by ``factor``, then shrink them
-    where the spread (std, ddof=1) would exceed ``cap`` (degC per level).
+def inflate(members: np.ndarray, factor: float, cap: np.ndarray, prior_spread: np.ndarray | None = None) -> np.ndarray:
+    """Scale member departures from the ensemble mean by ``factor``, limiting the spread
+    (std, ddof=1) to ``cap`` per level and, where given, to ``prior_spread`` per cell.
 
     Parameters
     ----------
@@ -130,6 +135,9 @@ def inflate(members: np.ndarray, factor: float, cap: np.ndarray) -> np.ndarray:
         Multiplicative inflation.
     cap
         (depth,) largest spread allowed, e.g. the climatological anomaly scale.
+    prior_spread
+        (depth, lat, lon) the background's spread: inflation may bring the spread back
+        up to it but not beyond (nor below the members' own spread, if that is wider).
 
     Returns
     -------
@@ -137,10 +145,13 @@ def inflate(members: np.ndarray, factor: float, cap: np.ndarray) -> np.ndarray:
         Members with the same ensemble mean.
     """
     mean = members.mean(axis=0, keepdims=True)
-    departures = factor * (members - mean)
+    departures = members - mean
     spread = departures.std(axis=0, ddof=1)
-    shrink = np.minimum(1.0, cap[:, None, None] / np.maximum(spread, 1e-12))
-    return (mean + departures * shrink).astype("f4")
+    target = np.minimum(factor * spread, cap[:, None, None])
+    if prior_spread is not None:
+        target = np.minimum(target, np.maximum(spread, prior_spread))
+    scale = np.where(spread > 1e-12, target / np.maximum(spread, 1e-12), 1.0)
+    return (mean + departures * scale).astype("f4")
 
 
 class Climatology:

@@ -33,7 +33,15 @@ def test_inflation_scales_member_departures_and_keeps_the_mean(tiny_grid):
     plain = DeepDA(checkpoint, tiny_grid).assimilate(background, obs)
     inflated = DeepDA(checkpoint, tiny_grid, inflation=2.5).assimilate(background, obs)
     np.testing.assert_allclose(inflated.mean(0), plain.mean(0), atol=1e-5)
-    np.testing.assert_allclose(inflated - inflated.mean(0), 2.5 * (plain - plain.mean(0)), atol=1e-5)
+    # Departures scale by 2.5 per cell, but never beyond the background's spread.
+    spread, prior = plain.std(0, ddof=1), background.std(0, ddof=1)
+    expected = np.minimum(2.5 * spread, np.maximum(spread, prior))
+    np.testing.assert_allclose(inflated.std(0, ddof=1), expected, rtol=1e-4, atol=1e-6)
+    ratio = (inflated - inflated.mean(0)) / np.where(spread > 0, plain - plain.mean(0), 1.0)
+    sea = np.broadcast_to(spread > 1e-6, ratio.shape)
+    np.testing.assert_allclose(
+        ratio[sea], np.broadcast_to(expected / np.maximum(spread, 1e-12), ratio.shape)[sea], rtol=1e-3
+    )
     # the checkpoint's calibrated value is the default; one member is never inflated
     assert DeepDA(_checkpoint(tiny_grid, 1.7), tiny_grid).inflation == 1.7
     np.testing.assert_array_equal(
@@ -53,6 +61,23 @@ def test_inflated_spread_is_capped_per_level_and_the_mean_kept():
     # level 0 (spread 0.1 * 4 < cap) is inflated exactly; level 2 (5 * 4) sits at the cap
     np.testing.assert_allclose(spread[0], 4.0 * members[:, 0].std(axis=0, ddof=1), rtol=1e-4)
     np.testing.assert_allclose(spread[2], 1.0, rtol=1e-4)
+
+
+def test_inflation_restores_the_prior_spread_and_never_exceeds_it():
+    """Where the analysis did not contract the members, inflating them would compound cycle
+    after cycle: the spread may only come back up to the background's."""
+    rng = np.random.default_rng(4)
+    prior_members = rng.standard_normal((8, 2, 3, 4)).astype("f4")
+    prior = prior_members.std(axis=0, ddof=1)
+    mean = prior_members.mean(axis=0)
+    contracted = mean + 0.5 * (prior_members - mean)  # observed: spread halved
+    contracted[:, 1] = prior_members[:, 1]  # level 1 unobserved: spread kept
+    cap = np.full(2, 100.0, "f4")
+    out = inflate(contracted, 1.5, cap, prior)
+    np.testing.assert_allclose(out.mean(0), contracted.mean(0), atol=1e-5)
+    np.testing.assert_allclose(out.std(0, ddof=1)[0], 0.75 * prior[0], rtol=1e-4)  # 1.5 x the half
+    np.testing.assert_allclose(out[:, 1], prior_members[:, 1], atol=1e-5)  # no growth where uncontracted
+    np.testing.assert_allclose(inflate(contracted, 3.0, cap, prior).std(0, ddof=1), prior, rtol=1e-4)
 
 
 class _ReliableEnsemble:
