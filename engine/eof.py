@@ -16,9 +16,10 @@ import numpy as np
 class EOFBasis:
     """Leading EOFs of weighted anomalies, all arrays float32.
 
-    ``patterns`` (n, depth, lat, lon) rebuild a field as ``amplitudes @ patterns``
-    (a field's amplitudes are its inner products with them); ``variance`` (n,) is each amplitude's variance over the samples;
-    ``residual_variance`` (depth, lat, lon) the variance the EOFs leave, per cell.
+    ``patterns`` (n, depth, lat, lon) rebuild a field as ``amplitudes @ patterns`` (a
+    field's amplitudes are its weighted inner products with them); ``variance`` (n,) is
+    each amplitude's variance over the samples; ``residual_variance`` (depth, lat, lon)
+    the variance the EOFs leave, per cell.
     """
 
     patterns: np.ndarray
