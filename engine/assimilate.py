@@ -24,6 +24,7 @@ from engine.config import Config
 from engine.config import preset as preset_config
 from engine.grid import Grid, build_grid, step_day_of_year, step_times
 from engine.gridding import grid_profiles, table_steps
+from engine.inflation import additive_inflation, inflate
 from engine.io import (
     InputError,
     history_line,
@@ -78,29 +79,40 @@ class DeepDA:
     device
         Where the generator runs.
     inflation
-        Multiplies each ensemble member's departure from the ensemble mean after every
-        analysis.  The generator pulls members together (it was trained to be close to
-        the truth, not to carry uncertainty), so without inflation an ensemble is
-        under-dispersive; ``None`` takes the value calibrated into the checkpoint
-        (:mod:`engine.calibrate`), 1 when it has none.  Inflation restores spread the
-        analysis took away and never more: the inflated spread is capped, cell by cell,
-        at the background's spread (or the analysis's own, if wider) and at the level's
-        climatological anomaly scale.  Where little is observed the cycle barely
-        contracts members (the EOF layer gives slow, barely observed patterns a gain near
-        zero, as a Kalman filter does), and a factor applied there step after step would
-        compound until the spread met the climatological cap.
+        Multiplicative inflation of each member's departure from the ensemble mean after
+        every analysis (:func:`engine.inflation.inflate`: capped at the background's
+        spread and the level's climatological anomaly scale); ``None`` takes the
+        calibration's value, 1 when it has none.
+    calibration
+        The ensemble calibration (:mod:`engine.calibrate`); ``None`` takes the
+        checkpoint's. Its additive inflation, if any, perturbs every member's background
+        before the analysis (:class:`engine.inflation.AdditiveInflation`), drawn from a
+        generator seeded by (``seed``, step), so a resumed run draws what the
+        uninterrupted one would have.
+    seed
+        Seed of the additive perturbations.
     """
 
     name = "deepda"
 
     def __init__(
-        self, checkpoint: Checkpoint, grid: Grid, device: str | torch.device = "cpu", inflation: float | None = None
+        self,
+        checkpoint: Checkpoint,
+        grid: Grid,
+        device: str | torch.device = "cpu",
+        inflation: float | None = None,
+        calibration: dict[str, Any] | None = None,
+        seed: int = 0,
     ) -> None:
         checkpoint.check_grid(grid)
         self.generator = checkpoint.generator.to(device).eval()
         self.normalizer = checkpoint.normalizer
         self.device = torch.device(device)
-        self.inflation = float(checkpoint.ensemble.get("inflation", 1.0) if inflation is None else inflation)
+        calibration = checkpoint.ensemble if calibration is None else calibration
+        self.inflation = float(calibration.get("inflation", 1.0) if inflation is None else inflation)
+        reduced = self.generator.reduced
+        self.additive = additive_inflation(calibration, None if reduced is None else reduced.patterns)
+        self.seed = seed
         self.ocean = torch.from_numpy(grid.ocean.astype("f4"))[None, None].to(self.device)
 
     def _tensor(self, values: np.ndarray) -> torch.Tensor:
@@ -112,46 +124,20 @@ class DeepDA:
         members = background.shape[0]
         values = np.broadcast_to(obs.anomaly, background.shape)
         mask = np.broadcast_to(obs.mask, background.shape)
-        bg = self._tensor(self.normalizer.encode(background))
+        bg = self.normalizer.encode(background)
+        if members > 1 and self.additive is not None:
+            # a stream apart from the observation perturbations' (seeded by (seed, step))
+            bg = bg + self.additive.draw(members, np.random.default_rng([self.seed, obs.step, 1]))
         ob = self._tensor(self.normalizer.encode(values) * mask)
         error = self._tensor(self.normalizer.encode(np.broadcast_to(obs.error, background.shape)) * mask)
-        out = self.generator(bg, ob, self._tensor(mask), self.ocean.expand(members, -1, -1, -1, -1), error)
+        out = self.generator(
+            self._tensor(bg), ob, self._tensor(mask), self.ocean.expand(members, -1, -1, -1, -1), error
+        )
         analysis = self.normalizer.decode(out[:, 0].float().cpu().numpy())
         if members > 1 and self.inflation != 1.0:
             prior = background.std(axis=0, ddof=1)
             analysis = inflate(analysis, self.inflation, self.normalizer.scale, prior)
         return analysis
-
-
-def inflate(members: np.ndarray, factor: float, cap: np.ndarray, prior_spread: np.ndarray | None = None) -> np.ndarray:
-    """Scale member departures from the ensemble mean by ``factor``, limiting the spread
-    (std, ddof=1) to ``cap`` per level and, where given, to ``prior_spread`` per cell.
-
-    Parameters
-    ----------
-    members
-        (members, depth, lat, lon) anomalies.
-    factor
-        Multiplicative inflation.
-    cap
-        (depth,) largest spread allowed, e.g. the climatological anomaly scale.
-    prior_spread
-        (depth, lat, lon) the background's spread: inflation may bring the spread back
-        up to it but not beyond (nor below the members' own spread, if that is wider).
-
-    Returns
-    -------
-    numpy.ndarray
-        Members with the same ensemble mean.
-    """
-    mean = members.mean(axis=0, keepdims=True)
-    departures = members - mean
-    spread = departures.std(axis=0, ddof=1)
-    target = np.minimum(factor * spread, cap[:, None, None])
-    if prior_spread is not None:
-        target = np.minimum(target, np.maximum(spread, prior_spread))
-    scale = np.where(spread > 1e-12, target / np.maximum(spread, 1e-12), 1.0)
-    return (mean + departures * scale).astype("f4")
 
 
 class Climatology:

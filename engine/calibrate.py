@@ -2,12 +2,13 @@
 
 A DeepDA ensemble gets its spread from perturbed observations and different first
 backgrounds (DESIGN section 8), but the generator was trained to land close to the truth,
-so it pulls members together and the ensemble is under-dispersive: its spread
-under-states the error of its mean.  Multiplicative inflation of each member's departure
-from the mean (as in ensemble Kalman filters) fixes that; the factor is tuned here so
-that spread / RMSE of the mean equals the value a reliable ensemble has,
-sqrt(M / (M + 1)) for M members.  Like OI's tuning, it uses only the held-out control
-years observed by the 1990 and 2010 networks, never the OSSE's historical run.
+so it pulls members together, and nothing between analyses spreads them again: the
+ensemble is under-dispersive, its spread under-states the error of its mean. Inflation
+(:mod:`engine.inflation`: additive for models with the reduced-space layer,
+multiplicative otherwise) fixes that; its factor is tuned here so that spread / RMSE of
+the mean equals the value a reliable ensemble has, sqrt(M / (M + 1)) for M members. Like
+OI's tuning, it uses only the held-out control years observed by the 1990 and 2010
+networks, never the OSSE's historical run.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 
 from engine.assimilate import DeepDA, ObsStep, cycle, initial_backgrounds
 from engine.checkpoint import Checkpoint
@@ -62,52 +64,82 @@ def tune_inflation(
     samples: TrainingSamples,
     members: int = 10,
     iterations: int = 12,
-    bounds: tuple[float, float] = (1.0, 8.0),
+    bounds: tuple[float, float] | None = None,
     progress: Callable[[float, float], None] | None = None,
     tolerance: float = 0.05,
 ) -> dict[str, Any]:
-    """The inflation factor that makes the held-out spread/RMSE sqrt(M/(M+1)).
+    """The inflation that makes the held-out spread/RMSE sqrt(M/(M+1)).
 
-    The ratio grows with the factor (and saturates at the cap, see
-    :class:`~engine.assimilate.DeepDA`), so a bisection in log(factor) between
-    ``bounds`` brackets it, until a trial is within ``tolerance`` (relative) of the
-    target or ``iterations`` trials are spent; ``progress(factor, ratio)`` is called
-    after each trial. Returns the calibration stored in the checkpoint: the trial
-    closest to the target. The ratio can be steep in the factor (a model that keeps slow
-    departures for years compounds the inflation step after step), hence the tolerance
-    rather than a fixed number of halvings.
+    A model with the reduced-space layer gets additive inflation
+    (:mod:`engine.inflation`): the one-step change variances are measured on the
+    training years and their factor is tuned (``bounds`` default (0.01, 4)); other
+    models get multiplicative inflation (``bounds`` default (1, 8)). The ratio grows
+    with either, so the search keeps a bracket between ``bounds`` and tries, inside it,
+    where a straight line in log(ratio) against log(factor) through its ends meets the
+    target (kept within the bracket's middle 80 %, so it always shrinks), until a trial
+    is within ``tolerance`` (relative) of the target or ``iterations`` trials are spent;
+    ``progress(factor, ratio)`` is called after each trial. Returns the calibration
+    stored in the checkpoint, with the trial closest to the target. The ratio can be
+    steep in a multiplicative factor (a model that keeps slow departures for years
+    compounds it), hence the tolerance rather than a fixed number of steps.
     """
     if members < 2:
         raise ValueError("an ensemble needs at least 2 members to calibrate")
     target = math.sqrt(members / (members + 1))
     cases = held_out_cases(samples)
+    reduced = checkpoint.generator.reduced
+    base: dict[str, Any] = {"inflation": 1.0}
+    if reduced is not None:
+        amplitude, residual = samples.tendency_variance(reduced.patterns.cpu().numpy())
+        base.update(
+            tendency_variance=torch.from_numpy(amplitude), residual_tendency_variance=torch.from_numpy(residual)
+        )
+        knob, bounds = "additive_inflation", bounds or (0.01, 4.0)
+    else:
+        knob, bounds = "inflation", bounds or (1.0, 8.0)
     trials: list[tuple[float, float]] = []
 
-    def too_wide(factor: float) -> bool:
-        ratio = spread_skill(DeepDA(checkpoint, samples.grid, inflation=factor), cases, samples, members)
+    def trial(factor: float) -> float:
+        method = DeepDA(checkpoint, samples.grid, calibration={**base, knob: factor})
+        ratio = spread_skill(method, cases, samples, members)
         trials.append((factor, ratio))
         if progress:
             progress(factor, ratio)
-        return not ratio < target  # a non-finite ratio counts as too wide
+        return ratio if math.isfinite(ratio) else math.inf  # a non-finite ratio counts as too wide
 
-    def close_enough() -> bool:
-        ratio = trials[-1][1]
+    def close_enough(ratio: float) -> bool:
         return math.isfinite(ratio) and abs(ratio / target - 1.0) <= tolerance
 
-    lo, hi = bounds
-    if not too_wide(lo) and not close_enough() and too_wide(hi) and not close_enough():
-        for _ in range(max(iterations - 2, 0)):
-            middle = math.sqrt(lo * hi)
-            lo, hi = (lo, middle) if too_wide(middle) else (middle, hi)
-            if close_enough():
+    lo, r_lo = bounds[0], trial(bounds[0])
+    if r_lo < target and not close_enough(r_lo):
+        hi, r_hi = bounds[1], trial(bounds[1])
+        while r_hi >= target and not close_enough(r_hi) and len(trials) < iterations:
+            middle = _log_interpolate((lo, r_lo), (hi, r_hi), target)
+            ratio = trial(middle)
+            if close_enough(ratio):
                 break
+            lo, r_lo, hi, r_hi = (lo, r_lo, middle, ratio) if ratio >= target else (middle, ratio, hi, r_hi)
     finite = [t for t in trials if math.isfinite(t[1]) and t[1] > 0]
     factor, ratio = min(finite, key=lambda fr: abs(math.log(fr[1] / target)))
     return {
-        "inflation": round(factor, 4),
+        **base,
+        knob: round(factor, 4),
         "members": members,
         "held_out_spread_skill": round(ratio, 4),
         "target_spread_skill": round(target, 4),
         "trials": [[round(f, 4), round(r, 4)] for f, r in trials],
         "data": f"held-out control year, networks {', '.join(map(str, VALIDATION_ERAS))}",
     }
+
+
+def _log_interpolate(lo: tuple[float, float], hi: tuple[float, float], target: float) -> float:
+    """Where the line through (log factor, log ratio) at ``lo`` and ``hi`` reaches
+    ``target``, kept inside the middle 80 % of the bracket in log(factor)."""
+    (f0, r0), (f1, r1) = lo, hi
+    x0, x1 = math.log(f0), math.log(f1)
+    if math.isfinite(r1) and r1 > 0 and r0 > 0 and r1 > r0:
+        share = (math.log(target) - math.log(r0)) / (math.log(r1) - math.log(r0))
+    else:
+        share = 0.5
+    share = min(max(share, 0.1), 0.9)
+    return math.exp(x0 + share * (x1 - x0))

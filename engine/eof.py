@@ -72,3 +72,29 @@ def fit_eofs(anomalies: np.ndarray, weights: np.ndarray, n: int) -> EOFBasis:
         variance=(singular**2 / samples).astype("f4"),
         residual_variance=to_grid(residual.mean(axis=0)[None])[0],
     )
+
+
+def project_on_basis(fields: np.ndarray, weights: np.ndarray, patterns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Amplitudes of ``fields`` on EOF ``patterns`` and what the patterns leave.
+
+    Parameters
+    ----------
+    fields
+        (time, depth, lat, lon), zero on land.
+    weights
+        (depth, lat, lon) the inner product's weights, as given to :func:`fit_eofs`.
+    patterns
+        (n, depth, lat, lon) EOFs from :func:`fit_eofs` with the same ``weights``.
+
+    Returns
+    -------
+    amplitudes, residual
+        (time, n) and (time, depth, lat, lon), float64: ``fields = amplitudes @ patterns +
+        residual``.
+    """
+    sea = weights > 0
+    metric = np.where(sea, weights / weights[sea].mean(), 0.0)
+    flat = patterns.reshape(patterns.shape[0], -1).astype("f8")
+    amplitudes = (fields.reshape(fields.shape[0], -1) * metric.ravel()) @ flat.T
+    residual = fields.astype("f8") - (amplitudes @ flat).reshape(fields.shape)
+    return amplitudes, residual

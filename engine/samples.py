@@ -20,7 +20,7 @@ import torch
 
 from engine.assimilate import ObsStep
 from engine.config import Config
-from engine.eof import fit_eofs
+from engine.eof import fit_eofs, project_on_basis
 from engine.grid import Grid, step_day_of_year
 from engine.gridding import grid_step
 from engine.normalize import Normalizer, fit_normalizer
@@ -150,6 +150,25 @@ class TrainingSamples:
             years.append(self.world.anomaly(start, stop)[picked])
         basis = fit_eofs(self.normalizer.encode(np.concatenate(years)), self.grid.volume, n)
         return tuple(torch.from_numpy(a) for a in (basis.patterns, basis.variance, basis.residual_variance))
+
+    def tendency_variance(self, patterns: np.ndarray, years: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Variance of the truth's change over one step (the error a persistence
+        background adds each cycle), in network units, from the first ``years`` training
+        years: per EOF amplitude (n,) on ``patterns`` (fitted with volume weights, as
+        :meth:`eof_basis`) and, for what the EOFs leave, per cell (depth, lat, lon)."""
+        spy, stop = self.steps_per_year, min(years * self.steps_per_year, self.n_train)
+        amplitude_sq, residual_sq, count = np.zeros(len(patterns)), np.zeros(self.grid.shape), 0
+        last = None
+        for start in range(0, stop, spy):  # a year at a time, each joined to the step before it
+            fields = self.normalizer.encode(self.world.anomaly(start, min(start + spy, stop)))
+            if last is not None:
+                fields = np.concatenate([last, fields])
+            amplitudes, residual = project_on_basis(np.diff(fields, axis=0), self.grid.volume, patterns)
+            amplitude_sq += (amplitudes**2).sum(axis=0)
+            residual_sq += (residual**2).sum(axis=0)
+            count += len(amplitudes)
+            last = fields[-1:]
+        return (amplitude_sq / count).astype("f4"), (residual_sq / count).astype("f4")
 
     def obs_step(self, anomaly: np.ndarray, step: int, network_year: int, rng: np.random.Generator) -> ObsStep:
         """OSSE super-observations (degC, with their errors) of one step's truth anomaly,

@@ -1,23 +1,28 @@
 """Ensemble calibration: inflation arithmetic, the spread/skill statistic, tuning end to end."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from engine import cli
-from engine.assimilate import DeepDA, ObsStep, inflate
+from engine.assimilate import DeepDA, ObsStep
 from engine.calibrate import held_out_cases, spread_skill, tune_inflation
 from engine.checkpoint import Checkpoint, build_generator, load_checkpoint, update_ensemble_calibration
+from engine.inflation import AdditiveInflation, inflate
 from engine.normalize import Normalizer
 from engine.train import train
 from tests.test_train import TINY, _samples
 
 
-def _checkpoint(grid, inflation=None, scale=100.0) -> Checkpoint:
+def _checkpoint(grid, inflation=None, scale=100.0, config=TINY) -> Checkpoint:
     ensemble = {} if inflation is None else {"inflation": inflation}
     normalizer = Normalizer(np.full(grid.shape[0], scale, "f4"))  # large: the spread cap never binds
-    return Checkpoint(build_generator(TINY.model, TINY.grid.shape), TINY, normalizer, grid.ocean, {}, {}, ensemble)
+    return Checkpoint(
+        build_generator(config.model, config.grid.shape), config, normalizer, grid.ocean, {}, {}, ensemble
+    )
 
 
 def _obs(grid, rng) -> ObsStep:
@@ -118,21 +123,29 @@ def test_held_out_cases_observe_the_held_out_years_with_each_era(tiny_grid):
 
 
 def test_tuning_moves_spread_skill_toward_target_and_is_stored(tmp_path, tiny_grid):
+    """A model with the reduced-space layer gets additive inflation, with the one-step
+    change variances of its training years stored beside the tuned factor."""
     samples = _samples(tiny_grid)
     out = tmp_path / "model.pt"
     train(TINY, tiny_grid, samples, str(out))
     calibration = tune_inflation(load_checkpoint(out), samples, members=4, iterations=3)
     trials = calibration["trials"]
     target = calibration["target_spread_skill"]
-    assert trials[0][0] == 1.0
-    if trials[0][1] < target:  # under-dispersive without inflation: the search went on
-        assert len(trials) >= 2 and all(1.0 <= f <= 8.0 for f, _ in trials)
+    assert trials[0][0] == 0.01 and calibration["inflation"] == 1.0
+    if trials[0][1] < target:  # under-dispersive with almost no inflation: the search went on
+        assert len(trials) >= 2 and all(0.01 <= f <= 4.0 for f, _ in trials)
+        assert trials[1][1] > trials[0][1]  # more additive inflation, more spread
     assert target == pytest.approx(math.sqrt(4 / 5), abs=1e-4)
     best = abs(math.log(calibration["held_out_spread_skill"] / target))
     assert best <= abs(math.log(trials[0][1] / target))
+    amplitude, residual = samples.tendency_variance(load_checkpoint(out).generator.reduced.patterns.numpy())
+    np.testing.assert_allclose(calibration["tendency_variance"].numpy(), amplitude)
     update_ensemble_calibration(out, calibration)
-    assert load_checkpoint(out).ensemble["inflation"] == calibration["inflation"]
-    assert DeepDA(load_checkpoint(out), tiny_grid).inflation == calibration["inflation"]
+    stored = load_checkpoint(out).ensemble
+    assert stored["additive_inflation"] == calibration["additive_inflation"]
+    np.testing.assert_allclose(stored["residual_tendency_variance"].numpy(), residual)
+    method = DeepDA(load_checkpoint(out), tiny_grid)
+    np.testing.assert_allclose(method.additive.amplitude_variance, calibration["additive_inflation"] * amplitude)
 
 
 def test_tuning_goes_on_until_a_steep_ratio_is_within_tolerance(tiny_grid, monkeypatch):
@@ -147,7 +160,8 @@ def test_tuning_goes_on_until_a_steep_ratio_is_within_tolerance(tiny_grid, monke
     monkeypatch.setattr(calibrate, "held_out_cases", lambda samples: [])
     monkeypatch.setattr(calibrate, "spread_skill", steep)
     samples = type("Samples", (), {"grid": tiny_grid})()
-    calibration = tune_inflation(_checkpoint(tiny_grid), samples, members=10)
+    without_layer = replace(TINY, model=replace(TINY.model, reduced_space=0))  # multiplicative inflation
+    calibration = tune_inflation(_checkpoint(tiny_grid, config=without_layer), samples, members=10)
     target = math.sqrt(10 / 11)
     assert abs(calibration["held_out_spread_skill"] / target - 1) <= 0.05
     assert calibration["inflation"] == pytest.approx(1 + (target - 0.4) / 20, abs=0.003)
@@ -161,3 +175,51 @@ def test_cli_calibrate_rejects_a_one_member_ensemble(tmp_path, capsys):
     assert "at least 2 members" in capsys.readouterr().err
     assert cli.main(["calibrate", "--model", str(tmp_path / "missing.pt")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_additive_perturbations_are_centred_with_the_covariance_asked_for():
+    rng = np.random.default_rng(0)
+    patterns = rng.standard_normal((2, 2, 3, 4))
+    amplitude_variance, residual_variance = np.array([4.0, 0.25]), rng.uniform(0.1, 0.5, (2, 3, 4))
+    additive = AdditiveInflation(patterns, amplitude_variance, residual_variance)
+    draws = np.stack([additive.draw(5, rng) for _ in range(4000)])  # (draw, member, depth, lat, lon)
+    np.testing.assert_allclose(draws.mean(axis=1), 0.0, atol=1e-5)  # every draw keeps the ensemble mean
+    flat = draws.reshape(4000, 5, -1).astype("f8")
+    covariance = np.einsum("nmi,nmj->ij", flat, flat) / (4000 * 4)  # ensemble covariance, ddof=1
+    p = patterns.reshape(2, -1)
+    expected = (p.T * amplitude_variance) @ p + np.diag(residual_variance.ravel())
+    np.testing.assert_allclose(covariance, expected, atol=0.05 * expected.diagonal().mean())
+
+
+def _with_basis(checkpoint, rng):
+    reduced = checkpoint.generator.reduced
+    n, shape = len(reduced.variance), tuple(reduced.residual_variance.shape)
+    patterns = torch.from_numpy(rng.standard_normal((n, *shape)).astype("f4")) * torch.from_numpy(checkpoint.ocean)
+    reduced.set_basis(patterns, torch.ones(n), torch.full(shape, 0.1))
+    return checkpoint
+
+
+def test_additive_inflation_spreads_identical_members_reproducibly_around_the_same_mean(tiny_grid):
+    rng = np.random.default_rng(6)
+    checkpoint = _with_basis(_checkpoint(tiny_grid, scale=1.0), rng)
+    with torch.no_grad():  # no U-Net increment: the analysis is linear in the background
+        checkpoint.generator.head.weight.zero_()
+        checkpoint.generator.head.bias.zero_()
+    n = len(checkpoint.generator.reduced.variance)
+    calibration = {
+        "additive_inflation": 0.5,
+        "tendency_variance": torch.full((n,), 0.04),
+        "residual_tendency_variance": torch.full(tiny_grid.shape, 0.01),
+    }
+    background = np.repeat((rng.standard_normal((1, *tiny_grid.shape)) * tiny_grid.ocean).astype("f4"), 4, axis=0)
+    obs = _obs(tiny_grid, rng)
+    plain = DeepDA(checkpoint, tiny_grid).assimilate(background, obs)
+    method = DeepDA(checkpoint, tiny_grid, calibration=calibration)
+    spread = method.assimilate(background, obs)
+    np.testing.assert_allclose(plain.std(0), 0.0, atol=1e-6)  # identical members stay identical without it
+    assert spread.std(0, ddof=1)[tiny_grid.ocean].mean() > 0.05
+    np.testing.assert_allclose(spread.mean(0), plain.mean(0), atol=1e-4)  # centred perturbations
+    np.testing.assert_array_equal(method.assimilate(background, obs), spread)  # seeded by (seed, step)
+    later = ObsStep(obs.anomaly, obs.mask, obs.error, obs.step + 1, obs.day_of_year)
+    assert not np.allclose(method.assimilate(background, later), spread)
+    np.testing.assert_array_equal(method.assimilate(background[:1], obs), plain[:1])  # one member: none

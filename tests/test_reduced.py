@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.eof import fit_eofs
+from engine.eof import fit_eofs, project_on_basis
 from engine.nn import Generator
 from engine.nn.reduced import ReducedSpaceAnalysis
+from tests.test_train import _samples
 
 SHAPE = (3, 5, 8)
 
@@ -109,3 +110,20 @@ def test_generator_with_reduced_layer_starts_from_its_analysis():
     assert gen.bg_stages[0].conv.in_channels == 3  # background, ocean, reduced analysis
     with pytest.raises(ValueError, match="field_shape"):
         Generator(reduced_space=4)
+
+
+def test_tendency_variance_spans_year_boundaries_and_splits_on_the_eofs(tiny_grid):
+    samples = _samples(tiny_grid)
+    patterns = samples.eof_basis(4)[0].numpy()
+    amplitude, residual = samples.tendency_variance(patterns, years=2)
+    fields = samples.normalizer.encode(samples.world.anomaly(0, 146)).astype("f8")
+    change = np.diff(fields, axis=0)  # 145 one-step changes, one across the year boundary
+    metric = tiny_grid.volume / tiny_grid.volume[tiny_grid.volume > 0].mean()
+    amplitudes = np.einsum("tdhw,rdhw,dhw->tr", change, patterns, metric)
+    np.testing.assert_allclose(amplitude, (amplitudes**2).mean(axis=0), rtol=1e-4)
+    rest = change - np.einsum("tr,rdhw->tdhw", amplitudes, patterns)
+    np.testing.assert_allclose(residual, (rest**2).mean(axis=0), rtol=1e-3, atol=1e-8)
+    # what the EOFs leave is orthogonal to them, and the two parts rebuild the fields
+    projected, left = project_on_basis(change, tiny_grid.volume, patterns)
+    np.testing.assert_allclose(np.einsum("tdhw,rdhw,dhw->tr", left, patterns, metric), 0.0, atol=1e-4)
+    np.testing.assert_allclose(np.einsum("tr,rdhw->tdhw", projected, patterns) + left, change, atol=1e-5)

@@ -135,12 +135,15 @@ def run_calibrate(args: argparse.Namespace) -> None:
     checkpoint.check_grid(grid)
     samples = TrainingSamples.from_config(config, grid)
 
+    key = "additive_inflation" if checkpoint.generator.reduced is not None else "inflation"  # see tune_inflation
+    knob = key.replace("_", " ")
+
     def report(factor: float, ratio: float) -> None:
-        print(f"inflation {factor:.3f}: held-out spread/RMSE {ratio:.3f}", file=sys.stderr)
+        print(f"{knob} {factor:.3f}: held-out spread/RMSE {ratio:.3f}", file=sys.stderr)
 
     calibration = tune_inflation(checkpoint, samples, members=args.members, progress=report)
     update_ensemble_calibration(path, {**calibration, "command": args.command})
     print(
-        f"wrote inflation {calibration['inflation']} into {path} "
+        f"wrote {knob} {calibration[key]} into {path} "
         f"(held-out spread/RMSE {calibration['held_out_spread_skill']}, target {calibration['target_spread_skill']})"
     )
