@@ -14,8 +14,8 @@ checkpoint:
   Whitaker et al. 2008, *Mon. Wea. Rev.* 136, 463). It puts in the spread a persistence
   background lacks, step after step, so the spread neither decays nor compounds over a
   40-year run.
-* **Multiplicative** (:func:`inflate`, older checkpoints): member departures scaled after
-  each analysis, capped at the background's spread.
+* **Multiplicative** (:func:`inflate`; models without the layer, older checkpoints): member
+  departures scaled after each analysis, capped at the background's spread.
 """
 
 from __future__ import annotations
