@@ -59,18 +59,14 @@ def fit_eofs(anomalies: np.ndarray, weights: np.ndarray, n: int) -> EOFBasis:
     order = np.argsort(values)[::-1][:n]
     singular = np.sqrt(np.maximum(values[order], 1e-12))
     orthonormal = (vectors[:, order].T @ scaled) / singular[:, None]  # (n, sea cells)
-    amplitudes = scaled @ orthonormal.T
-    residual = ((scaled - amplitudes @ orthonormal) / root) ** 2
-
-    def to_grid(values: np.ndarray) -> np.ndarray:
-        out = np.zeros((values.shape[0], int(np.prod(shape))), "f4")
-        out[:, sea] = values
-        return out.reshape((values.shape[0], *shape))
-
+    patterns = np.zeros((n, int(np.prod(shape))), "f4")
+    patterns[:, sea] = orthonormal / root
+    patterns = patterns.reshape((n, *shape))
+    _, residual = project_on_basis(anomalies, weights, patterns)
     return EOFBasis(
-        patterns=to_grid(orthonormal / root),
+        patterns=patterns,
         variance=(singular**2 / samples).astype("f4"),
-        residual_variance=to_grid(residual.mean(axis=0)[None])[0],
+        residual_variance=(residual**2).mean(axis=0).astype("f4"),
     )
 
 
