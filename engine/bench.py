@@ -209,16 +209,23 @@ def bench_train_step() -> dict[str, Any]:
     windows = [samples.training_window(rng, config.train.window).to(device) for _ in range(4)]
     make = _median_seconds(lambda: samples.training_window(rng, config.train.window), 3)
 
-    def one(window=windows[0]) -> None:
-        cycle_window(gen, disc, window, ocean, opt_g, opt_d, config, device, 0.1)
+    def timed(backprop_steps: int) -> float:
+        def one(window=windows[0]) -> None:
+            cycle_window(gen, disc, window, ocean, opt_g, opt_d, config, device, 0.1, backprop_steps)
 
-    seconds = _median_seconds(one, 3)
+        return _median_seconds(one, 3)
+
+    spec = config.train
+    seconds, finetune_seconds = timed(spec.backprop_steps), timed(spec.finetune_backprop_steps)
+    minutes = (spec.steps * (seconds + make) + spec.finetune_steps * (finetune_seconds + make)) / 60
     return {
-        "description": f"coarse window of {config.train.window} steps, backprop every {config.train.backprop_steps}",
+        "description": f"coarse window of {spec.window} steps, backprop every {spec.backprop_steps} "
+        f"(fine-tune: every {spec.finetune_backprop_steps})",
         "window_seconds": round(seconds, 3),
+        "finetune_window_seconds": round(finetune_seconds, 3),
         "sample_seconds": round(make, 3),
         "windows_per_second": round(1.0 / (seconds + make), 3),
-        "minutes_for_default_run": round(config.train.steps * (seconds + make) / 60, 1),
+        "minutes_for_default_run": round(minutes, 1),
     }
 
 

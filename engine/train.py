@@ -10,6 +10,10 @@ restart from a cold start (climatology) after ``chain_years`` on average, so the
 learns the warmed-up cycle of a reanalysis as well as its first steps. Validation cycles
 over held-out control years; the best generator (or, with ``ema_decay``, the best moving
 average of its weights) is kept.
+
+After ``train.steps`` windows a fine-tune phase of ``train.finetune_steps`` windows goes on
+from the best generator with backpropagation through ``finetune_backprop_steps`` cycle
+steps (see :func:`schedule`); early stopping (``patience``) ends the whole run.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -80,10 +84,10 @@ def analyse(
 def cycle_window(
     gen: torch.nn.Module, disc: torch.nn.Module, window: Window, ocean: torch.Tensor,
     opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, config: Config, device: torch.device,
-    adversarial_weight: float,
+    adversarial_weight: float, backprop_steps: int,
 ) -> tuple[dict[str, float], torch.Tensor]:  # fmt: skip
-    """Train on one window from its first background: truncated backpropagation through
-    the analysis cycle. Returns the mean losses and the last analysis.
+    """Train on one window from its first background: backpropagation through the analysis
+    cycle, truncated every ``backprop_steps``. Returns the mean losses and the last analysis.
 
     The critic (discriminator) is trained only when the configured adversarial weight is
     above zero; otherwise ``g_adv`` and ``d_loss`` are NaN (not computed).
@@ -92,7 +96,7 @@ def cycle_window(
     critic = disc if spec.adversarial_weight > 0 else None
     sums = {"g_mse": 0.0, "g_adv": 0.0, "d_loss": 0.0}
     background = window.background
-    for chunk in _chunks(window.length, spec.backprop_steps):
+    for chunk in _chunks(window.length, backprop_steps):
         bg = background.detach()
         total, pairs = 0.0, []
         if critic is not None:
@@ -170,24 +174,54 @@ def validate(
     return math.sqrt(total / max(count, 1))
 
 
-def learning_rate_factor(step: int, spec: TrainSpec) -> float:
-    """Cosine decay from 1 at step 0 to ``spec.learning_rate_floor`` at ``spec.steps``.
+class Schedule(NamedTuple):
+    """What one training window uses: learning rates and the truncation of backpropagation."""
 
-    A pure function of the step, so a resumed run follows the same schedule exactly.  With
-    batch size 1 the gradient noise sets an error floor at a constant rate; decaying the
-    rate lets the last part of a short CPU budget settle into it.
+    generator_learning_rate: float
+    critic_learning_rate: float
+    backprop_steps: int
+
+
+def schedule(step: int, spec: TrainSpec) -> Schedule:
+    """The learning rates and backpropagation length of window ``step`` (0-based).
+
+    The first ``spec.steps`` windows are the one-step phase, the next ``spec.finetune_steps``
+    the fine-tune phase; in each the rates decay by a cosine from their starting values to
+    ``spec.learning_rate_floor`` of them at the phase's end.  A pure function of the step,
+    so a resumed run follows the same schedule exactly.  With batch size 1 the gradient
+    noise sets an error floor at a constant rate; decaying the rate lets the last part of a
+    short CPU budget settle into it.
     """
-    progress = min(step / max(spec.steps, 1), 1.0)
+    finetune = step >= spec.steps
+    start, length = (spec.steps, spec.finetune_steps) if finetune else (0, spec.steps)
+    progress = min((step - start) / max(length, 1), 1.0)
     floor = spec.learning_rate_floor
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    factor = floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if finetune:
+        return Schedule(spec.finetune_learning_rate * factor, spec.discriminator_learning_rate * factor,
+                        spec.finetune_backprop_steps)  # fmt: skip
+    return Schedule(spec.learning_rate * factor, spec.discriminator_learning_rate * factor, spec.backprop_steps)
 
 
-def _set_learning_rates(opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, step: int, spec: TrainSpec) -> None:
-    factor = learning_rate_factor(step, spec)
+def _set_learning_rates(opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, rates: Schedule) -> None:
     for group in opt_g.param_groups:
-        group["lr"] = spec.learning_rate * factor
+        group["lr"] = rates.generator_learning_rate
     for group in opt_d.param_groups:
-        group["lr"] = spec.discriminator_learning_rate * factor
+        group["lr"] = rates.critic_learning_rate
+
+
+def start_finetune(
+    gen: torch.nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, state: TrainState
+) -> None:
+    """Begin the fine-tune phase from the best generator so far, with fresh optimiser
+    moments (longer backpropagation gives gradients of another size) and moving average,
+    and a fresh patience count.  Idempotent, so a run resumed at the boundary matches."""
+    if state.best_generator:
+        _module(gen).load_state_dict(state.best_generator)
+    opt_g.state.clear()
+    opt_d.state.clear()
+    state.average.clear()
+    state.bad_validations = 0
 
 
 def init_distributed() -> int:
@@ -328,20 +362,25 @@ def train(
     }
     averaged = build_generator(config.model, grid.shape).to(device) if spec.ema_decay > 0 else None
     save_args = (gen, disc, opt_g, opt_d, config, samples, grid)
-    start = time.perf_counter()
+    start, total_steps = time.perf_counter(), spec.steps + spec.finetune_steps
     try:
-        while state.step < spec.steps and state.bad_validations < spec.patience:
+        while state.step < total_steps and state.bad_validations < spec.patience:
+            if state.step == spec.steps:
+                start_finetune(gen, opt_g, opt_d, state)
             k, chain = next_chain(state.chains, samples, spec, rng)
             window = samples.chain_window(chain, spec.window, rng).to(device)
-            _set_learning_rates(opt_g, opt_d, state.step, spec)
+            rates = schedule(state.step, spec)
+            _set_learning_rates(opt_g, opt_d, rates)
             adversarial = adversarial_weight(spec, state.step)
-            row, last = cycle_window(gen, disc, window, ocean, opt_g, opt_d, config, device, adversarial)
+            row, last = cycle_window(
+                gen, disc, window, ocean, opt_g, opt_d, config, device, adversarial, rates.backprop_steps
+            )
             state.chains[k] = chain.advanced(spec.window, last)
             state.step += 1
             row.update(step=state.step, seconds=time.perf_counter() - start)
             if spec.ema_decay > 0:
                 update_average(state.average, gen, spec.ema_decay)
-            if state.step % spec.validate_every == 0 or state.step == spec.steps:
+            if state.step % spec.validate_every == 0 or state.step in (spec.steps, total_steps):
                 judged = judged_generator(gen, averaged, state.average)
                 row["val_rmse"] = validate(judged, validation, ocean, weights, scale, device)
                 keep_if_best(state, row["val_rmse"], _module(judged).state_dict())

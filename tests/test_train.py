@@ -15,7 +15,7 @@ from engine.checkpoint import load_checkpoint
 from engine.config import Config, ModelSpec, NetworkSpec, TrainSpec, WorldSpec
 from engine.observing import ObservingNetwork
 from engine.samples import TrainingSamples
-from engine.train import judged_generator, train, update_average
+from engine.train import TrainState, judged_generator, schedule, start_finetune, train, update_average
 from engine.world import ModelWorld
 from tests.conftest import TINY_SPEC
 
@@ -32,6 +32,8 @@ TINY = Config(
         window=3,
         backprop_steps=2,
         steps=4,
+        finetune_steps=2,
+        finetune_backprop_steps=3,
         checkpoint_every=1,
         validate_every=2,
         adversarial_weight=0.1,  # the paper's GAN: the critic's path is trained and resumed too
@@ -56,11 +58,13 @@ def test_cli_train_writes_a_loadable_checkpoint_and_a_loss_log(tmp_path, tiny_co
     assert cli.main(["train", "--config", str(tiny_config_file), "--out", str(out), "--steps", "3"]) == 0
     ckpt = load_checkpoint(out)
     ckpt.check_grid(tiny_grid)
-    assert ckpt.training["step"] == 3 and "opt_g" not in ckpt.training  # finished runs keep the model only
+    # --steps sets the one-step phase; the config's fine-tune windows follow it.
+    assert ckpt.training["step"] == 3 + TINY.train.finetune_steps and "opt_g" not in ckpt.training
     assert ckpt.provenance["command"].endswith("--steps 3") and ckpt.provenance["complete"] is True
     assert np.isfinite(ckpt.provenance["validation_rmse_degC"])
     log = pd.read_csv(tmp_path / "model.log.csv")
-    assert list(log["step"]) == [1, 2, 3] and log["val_rmse"].notna().sum() == 2
+    assert list(log["step"]) == [1, 2, 3, 4, 5]
+    assert list(log["step"][log["val_rmse"].notna()]) == [2, 3, 4, 5]  # every 2nd and each phase's end
     assert (log[["g_mse", "d_loss"]] > 0).all().all()
     # The reduced-space layer's basis was fitted from the training years and saved with it.
     variance = ckpt.generator.reduced.variance
@@ -93,8 +97,8 @@ def test_interrupted_training_resumes_exactly(tmp_path, tiny_grid, ema_decay):
     assert saved["step"] == 2 and "opt_g" in saved and saved["opt_g"]["state"]  # optimiser moments kept
     assert bool(saved["average"]) == (ema_decay > 0)  # the moving average is resumed too
     resumed = train(config, tiny_grid, _samples(tiny_grid), out, resume=True)
-    assert resumed.step == straight.step == TINY.train.steps
-    assert [r["step"] for r in resumed.log] == [1, 2, 3, 4]
+    assert resumed.step == straight.step == TINY.train.steps + TINY.train.finetune_steps
+    assert [r["step"] for r in resumed.log] == [1, 2, 3, 4, 5, 6]  # through the fine-tune boundary
     for a, b in zip(resumed.log, straight.log, strict=True):
         assert a["g_mse"] == pytest.approx(b["g_mse"], rel=1e-5)
     a, b = load_checkpoint(out).generator.state_dict(), load_checkpoint(tmp_path / "straight.pt").generator.state_dict()
@@ -124,7 +128,48 @@ def test_two_process_gloo_ddp_training(tmp_path, tiny_config_file):
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     ckpt = load_checkpoint(out)
-    assert ckpt.provenance["world_size"] == 2 and ckpt.training["step"] == 2
+    assert ckpt.provenance["world_size"] == 2 and ckpt.training["step"] == 2 + TINY.train.finetune_steps
+
+
+def test_schedule_decays_each_phase_and_lengthens_backpropagation_in_the_fine_tune():
+    spec = TrainSpec(steps=10, finetune_steps=4, learning_rate=1e-3, finetune_learning_rate=1e-4,
+                     discriminator_learning_rate=2e-4, learning_rate_floor=0.1, backprop_steps=1,
+                     finetune_backprop_steps=8)  # fmt: skip
+    assert schedule(0, spec) == pytest.approx((1e-3, 2e-4, 1))
+    assert schedule(5, spec) == pytest.approx((1e-3 * 0.55, 2e-4 * 0.55, 1))  # half way down the cosine
+    assert schedule(10, spec) == pytest.approx((1e-4, 2e-4, 8))  # the fine-tune starts afresh
+    assert schedule(12, spec) == pytest.approx((1e-4 * 0.55, 2e-4 * 0.55, 8))
+    assert schedule(14, spec).generator_learning_rate == pytest.approx(1e-5)
+
+
+def test_fine_tune_starts_from_the_best_generator_with_fresh_moments():
+    gen = torch.nn.Linear(2, 1)
+    opt = torch.optim.Adam(gen.parameters())
+    gen(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    best = {name: torch.full_like(t, 7.0) for name, t in gen.state_dict().items()}
+    state = TrainState(
+        step=10, best_val_rmse=0.1, bad_validations=3, best_generator=best, average={"weight": best["weight"]}
+    )
+    start_finetune(gen, opt, opt, state)
+    assert torch.equal(gen.weight, best["weight"]) and not opt.state and not state.average
+    assert state.bad_validations == 0 and state.best_val_rmse == 0.1  # the fine-tune must beat the best so far
+
+
+@pytest.mark.parametrize(("stop", "updates"), [(4, 8), (5, 1)])
+def test_optimiser_updates_per_window_follow_the_phase(tmp_path, tiny_grid, stop, updates):
+    """4 one-step windows of 3 steps cut every 2 give 8 updates; the fine-tune's first
+    window, one cut of 3 steps, gives 1 on fresh moments."""
+
+    def interrupt(row):
+        if row["step"] == stop:
+            raise KeyboardInterrupt
+
+    out = str(tmp_path / "model.pt")
+    with pytest.raises(KeyboardInterrupt):
+        train(TINY, tiny_grid, _samples(tiny_grid), out, progress=interrupt)
+    moments = load_checkpoint(out).training["opt_g"]["state"]
+    assert {int(m["step"]) for m in moments.values()} == {updates}
 
 
 def test_large_scale_offset_is_a_smooth_ocean_field_decaying_with_depth(coarse_grid):
@@ -221,7 +266,7 @@ def test_without_adversarial_weight_the_critic_is_not_trained(tiny_grid):
     before = {k: v.clone() for k, v in disc.state_dict().items()}
     opt_g, opt_d = torch.optim.Adam(gen.parameters()), torch.optim.Adam(disc.parameters())
     weights = [p.detach().clone() for p in gen.parameters()]
-    row, last = cycle_window(gen, disc, window, samples.ocean, opt_g, opt_d, config, torch.device("cpu"), 0.0)
+    row, last = cycle_window(gen, disc, window, samples.ocean, opt_g, opt_d, config, torch.device("cpu"), 0.0, 2)
     assert np.isnan(row["d_loss"]) and np.isnan(row["g_adv"]) and row["g_mse"] > 0
     assert all(torch.equal(v, disc.state_dict()[k]) for k, v in before.items()) and not opt_d.state
     assert any(not torch.equal(a, b) for a, b in zip(weights, gen.parameters(), strict=True))

@@ -23,7 +23,9 @@ def add_train(sub: Any) -> None:
     common_options(p)
     p.add_argument("--out", required=True, help="checkpoint file (written every N steps, on Ctrl-C and at the end)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    p.add_argument("--steps", type=int, help="optimiser steps (default from the config)")
+    p.add_argument(
+        "--steps", type=int, help="windows of the one-step phase (default from the config); the fine-tune phase follows"
+    )
     p.add_argument("--log", help="CSV loss log (default: OUT with .log.csv)")
     p.set_defaults(func=run_train)
 
@@ -49,7 +51,7 @@ def run_train(args: argparse.Namespace) -> None:
         from engine.checkpoint import load_checkpoint
 
         io.trim_csv_log(log_path, int(load_checkpoint(args.out).training.get("step", 0)))
-    bar = progress_bar(config.train.steps, "train", unit="window")
+    bar = progress_bar(config.train.steps + config.train.finetune_steps, "train", unit="window")
     bar.update(0)
 
     def report(row: dict[str, float]) -> None:
