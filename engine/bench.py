@@ -193,10 +193,11 @@ def bench_train_step() -> dict[str, Any]:
     import torch
 
     from engine.checkpoint import build_discriminator, build_generator
+    from engine.distributed import pick_device
     from engine.grid import build_grid
     from engine.io import load_geography
     from engine.samples import TrainingSamples
-    from engine.train import cycle_window, pick_device
+    from engine.train import cycle_window
 
     config = preset("coarse")
     grid = build_grid(config.grid, load_geography())

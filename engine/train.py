@@ -18,9 +18,7 @@ steps (see :func:`schedule`); early stopping (``patience``) ends the whole run.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -28,11 +26,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from engine.checkpoint import build_discriminator, build_generator, code_revision, load_checkpoint, save_checkpoint
 from engine.config import Config, TrainSpec
+from engine.distributed import autocast, pick_device, rank_and_world_size, unwrap
 from engine.grid import Grid
 from engine.io import InputError
 from engine.nn import discriminator_loss, generator_loss
@@ -50,23 +48,6 @@ class TrainState:
     average: dict[str, torch.Tensor] = field(default_factory=dict)  # the weights' moving average (ema_decay > 0)
     log: list[dict[str, float]] = field(default_factory=list)
     chains: list[Chain | None] = field(default_factory=list)
-
-
-def pick_device() -> torch.device:
-    """CUDA when present (the rank's own GPU under torchrun), else CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return torch.device("cpu")
-
-
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def _module(net: torch.nn.Module) -> torch.nn.Module:
-    return net.module if isinstance(net, DistributedDataParallel) else net
 
 
 def _chunks(n: int, size: int) -> Iterator[range]:
@@ -100,11 +81,11 @@ def cycle_window(
         bg = background.detach()
         total, pairs = 0.0, []
         if critic is not None:
-            _module(critic).requires_grad_(False)  # the generator step must not train the critic
+            unwrap(critic).requires_grad_(False)  # the generator step must not train the critic
         for t in chunk:
-            with _autocast(device):
+            with autocast(device):
                 analysis = analyse(gen, bg, window, t, ocean)
-                fake_logits = None if critic is None else _module(critic)(analysis - bg, ocean).float()
+                fake_logits = None if critic is None else unwrap(critic)(analysis - bg, ocean).float()
             loss, mse, adv = generator_loss(
                 analysis.float(), window.truth[t], fake_logits, ocean, spec.mse_weight, adversarial_weight
             )
@@ -129,10 +110,10 @@ def critic_step(
     opt_d: torch.optim.Optimizer, spec: TrainSpec, device: torch.device,
 ) -> float:  # fmt: skip
     """One discriminator update on (true tendency, analysis tendency) pairs; its loss."""
-    _module(disc).requires_grad_(True)
+    unwrap(disc).requires_grad_(True)
     real = torch.cat([p[0] for p in pairs])
     fake = torch.cat([p[1] for p in pairs])
-    with _autocast(device):
+    with autocast(device):
         d_loss = discriminator_loss(disc(real, ocean).float(), disc(fake, ocean).float(), spec.discriminator_weight)
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
@@ -159,13 +140,13 @@ def validate(
     device: torch.device,
 ) -> float:  # fmt: skip
     """Volume-weighted RMSE (degC) of cycled analyses, skipping the first third (spin-up)."""
-    net = _module(gen)
+    net = unwrap(gen)
     net.eval()
     total, count = 0.0, 0
     for window in windows:
         bg = torch.zeros_like(window.truth[0])
         for t in range(window.length):
-            with _autocast(device):
+            with autocast(device):
                 bg = analyse(net, bg, window, t, ocean).float()
             if t >= window.length // 3:
                 total += float((((bg - window.truth[t]) * scale) ** 2 * weights).sum() / weights.sum())
@@ -217,29 +198,11 @@ def start_finetune(
     moments (longer backpropagation gives gradients of another size) and moving average,
     and a fresh patience count.  Idempotent, so a run resumed at the boundary matches."""
     if state.best_generator:
-        _module(gen).load_state_dict(state.best_generator)
+        unwrap(gen).load_state_dict(state.best_generator)
     opt_g.state.clear()
     opt_d.state.clear()
     state.average.clear()
     state.bad_validations = 0
-
-
-def init_distributed() -> int:
-    """Join the torchrun process group when launched by torchrun; returns this rank.
-
-    NCCL on GPUs, gloo on CPUs (the tests run two CPU processes).
-    """
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    return _distributed()[0]
-
-
-def _distributed() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
@@ -247,13 +210,13 @@ def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
 
 
 def _save(path, gen, disc, opt_g, opt_d, config, samples, grid, state, rng, provenance, complete) -> None:
-    best = state.best_generator or _module(gen).state_dict()
+    best = state.best_generator or unwrap(gen).state_dict()
     generator = build_generator(config.model, grid.shape)
     generator.load_state_dict(best)
     training: dict[str, Any] = {"step": state.step, "best_val_rmse": state.best_val_rmse, "log": state.log}
     if not complete:  # enough to resume exactly where we were
         training.update(
-            latest_generator=_module(gen).state_dict(), discriminator=_module(disc).state_dict(),
+            latest_generator=unwrap(gen).state_dict(), discriminator=unwrap(disc).state_dict(),
             opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), bad_validations=state.bad_validations,
             rng=_rng_state(rng), chains=[c.to_dict() if c else {} for c in state.chains], average=state.average,
         )  # fmt: skip
@@ -266,8 +229,8 @@ def _restore(path, gen, disc, opt_g, opt_d, rng) -> TrainState:
     t = ckpt.training
     if "latest_generator" not in t:
         raise InputError(f"{path} holds a finished run (step {t.get('step')}); start a new run with another --out")
-    _module(gen).load_state_dict(t["latest_generator"])
-    _module(disc).load_state_dict(t["discriminator"])
+    unwrap(gen).load_state_dict(t["latest_generator"])
+    unwrap(disc).load_state_dict(t["discriminator"])
     opt_g.load_state_dict(t["opt_g"])
     opt_d.load_state_dict(t["opt_d"])
     rng.bit_generator.state = t["rng"]["numpy"]
@@ -291,7 +254,7 @@ def update_average(average: dict[str, torch.Tensor], gen: torch.nn.Module, decay
     With batch size 1 the weights wander around the optimum by the gradient noise; their
     moving average sits closer to it than any one of them.
     """
-    for name, value in _module(gen).state_dict().items():
+    for name, value in unwrap(gen).state_dict().items():
         if name not in average or not value.is_floating_point():
             average[name] = value.detach().clone()
         else:
@@ -335,7 +298,7 @@ def train(
     ``progress`` receives each step's losses (and ``val_rmse`` when validated).
     """
     spec = config.train
-    rank, world_size = _distributed()
+    rank, world_size = rank_and_world_size()
     device = pick_device()
     torch.manual_seed(spec.seed + rank)
     rng = np.random.default_rng([spec.seed, rank])
@@ -383,7 +346,7 @@ def train(
             if state.step % spec.validate_every == 0 or state.step in (spec.steps, total_steps):
                 judged = judged_generator(gen, averaged, state.average)
                 row["val_rmse"] = validate(judged, validation, ocean, weights, scale, device)
-                keep_if_best(state, row["val_rmse"], _module(judged).state_dict())
+                keep_if_best(state, row["val_rmse"], unwrap(judged).state_dict())
             state.log.append(row)
             if progress:
                 progress(row)

@@ -31,9 +31,10 @@ def add_train(sub: Any) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
+    from engine.distributed import init_distributed
     from engine.grid import build_grid
     from engine.samples import TrainingSamples
-    from engine.train import init_distributed, train, with_steps
+    from engine.train import train, with_steps
 
     io.check_writable(args.out)
     if args.resume and not Path(args.out).exists():
