@@ -24,7 +24,9 @@ def add_train(sub: Any) -> None:
     p.add_argument("--out", required=True, help="checkpoint file (written every N steps, on Ctrl-C and at the end)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument(
-        "--steps", type=int, help="windows of the one-step phase (default from the config); the fine-tune phase follows"
+        "--steps",
+        type=int,
+        help="windows of the one-step phase (default from the config); [train] finetune_steps more follow",
     )
     p.add_argument("--log", help="CSV loss log (default: OUT with .log.csv)")
     p.set_defaults(func=run_train)
