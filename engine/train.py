@@ -173,15 +173,19 @@ def schedule(step: int, spec: TrainSpec) -> Schedule:
     noise sets an error floor at a constant rate; decaying the rate lets the last part of a
     short CPU budget settle into it.
     """
-    finetune = step >= spec.steps
-    start, length = (spec.steps, spec.finetune_steps) if finetune else (0, spec.steps)
+    if step >= spec.steps:
+        start, length, rate, backprop = (
+            spec.steps,
+            spec.finetune_steps,
+            spec.finetune_learning_rate,
+            spec.finetune_backprop_steps,
+        )
+    else:
+        start, length, rate, backprop = 0, spec.steps, spec.learning_rate, spec.backprop_steps
     progress = min((step - start) / max(length, 1), 1.0)
     floor = spec.learning_rate_floor
     factor = floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-    if finetune:
-        return Schedule(spec.finetune_learning_rate * factor, spec.discriminator_learning_rate * factor,
-                        spec.finetune_backprop_steps)  # fmt: skip
-    return Schedule(spec.learning_rate * factor, spec.discriminator_learning_rate * factor, spec.backprop_steps)
+    return Schedule(rate * factor, spec.discriminator_learning_rate * factor, backprop)
 
 
 def _set_learning_rates(opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, rates: Schedule) -> None:
