@@ -82,6 +82,19 @@ class Checkpoint:
             )
 
 
+def initial_weights(path: str | Path, config: Config, grid: Grid) -> dict[str, torch.Tensor]:
+    """The generator weights of checkpoint ``path`` to start a new training run from; an
+    InputError unless it was trained with ``config``'s model on ``grid``."""
+    ckpt = load_checkpoint(path)
+    ckpt.check_grid(grid)
+    if ckpt.config.model != config.model:
+        raise InputError(
+            f"--init {path} has another [model] than this run's config; start from a checkpoint of "
+            "the same model, or give its config with --config"
+        )
+    return ckpt.generator.state_dict()
+
+
 def save_checkpoint(
     path: str | Path,
     generator: Generator,

@@ -294,12 +294,15 @@ def train(
     resume: bool = False,
     provenance: dict[str, Any] | None = None,
     progress: Callable[[dict[str, float]], None] | None = None,
+    init: dict[str, torch.Tensor] | None = None,
 ) -> TrainState:
     """Train (or resume training) and write the checkpoint to ``out``.
 
     Checkpoints go to ``out`` every ``checkpoint_every`` steps and on Ctrl-C (then the
     KeyboardInterrupt is re-raised); the finished file keeps the best generator only.
     ``progress`` receives each step's losses (and ``val_rmse`` when validated).
+    ``init`` (a generator state dict, ignored on resume) replaces the random first weights;
+    it is validated first and kept unless training beats it.
     """
     spec = config.train
     rank, world_size = rank_and_world_size()
@@ -327,6 +330,9 @@ def train(
         "device": str(device),
         **(provenance or {}),
     }
+    if init is not None and not resume:
+        unwrap(gen).load_state_dict(init)
+        keep_if_best(state, validate(gen, validation, ocean, weights, scale, device), init)
     averaged = build_generator(config.model, grid.shape).to(device) if spec.ema_decay > 0 else None
     save_args = (gen, disc, opt_g, opt_d, config, samples, grid)
     start, total_steps = time.perf_counter(), spec.steps + spec.finetune_steps

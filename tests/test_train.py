@@ -81,6 +81,42 @@ def test_cli_train_refuses_to_overwrite_or_resume_nothing(tmp_path, tiny_config_
     assert "--resume" in capsys.readouterr().err
 
 
+def test_cli_train_init_starts_from_a_checkpoint_and_keeps_it_unless_beaten(tmp_path, tiny_config_file, capsys):
+    first = tmp_path / "first.pt"
+    assert cli.main(["train", "--config", str(tiny_config_file), "--out", str(first), "--steps", "1"]) == 0
+    start = load_checkpoint(first)
+    # --steps 0 and the config's fine-tune: the fine-tune goes on from the given weights
+    second = tmp_path / "second.pt"
+    argv = ["train", "--config", str(tiny_config_file), "--out", str(second), "--init", str(first), "--steps", "0"]
+    assert cli.main(argv) == 0
+    tuned = load_checkpoint(second)
+    assert tuned.training["step"] == TINY.train.finetune_steps and tuned.provenance["init"] == str(first)
+    # the start is validated first on the same held-out windows, so the result is never worse
+    assert tuned.provenance["validation_rmse_degC"] <= start.provenance["validation_rmse_degC"] + 1e-6
+    a, b = start.generator.state_dict(), tuned.generator.state_dict()
+    torch.testing.assert_close(a["reduced.patterns"], b["reduced.patterns"])  # the basis came with the weights
+    # another model: one clear line, no output written
+    other = tmp_path / "other.toml"
+    io.write_config(replace(TINY, model=replace(TINY.model, relu_channels=6)), other)
+    bad = tmp_path / "bad.pt"
+    assert cli.main(["train", "--config", str(other), "--out", str(bad), "--init", str(first)]) == 2
+    assert "--init" in capsys.readouterr().err and not bad.exists()
+    assert cli.main([*argv, "--resume"]) == 2
+    assert "only one" in capsys.readouterr().err
+
+
+def test_init_weights_are_kept_when_training_does_not_beat_them(tmp_path, tiny_grid):
+    samples = _samples(tiny_grid)
+    first = train(TINY, tiny_grid, samples, str(tmp_path / "first.pt"))
+    init = first.best_generator
+    # no windows at all: the start is the result, with its own validation error
+    config = replace(TINY, train=replace(TINY.train, steps=0, finetune_steps=0))
+    kept = train(config, tiny_grid, samples, str(tmp_path / "kept.pt"), init=init)
+    assert kept.best_val_rmse == pytest.approx(first.best_val_rmse, rel=1e-5)
+    saved = load_checkpoint(tmp_path / "kept.pt").generator.state_dict()
+    assert all(torch.equal(saved[k], init[k]) for k in init)
+
+
 @pytest.mark.parametrize("ema_decay", [0.0, 0.5])
 def test_interrupted_training_resumes_exactly(tmp_path, tiny_grid, ema_decay):
     config = replace(TINY, train=replace(TINY.train, ema_decay=ema_decay))

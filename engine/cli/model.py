@@ -28,6 +28,12 @@ def add_train(sub: Any) -> None:
         type=int,
         help="windows of the one-step phase (default from the config); [train] finetune_steps more follow",
     )
+    p.add_argument(
+        "--init",
+        metavar="MODEL.pt",
+        help="start from this checkpoint's generator (same model and grid) instead of random weights, "
+        "e.g. to fine-tune the shipped model; it is kept unless training beats its validation RMSE",
+    )
     p.add_argument("--log", help="CSV loss log (default: OUT with .log.csv)")
     p.set_defaults(func=run_train)
 
@@ -43,11 +49,18 @@ def run_train(args: argparse.Namespace) -> None:
         raise io.InputError(f"--resume needs an existing checkpoint, and {args.out} does not exist; drop --resume")
     if not args.resume and Path(args.out).exists():
         raise io.InputError(f"{args.out} exists; add --resume to continue it or choose another --out")
-    if args.steps is not None and args.steps < 1:
-        raise io.InputError(f"--steps {args.steps} must be at least 1")
+    if args.steps is not None and args.steps < (0 if args.init else 1):
+        raise io.InputError(f"--steps {args.steps} must be at least {0 if args.init else 1}")
+    if args.init and args.resume:
+        raise io.InputError("--init starts a new run and --resume continues one; give only one of them")
     config = with_steps(load_config(args), args.steps)
     rank = init_distributed()
     grid = build_grid(config.grid, io.load_geography())
+    init = None
+    if args.init:
+        from engine.checkpoint import initial_weights
+
+        init = initial_weights(args.init, config, grid)
     samples = TrainingSamples.from_config(config, grid)
     log_path = args.log or str(Path(args.out).with_suffix("")) + ".log.csv"
     if args.resume and rank == 0:
@@ -64,7 +77,8 @@ def run_train(args: argparse.Namespace) -> None:
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("g_mse", "d_loss", "val_rmse")}, refresh=True)
 
     try:
-        state = train(config, grid, samples, args.out, args.resume, {"command": args.command}, progress=report)
+        provenance = {"command": args.command, **({"init": str(args.init)} if args.init else {})}
+        state = train(config, grid, samples, args.out, args.resume, provenance, progress=report, init=init)
     except KeyboardInterrupt:
         bar.close()
         print(f"deepda: interrupted; checkpoint saved in {args.out}; continue with --resume", file=sys.stderr)
