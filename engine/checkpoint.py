@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ def build_generator(spec: ModelSpec, field_shape: tuple[int, int, int]) -> Gener
     reduced-space layer has an empty basis; training fits it)."""
     return Generator(
         spec.relu_channels, spec.tanh_channels, spec.n_stages, spec.kernels, obs_inputs=spec.obs_inputs,
-        reduced_space=spec.reduced_space, field_shape=field_shape,
+        reduced_space=spec.reduced_space + spec.offset_patterns, field_shape=field_shape,
     )  # fmt: skip
 
 
@@ -84,13 +84,14 @@ class Checkpoint:
 
 def initial_weights(path: str | Path, config: Config, grid: Grid) -> dict[str, torch.Tensor]:
     """The generator weights of checkpoint ``path`` to start a new training run from; an
-    InputError unless it was trained with ``config``'s model on ``grid``."""
+    InputError unless it was trained with ``config``'s model (its number of offset
+    patterns aside: see :func:`engine.train.adopt_weights`) on ``grid``."""
     ckpt = load_checkpoint(path)
     ckpt.check_grid(grid)
-    if ckpt.config.model != config.model:
+    if replace(ckpt.config.model, offset_patterns=config.model.offset_patterns) != config.model:
         raise InputError(
-            f"--init {path} has another [model] than this run's config; start from a checkpoint of "
-            "the same model, or give its config with --config"
+            f"--init {path} has another [model] than this run's config (only offset_patterns may differ); "
+            "start from a checkpoint of the same model, or give its config with --config"
         )
     return ckpt.generator.state_dict()
 
@@ -163,6 +164,7 @@ def _with_legacy_defaults(config: dict[str, Any]) -> dict[str, Any]:
     model = dict(config.get("model", {}))
     model.setdefault("obs_inputs", ["obs"])  # before the innovation and error inputs
     model.setdefault("reduced_space", 0)  # before the reduced-space layer
+    model.setdefault("offset_patterns", 0)  # before the offset patterns in it
     train = dict(config.get("train", {}))
     train.setdefault("offset_share", 0.0)  # before the large-scale offset windows
     return {**config, "model": model, "train": train}

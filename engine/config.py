@@ -154,6 +154,12 @@ class ModelSpec:
     # anomaly here goes with a thermocline anomaly a basin away; the EOFs of the control
     # run can.
     reduced_space: int = 64
+    # Large-scale offset patterns appended to those EOFs: the leading EOFs of the training
+    # windows' large-scale offsets (train.offset_*) beyond what the control EOFs span.  A
+    # control run has no global-mean change, so on coarse its 64 EOFs span 4 % of the
+    # variance of the historical run's warming pattern (9 % of its 0-700 m mean) and the
+    # layer cannot carry a trend; with 8 offset patterns they span 98 %.
+    offset_patterns: int = 0
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,22 @@ def fit_eofs(anomalies: np.ndarray, weights: np.ndarray, n: int) -> EOFBasis:
     )
 
 
+def extend_basis(basis: EOFBasis, samples: np.ndarray, weights: np.ndarray, n: int) -> EOFBasis:
+    """``basis`` followed by the ``n`` leading EOFs of what it leaves of ``samples``.
+
+    The new patterns are orthogonal to the old ones (in the ``weights`` inner product);
+    their variances are those of the samples' residual amplitudes, and the residual
+    variance per cell stays the basis's own (``samples`` describe other fields).
+    """
+    _, residual = project_on_basis(samples, weights, basis.patterns)
+    extra = fit_eofs(residual.astype("f4"), weights, n)
+    return EOFBasis(
+        patterns=np.concatenate([basis.patterns, extra.patterns]),
+        variance=np.concatenate([basis.variance, extra.variance]),
+        residual_variance=basis.residual_variance,
+    )
+
+
 def project_on_basis(fields: np.ndarray, weights: np.ndarray, patterns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Amplitudes of ``fields`` on EOF ``patterns`` and what the patterns leave.
 

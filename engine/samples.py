@@ -20,7 +20,7 @@ import torch
 
 from engine.assimilate import ObsStep
 from engine.config import Config
-from engine.eof import fit_eofs, project_on_basis
+from engine.eof import extend_basis, fit_eofs, project_on_basis
 from engine.grid import Grid, step_day_of_year
 from engine.gridding import grid_step
 from engine.normalize import Normalizer, fit_normalizer
@@ -132,13 +132,17 @@ class TrainingSamples:
         anomalies = np.concatenate([self.world.anomaly(int(s), int(s) + spy) for s in starts])
         return fit_normalizer(anomalies, self.grid.ocean)
 
-    def eof_basis(self, n: int, memory_mb: float = 2048.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The ``n`` leading volume-weighted EOFs of the training years' anomalies, in network
-        units, as float32 tensors (patterns, variance, residual variance) for
+    def eof_basis(
+        self, n: int, offsets: int = 0, memory_mb: float = 2048.0
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The ``n`` leading volume-weighted EOFs of the training years' anomalies, then
+        ``offsets`` EOFs of the large-scale offsets beyond them, in network units, as
+        float32 tensors (patterns, variance, residual variance) for
         :meth:`engine.nn.reduced.ReducedSpaceAnalysis.set_basis`.
 
         Every step of the training years is used when their float64 copy fits in
-        ``memory_mb``; otherwise evenly spaced steps that do.
+        ``memory_mb``; otherwise evenly spaced steps that do.  The offsets are up to 1000
+        seeded draws of :func:`~engine.world_patterns.large_scale_offset` (as many as fit).
         """
         cells = int(np.prod(self.grid.shape))
         stride = max(1, int(np.ceil(self.n_train * cells * 8 / (memory_mb * 2**20))))
@@ -149,6 +153,13 @@ class TrainingSamples:
             picked = steps[(steps >= start) & (steps < stop)] - start
             years.append(self.world.anomaly(start, stop)[picked])
         basis = fit_eofs(self.normalizer.encode(np.concatenate(years)), self.grid.volume, n)
+        if offsets > 0:
+            spec, rng = self.config.train, np.random.default_rng([self.config.train.seed, 11])
+            count = max(4 * offsets, min(1000, int(memory_mb * 2**20 / (cells * 8))))
+            draws = [
+                large_scale_offset(self.grid, rng, spec.offset_surface_std, spec.offset_efold_m) for _ in range(count)
+            ]
+            basis = extend_basis(basis, self.normalizer.encode(np.stack(draws)), self.grid.volume, offsets)
         return tuple(torch.from_numpy(a) for a in (basis.patterns, basis.variance, basis.residual_variance))
 
     def tendency_variance(self, patterns: np.ndarray, years: int = 10) -> tuple[np.ndarray, np.ndarray]:

@@ -286,6 +286,23 @@ def keep_if_best(state: TrainState, val_rmse: float, weights: dict[str, torch.Te
         state.bad_validations += 1
 
 
+def adopt_weights(own: dict[str, torch.Tensor], init: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``init``'s weights in the shapes of ``own``: a tensor of the same shape is taken
+    whole; one that grew along its first dimension (the reduced-space layer's per-pattern
+    entries, after offset patterns were added) keeps ``init``'s leading entries and
+    ``own``'s new ones; anything else stays ``own``'s."""
+    out = {}
+    for name, mine in own.items():
+        theirs = init.get(name)
+        if theirs is not None and theirs.shape == mine.shape:
+            out[name] = theirs.clone()
+        elif theirs is not None and theirs.shape[1:] == mine.shape[1:] and 0 < len(theirs) < len(mine):
+            out[name] = torch.cat([theirs, mine[len(theirs) :]])
+        else:
+            out[name] = mine.clone()
+    return out
+
+
 def train(
     config: Config,
     grid: Grid,
@@ -311,7 +328,7 @@ def train(
     rng = np.random.default_rng([spec.seed, rank])
     gen, disc = build_generator(config.model, grid.shape), build_discriminator(config.model)
     if gen.reduced is not None:  # a resumed run restores the basis with the weights
-        gen.reduced.set_basis(*samples.eof_basis(config.model.reduced_space))
+        gen.reduced.set_basis(*samples.eof_basis(config.model.reduced_space, config.model.offset_patterns))
     gen, disc = gen.to(device), disc.to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=spec.learning_rate, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=spec.discriminator_learning_rate, betas=(0.5, 0.999))
@@ -331,8 +348,9 @@ def train(
         **(provenance or {}),
     }
     if init is not None and not resume:
-        unwrap(gen).load_state_dict(init)
-        keep_if_best(state, validate(gen, validation, ocean, weights, scale, device), init)
+        start_weights = adopt_weights(unwrap(gen).state_dict(), init)
+        unwrap(gen).load_state_dict(start_weights)
+        keep_if_best(state, validate(gen, validation, ocean, weights, scale, device), start_weights)
     averaged = build_generator(config.model, grid.shape).to(device) if spec.ema_decay > 0 else None
     save_args = (gen, disc, opt_g, opt_d, config, samples, grid)
     start, total_steps = time.perf_counter(), spec.steps + spec.finetune_steps

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.eof import fit_eofs, project_on_basis
+from engine.eof import extend_basis, fit_eofs, project_on_basis
 from engine.nn import Generator
 from engine.nn.reduced import ReducedSpaceAnalysis
+from engine.train import adopt_weights
 from tests.test_train import _samples
 
 SHAPE = (3, 5, 8)
@@ -127,3 +128,47 @@ def test_tendency_variance_spans_year_boundaries_and_splits_on_the_eofs(tiny_gri
     projected, left = project_on_basis(change, tiny_grid.volume, patterns)
     np.testing.assert_allclose(np.einsum("tdhw,rdhw,dhw->tr", left, patterns, metric), 0.0, atol=1e-4)
     np.testing.assert_allclose(np.einsum("tr,rdhw->tdhw", projected, patterns) + left, change, atol=1e-5)
+
+
+def test_extended_basis_adds_orthogonal_patterns_spanning_what_the_old_one_missed():
+    rng = np.random.default_rng(1)
+    fields, weights, patterns = _low_rank_samples(rng)
+    basis = fit_eofs(fields, weights, 1)  # spans the first pattern only
+    other = rng.standard_normal((300, 1, 1, 1)) * (patterns[1] + patterns[0])
+    extended = extend_basis(basis, other * (weights > 0), weights, 1)
+    inner = weights / weights[weights > 0].mean()
+    gram = np.einsum("azyx,bzyx,zyx->ab", extended.patterns, extended.patterns, inner)
+    np.testing.assert_allclose(gram, np.eye(2), atol=1e-4)
+    np.testing.assert_array_equal(extended.patterns[0], basis.patterns[0])
+    np.testing.assert_array_equal(extended.residual_variance, basis.residual_variance)
+    _, missed_before = project_on_basis(patterns[1][None], weights, basis.patterns)
+    _, missed_after = project_on_basis(patterns[1][None], weights, extended.patterns)
+    assert np.abs(missed_after).max() < 0.05 * np.abs(missed_before).max()
+
+
+def test_offset_patterns_let_the_basis_span_a_large_scale_warming(tiny_grid):
+    from engine.world_patterns import large_scale_offset
+
+    samples = _samples(tiny_grid)
+    control, _, _ = samples.eof_basis(4)
+    patterns, variance, _ = samples.eof_basis(4, offsets=6)
+    assert patterns.shape[0] == variance.shape[0] == 10
+    torch.testing.assert_close(patterns[:4], control)  # the control EOFs come first, unchanged
+    # an offset the basis was not fitted on (a draw of the same kind): the control EOFs
+    # leave nearly all of its variance, the 6 offset patterns most of it (a fitted 6 leaves 0.22)
+    warming = samples.normalizer.encode(large_scale_offset(tiny_grid, np.random.default_rng(5), 0.25, (200.0, 2000.0)))
+
+    def left(basis: torch.Tensor) -> float:
+        _, rest = project_on_basis(warming[None], tiny_grid.volume, basis.numpy())
+        return float((rest**2 * tiny_grid.volume).sum() / (warming**2 * tiny_grid.volume).sum())
+
+    assert left(control) > 0.8 and left(patterns) < 0.3
+
+
+def test_adopted_weights_keep_the_start_and_grow_the_per_pattern_entries():
+    own = {"a": torch.zeros(2, 3), "b": torch.zeros(4), "c": torch.zeros(5, 2), "d": torch.zeros(3)}
+    init = {"a": torch.ones(2, 3), "b": torch.ones(2), "c": torch.ones(5, 3)}
+    adopted = adopt_weights(own, init)
+    assert torch.equal(adopted["a"], init["a"])  # same shape: taken whole
+    assert adopted["b"].tolist() == [1.0, 1.0, 0.0, 0.0]  # grew: the start's entries first
+    assert torch.equal(adopted["c"], own["c"]) and torch.equal(adopted["d"], own["d"])  # no match: own

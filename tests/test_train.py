@@ -115,6 +115,15 @@ def test_init_weights_are_kept_when_training_does_not_beat_them(tmp_path, tiny_g
     assert kept.best_val_rmse == pytest.approx(first.best_val_rmse, rel=1e-5)
     saved = load_checkpoint(tmp_path / "kept.pt").generator.state_dict()
     assert all(torch.equal(saved[k], init[k]) for k in init)
+    # with offset patterns added, the start's EOFs and learned shares come first
+    grown = replace(config, model=replace(config.model, offset_patterns=2))
+    train(grown, tiny_grid, samples, str(tmp_path / "grown.pt"), init=init)
+    saved = load_checkpoint(tmp_path / "grown.pt").generator.state_dict()
+    n = TINY.model.reduced_space
+    assert saved["reduced.patterns"].shape[0] == n + 2
+    for name in ("reduced.patterns", "reduced.variance", "reduced.log_background_share"):
+        assert torch.equal(saved[name][:n], init[name])
+    assert saved["reduced.patterns"][n:].abs().sum() > 0  # the offset patterns were fitted
 
 
 @pytest.mark.parametrize("ema_decay", [0.0, 0.5])

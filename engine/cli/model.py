@@ -31,8 +31,8 @@ def add_train(sub: Any) -> None:
     p.add_argument(
         "--init",
         metavar="MODEL.pt",
-        help="start from this checkpoint's generator (same model and grid) instead of random weights, "
-        "e.g. to fine-tune the shipped model; it is kept unless training beats its validation RMSE",
+        help="start from this checkpoint's generator (same model and grid; [model] offset_patterns may grow) "
+        "instead of random weights, e.g. to fine-tune the shipped model; kept unless training beats its validation RMSE",
     )
     p.add_argument("--log", help="CSV loss log (default: OUT with .log.csv)")
     p.set_defaults(func=run_train)
