@@ -167,6 +167,7 @@ def _with_legacy_defaults(config: dict[str, Any]) -> dict[str, Any]:
     model.setdefault("offset_patterns", 0)  # before the offset patterns in it
     train = dict(config.get("train", {}))
     train.setdefault("offset_share", 0.0)  # before the large-scale offset windows
+    train.setdefault("finetune_steps", 0)  # before the fine-tune phase
     return {**config, "model": model, "train": train}
 
 

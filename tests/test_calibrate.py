@@ -160,7 +160,7 @@ def test_tuning_goes_on_until_a_steep_ratio_is_within_tolerance(tiny_grid, monke
     monkeypatch.setattr(calibrate, "held_out_cases", lambda samples: [])
     monkeypatch.setattr(calibrate, "spread_skill", steep)
     samples = type("Samples", (), {"grid": tiny_grid})()
-    without_layer = replace(TINY, model=replace(TINY.model, reduced_space=0))  # multiplicative inflation
+    without_layer = replace(TINY, model=replace(TINY.model, reduced_space=0, offset_patterns=0))  # multiplicative
     calibration = tune_inflation(_checkpoint(tiny_grid, config=without_layer), samples, members=10)
     target = math.sqrt(10 / 11)
     assert abs(calibration["held_out_spread_skill"] / target - 1) <= 0.05

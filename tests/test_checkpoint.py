@@ -9,8 +9,9 @@ from engine.normalize import Normalizer, fit_normalizer, to_absolute, to_anomaly
 from tests.conftest import TINY_SPEC
 
 SMALL_MODEL = ModelSpec(
-    relu_channels=4, tanh_channels=2, n_stages=2, kernels=((3, 3, 3),), disc_channels=4, reduced_space=8
-)
+    relu_channels=4, tanh_channels=2, n_stages=2, kernels=((3, 3, 3),), disc_channels=4, reduced_space=8,
+    offset_patterns=2,
+)  # fmt: skip
 
 
 def _config() -> Config:
@@ -21,7 +22,7 @@ def test_checkpoint_round_trip_loads_with_weights_only(tmp_path, tiny_grid):
     torch.manual_seed(0)
     config = _config()
     gen = build_generator(config.model, config.grid.shape)
-    n, shape = config.model.reduced_space, config.grid.shape
+    n, shape = config.model.reduced_space + config.model.offset_patterns, config.grid.shape
     gen.reduced.set_basis(torch.randn(n, *shape), torch.rand(n) + 0.1, torch.rand(shape))  # saved as data
     normalizer = Normalizer(np.linspace(0.1, 1.0, tiny_grid.shape[0]).astype("f4"))
     path = tmp_path / "model.pt"
@@ -39,21 +40,23 @@ def test_checkpoint_round_trip_loads_with_weights_only(tmp_path, tiny_grid):
 
 
 def test_checkpoint_from_before_the_innovation_inputs_loads_as_trained(tmp_path, tiny_grid):
-    """Older checkpoints have no obs_inputs, reduced_space (or offset) setting: they load
-    as the observation-only network without EOF layer they are, not as today's default."""
-    old_model = {**SMALL_MODEL.__dict__, "obs_inputs": ("obs",), "reduced_space": 0}
+    """Older checkpoints have no obs_inputs, reduced_space, offset or fine-tune setting: they
+    load as the observation-only network without EOF layer they are, not as today's default."""
+    old_model = {**SMALL_MODEL.__dict__, "obs_inputs": ("obs",), "reduced_space": 0, "offset_patterns": 0}
     legacy = Config(grid=TINY_SPEC, model=ModelSpec(**old_model))
     gen = build_generator(legacy.model, legacy.grid.shape)
     path = tmp_path / "old.pt"
     save_checkpoint(path, gen, legacy, Normalizer(np.ones(4, "f4")), tiny_grid, {})
     payload = torch.load(path, weights_only=True)
     model = payload["config"]["model"]
-    del model["obs_inputs"], model["reduced_space"], payload["config"]["train"]["offset_share"]
+    del model["obs_inputs"], model["reduced_space"], model["offset_patterns"]
+    del payload["config"]["train"]["offset_share"], payload["config"]["train"]["finetune_steps"]
     torch.save(payload, path)
     ckpt = load_checkpoint(path)
     assert ckpt.config.model.obs_inputs == ("obs",) and ckpt.config.train.offset_share == 0.0
     assert ckpt.generator.obs_stages[0].conv.in_channels == 1
     assert ckpt.config.model.reduced_space == 0 and ckpt.generator.reduced is None
+    assert ckpt.config.model.offset_patterns == 0 and ckpt.config.train.finetune_steps == 0
     assert Config().model.obs_inputs == ("obs", "innovation", "error")
 
 

@@ -24,8 +24,14 @@ TINY = Config(
     world=WorldSpec(n_modes=8),
     network=NetworkSpec(argo_floats_2007=300),  # a tenth of the fleet keeps tiny runs quick
     model=ModelSpec(
-        relu_channels=4, tanh_channels=2, n_stages=2, kernels=((3, 3, 3),), disc_channels=4, reduced_space=8
-    ),
+        relu_channels=4,
+        tanh_channels=2,
+        n_stages=2,
+        kernels=((3, 3, 3),),
+        disc_channels=4,
+        reduced_space=8,
+        offset_patterns=2,
+    ),  # fmt: skip
     train=TrainSpec(
         control_years=3,
         validation_years=1,
@@ -67,9 +73,12 @@ def test_cli_train_writes_a_loadable_checkpoint_and_a_loss_log(tmp_path, tiny_co
     assert list(log["step"][log["val_rmse"].notna()]) == [2, 3, 4, 5]  # every 2nd and each phase's end
     assert (log[["g_mse", "d_loss"]] > 0).all().all()
     # The reduced-space layer's basis was fitted from the training years and saved with it.
-    variance = ckpt.generator.reduced.variance
-    assert len(variance) == TINY.model.reduced_space and torch.all(variance[:-1] >= variance[1:])
-    assert variance[-1] > 0 and ckpt.generator.reduced.patterns.abs().sum() > 0
+    # The control EOFs come first, then the offset patterns, each by decreasing variance.
+    variance, n = ckpt.generator.reduced.variance, TINY.model.reduced_space
+    assert len(variance) == n + TINY.model.offset_patterns
+    for part in (variance[:n], variance[n:]):
+        assert torch.all(part[:-1] >= part[1:]) and part[-1] > 0
+    assert ckpt.generator.reduced.patterns.abs().sum() > 0
 
 
 def test_cli_train_refuses_to_overwrite_or_resume_nothing(tmp_path, tiny_config_file, capsys):
@@ -116,10 +125,10 @@ def test_init_weights_are_kept_when_training_does_not_beat_them(tmp_path, tiny_g
     saved = load_checkpoint(tmp_path / "kept.pt").generator.state_dict()
     assert all(torch.equal(saved[k], init[k]) for k in init)
     # with offset patterns added, the start's EOFs and learned shares come first
-    grown = replace(config, model=replace(config.model, offset_patterns=2))
+    grown = replace(config, model=replace(config.model, offset_patterns=4))
     train(grown, tiny_grid, samples, str(tmp_path / "grown.pt"), init=init)
     saved = load_checkpoint(tmp_path / "grown.pt").generator.state_dict()
-    n = TINY.model.reduced_space
+    n = TINY.model.reduced_space + TINY.model.offset_patterns
     assert saved["reduced.patterns"].shape[0] == n + 2
     for name in ("reduced.patterns", "reduced.variance", "reduced.log_background_share"):
         assert torch.equal(saved[name][:n], init[name])
