@@ -161,6 +161,15 @@ class ModelSpec:
     # layer cannot carry a trend; with 8 offset patterns they span 98 %.
     offset_patterns: int = 8
 
+    def __post_init__(self) -> None:
+        if self.reduced_space < 0 or self.offset_patterns < 0:
+            raise ValueError("model.reduced_space and model.offset_patterns must be 0 or more")
+        if self.offset_patterns > 0 and self.reduced_space == 0:
+            raise ValueError(
+                "model.offset_patterns extend the reduced space's EOFs, and reduced_space is 0; "
+                "set offset_patterns = 0 or reduced_space > 0"
+            )
+
 
 @dataclass(frozen=True)
 class TrainSpec:

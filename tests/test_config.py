@@ -53,3 +53,15 @@ def test_bad_config_file_is_one_line_input_error(tmp_path):
     assert "\n" not in str(err.value) and "bad.toml" in str(err.value)
     with pytest.raises(io.InputError, match="does not exist"):
         io.read_config(tmp_path / "missing.toml")
+
+
+def test_offset_patterns_need_a_reduced_space(tmp_path):
+    from engine.config import ModelSpec
+
+    assert ModelSpec(reduced_space=0, offset_patterns=0).offset_patterns == 0  # the reference: neither
+    with pytest.raises(ValueError, match="offset_patterns = 0 or reduced_space > 0"):
+        ModelSpec(reduced_space=0)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model]\nreduced_space = 0\n")
+    with pytest.raises(io.InputError, match="bad.toml.*offset_patterns"):
+        io.read_config(bad)
