@@ -1,4 +1,5 @@
-"""Verification and climate metrics: small pure functions over xarray objects.
+"""Verification metrics: small pure functions over xarray objects (the climate
+diagnostics built on them, heat content, trends, Nino-3.4, are in :mod:`engine.diagnostics`).
 
 Conventions (as in weatherbench2): fields are DataArrays with dims ``(time, depth, lat, lon)``
 or a subset, plus ``member`` for ensembles; lat ascending, lon 0..360, depth positive down
@@ -31,17 +32,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from engine.grid import SEAWATER_RHO_CP
-from engine.regions import NINO34_LAT, NINO34_LON, box_fraction
-
 Field = xr.DataArray
 Weights = xr.Dataset | xr.DataArray | None
 Dims = str | Iterable[Hashable] | None
 Mask = xr.DataArray | None
 Range = tuple[float, float]
-
-PER_YEARS = {"year": 1.0, "decade": 10.0, "century": 100.0}
-YEAR_DAYS = {"noleap": 365.0, "365_day": 365.0, "all_leap": 366.0, "366_day": 366.0, "360_day": 360.0, "julian": 365.25}
 
 
 # --- weighting ------------------------------------------------------------------------------
@@ -53,7 +48,7 @@ def _dims(data: Field, dims: Dims) -> tuple[Hashable, ...]:
     return (dims,) if isinstance(dims, str) else tuple(dims)
 
 
-def _present(data: Field, dims: Iterable[Hashable]) -> tuple[Hashable, ...]:
+def present_dims(data: Field, dims: Iterable[Hashable]) -> tuple[Hashable, ...]:
     return tuple(d for d in dims if d in data.dims)
 
 
@@ -66,7 +61,7 @@ def _at_levels(values: Field, data: Field) -> Field:
     return values.drop_vars("depth", errors="ignore")
 
 
-def _apply_mask(data: Field, mask: Mask) -> Field:
+def apply_mask(data: Field, mask: Mask) -> Field:
     """NaN where ``mask`` is 0/False."""
     if mask is None:
         return data
@@ -88,10 +83,45 @@ def _weights_for(weights: Weights, data: Field) -> Field | None:
     return w.fillna(0.0)
 
 
+def _layer_overlap(depth: np.ndarray, depth_range: Range, thickness=None):
+    """(thickness within ``depth_range``, full thickness) of each level, in metres.
+
+    Layer edges are the cumulated ``thickness`` when given (``Grid.weights()``), else the
+    midpoints between levels (the rule of ``Grid.depth_bounds``).
+    """
+    depth = np.asarray(depth, dtype="f8")
+    if thickness is not None:
+        edges = np.concatenate([[0.0], np.cumsum(thickness)])
+    else:
+        bottom = depth[-1] + 0.5 * (depth[-1] - depth[-2]) if depth.size > 1 else 2 * depth[0]
+        edges = np.concatenate([[0.0], 0.5 * (depth[1:] + depth[:-1]), [bottom]])
+    top, bot = edges[:-1], edges[1:]
+    inside = np.clip(np.minimum(bot, depth_range[1]) - np.maximum(top, depth_range[0]), 0.0, None)
+    return inside, bot - top
+
+
+def layer_weights(weights: Weights, data: Field, depth_range: Range) -> Field:
+    """Volume weights of the part of each cell inside ``depth_range`` (partial levels count).
+
+    From the ``Grid.weights()`` Dataset, a volume DataArray (with depth), an area DataArray
+    (lat, lon) or None (thickness only), aligned to ``data``'s levels.
+    """
+    thickness = None
+    if isinstance(weights, xr.Dataset):
+        thickness = weights["thickness"] if "thickness" in weights else None
+        weights = weights["volume"] if "volume" in weights else weights.get("area")
+    has_depth = weights is not None and "depth" in weights.dims
+    depth = (thickness if thickness is not None else weights if has_depth else data)["depth"].values
+    inside, full = _layer_overlap(depth, depth_range, None if thickness is None else thickness.values)
+    factor = xr.DataArray(inside / full if has_depth else inside, dims="depth", coords={"depth": depth})
+    w = factor if weights is None else weights * factor
+    return w.reindex(depth=data["depth"].values, fill_value=0.0)
+
+
 def weighted_mean(data: Field, weights: Weights = None, dims: Dims = None, mask: Mask = None) -> Field:
     """NaN-aware weighted mean of ``data`` over ``dims`` (default: all dims)."""
     dims = _dims(data, dims)
-    data = _apply_mask(data, mask)
+    data = apply_mask(data, mask)
     if not dims:
         return data
     w = _weights_for(weights, data)
@@ -106,7 +136,7 @@ def weighted_sums(data: Field, weights: Weights = None, dims: Dims = None, mask:
     ``total / weight`` is :func:`weighted_mean` where the weight is positive.
     """
     dims = _dims(data, dims)
-    data = _apply_mask(data, mask)
+    data = apply_mask(data, mask)
     w = _weights_for(weights, data)
     valid = data.notnull()
     if w is None:
@@ -121,13 +151,13 @@ def weighted_sums(data: Field, weights: Weights = None, dims: Dims = None, mask:
 def rmse(estimate: Field, truth: Field, weights: Weights = None, dims: Dims = None, mask: Mask = None):
     """Weighted root-mean-square error over ``dims`` (default: all dims)."""
     out = np.sqrt(weighted_mean((estimate - truth) ** 2, weights, dims, mask))
-    return labelled(out, "rmse", "root-mean-square error", _units_of(truth, estimate))
+    return labelled(out, "rmse", "root-mean-square error", units_of(truth, estimate))
 
 
 def bias(estimate: Field, truth: Field, weights: Weights = None, dims: Dims = None, mask: Mask = None):
     """Weighted mean error, estimate minus truth (positive: too warm)."""
     out = weighted_mean(estimate - truth, weights, dims, mask)
-    return labelled(out, "bias", "mean error (estimate minus truth)", _units_of(truth, estimate))
+    return labelled(out, "bias", "mean error (estimate minus truth)", units_of(truth, estimate))
 
 
 def anomaly_correlation(
@@ -139,7 +169,7 @@ def anomaly_correlation(
     otherwise the fields are taken as anomalies already (uncentred ACC).
     """
     valid = estimate.notnull() & truth.notnull()
-    e, t = _apply_mask(estimate.where(valid), mask), _apply_mask(truth.where(valid), mask)
+    e, t = apply_mask(estimate.where(valid), mask), apply_mask(truth.where(valid), mask)
     if centred:
         e, t = e - weighted_mean(e, weights, dims), t - weighted_mean(t, weights, dims)
     cov = weighted_mean(e * t, weights, dims)
@@ -154,22 +184,22 @@ def correlation(a: Field, b: Field, dim: Dims = "time", weights: Weights = None)
 
 def rmse_by_depth(estimate: Field, truth: Field, weights: Weights = None, mask: Mask = None) -> Field:
     """RMSE at each depth, area-weighted over lat/lon and pooled over time."""
-    return rmse(estimate, truth, weights, _present(estimate - truth, ("time", "lat", "lon")), mask)
+    return rmse(estimate, truth, weights, present_dims(estimate - truth, ("time", "lat", "lon")), mask)
 
 
 def rmse_over_time(
     estimate: Field, truth: Field, weights: Weights = None, depth_range: Range = (0.0, 700.0), mask: Mask = None
 ) -> Field:
     """RMSE at each time, volume-weighted over the layer ``depth_range`` (m) and the globe."""
-    sq = _apply_mask((estimate - truth) ** 2, mask)
+    sq = apply_mask((estimate - truth) ** 2, mask)
     w = layer_weights(weights, sq, depth_range)
-    out = np.sqrt(weighted_mean(sq, w, _present(sq, ("depth", "lat", "lon"))))
-    return labelled(out, "rmse", "root-mean-square error", _units_of(truth, estimate), depth_range=list(depth_range))
+    out = np.sqrt(weighted_mean(sq, w, present_dims(sq, ("depth", "lat", "lon"))))
+    return labelled(out, "rmse", "root-mean-square error", units_of(truth, estimate), depth_range=list(depth_range))
 
 
 def error_map(estimate: Field, truth: Field, dim: Dims = "time", kind: str = "rmse") -> Field:
     """Error at each point over ``dim``: ``kind`` = "rmse", "bias" (mean error) or "mae"."""
-    diff, units = estimate - truth, _units_of(truth, estimate)
+    diff, units = estimate - truth, units_of(truth, estimate)
     if kind == "rmse":
         return labelled(np.sqrt((diff**2).mean(dim)), "rmse", "root-mean-square error", units)
     if kind == "bias":
@@ -251,152 +281,10 @@ def crps_ensemble(
         skill = skill - pair_sum / (2.0 * m * (m - 1 if fair else m))
     dims = _dims(skill, dims)
     out = weighted_mean(skill, weights, dims, mask)
-    return labelled(out, "crps", "continuous ranked probability score", _units_of(truth, members))
+    return labelled(out, "crps", "continuous ranked probability score", units_of(truth, members))
 
 
-# --- warming --------------------------------------------------------------------------------
-
-
-def _layer_overlap(depth: np.ndarray, depth_range: Range, thickness=None):
-    """(thickness within ``depth_range``, full thickness) of each level, in metres.
-
-    Layer edges are the cumulated ``thickness`` when given (``Grid.weights()``), else the
-    midpoints between levels (the rule of ``Grid.depth_bounds``).
-    """
-    depth = np.asarray(depth, dtype="f8")
-    if thickness is not None:
-        edges = np.concatenate([[0.0], np.cumsum(thickness)])
-    else:
-        bottom = depth[-1] + 0.5 * (depth[-1] - depth[-2]) if depth.size > 1 else 2 * depth[0]
-        edges = np.concatenate([[0.0], 0.5 * (depth[1:] + depth[:-1]), [bottom]])
-    top, bot = edges[:-1], edges[1:]
-    inside = np.clip(np.minimum(bot, depth_range[1]) - np.maximum(top, depth_range[0]), 0.0, None)
-    return inside, bot - top
-
-
-def layer_weights(weights: Weights, data: Field, depth_range: Range) -> Field:
-    """Volume weights of the part of each cell inside ``depth_range`` (partial levels count).
-
-    From the ``Grid.weights()`` Dataset, a volume DataArray (with depth), an area DataArray
-    (lat, lon) or None (thickness only), aligned to ``data``'s levels.
-    """
-    thickness = None
-    if isinstance(weights, xr.Dataset):
-        thickness = weights["thickness"] if "thickness" in weights else None
-        weights = weights["volume"] if "volume" in weights else weights.get("area")
-    has_depth = weights is not None and "depth" in weights.dims
-    depth = (thickness if thickness is not None else weights if has_depth else data)["depth"].values
-    inside, full = _layer_overlap(depth, depth_range, None if thickness is None else thickness.values)
-    factor = xr.DataArray(inside / full if has_depth else inside, dims="depth", coords={"depth": depth})
-    w = factor if weights is None else weights * factor
-    return w.reindex(depth=data["depth"].values, fill_value=0.0)
-
-
-def layer_mean(
-    temperature: Field, weights: Weights = None, depth_range: Range = (0.0, 700.0), mask: Mask = None
-) -> Field:
-    """Volume-weighted mean over the layer ``depth_range`` (m), globally or within ``mask``.
-
-    Returns one value per time (and per any other dim left, e.g. member).
-    """
-    data = _apply_mask(temperature, mask)
-    w = layer_weights(weights, data, depth_range)
-    out = weighted_mean(data, w, _present(data, ("depth", "lat", "lon")))
-    long_name = (
-        f"{depth_range[0]:g}-{depth_range[1]:g} m volume mean of {temperature.attrs.get('long_name', 'temperature')}"
-    )
-    return labelled(out, "layer_mean", long_name, _units_of(temperature), depth_range=list(depth_range))
-
-
-def ocean_heat_content(
-    temperature_anomaly: Field, weights: xr.Dataset | Field, depth_range: Range = (0.0, 700.0), mask: Mask = None
-) -> Field:
-    """Ocean heat content anomaly of a layer in J: rho*cp * sum(T' * volume), per time.
-
-    ``weights``: the ``Grid.weights()`` Dataset or a volume / area DataArray. Land (NaN or
-    zero volume) adds nothing; ``mask`` restricts it to a region.
-    """
-    data = _apply_mask(temperature_anomaly, mask)
-    w = layer_weights(weights, data, depth_range)
-    total = (data * w).sum(_present(data, ("depth", "lat", "lon")))
-    long_name = f"ocean heat content anomaly {depth_range[0]:g}-{depth_range[1]:g} m"
-    return labelled(SEAWATER_RHO_CP * total, "ohc", long_name, "J", depth_range=list(depth_range))
-
-
-def ocean_heat_content_per_area(
-    temperature_anomaly: Field, weights: Weights = None, depth_range: Range = (0.0, 700.0)
-) -> Field:
-    """Column heat content anomaly in J m-2: rho*cp * sum over depth of T' * dz (layer part).
-
-    ``weights`` (optional) supplies the level ``thickness``; all-NaN columns (land) are NaN.
-    """
-    has_thickness = isinstance(weights, xr.Dataset) and "thickness" in weights
-    dz = layer_weights(weights[["thickness"]] if has_thickness else None, temperature_anomaly, depth_range)
-    column = (temperature_anomaly * dz).sum("depth", min_count=1)
-    long_name = f"ocean heat content anomaly per area {depth_range[0]:g}-{depth_range[1]:g} m"
-    return labelled(SEAWATER_RHO_CP * column, "ohc_per_area", long_name, "J m-2", depth_range=list(depth_range))
-
-
-def _time_in_years(time: Field) -> Field:
-    """Elapsed time in years of the calendar (datetime64, cftime or numeric years)."""
-    values = np.asarray(time.values)
-    if np.issubdtype(values.dtype, np.number):
-        years = values.astype("f8")
-    elif np.issubdtype(values.dtype, np.datetime64):
-        years = (values - values[0]) / np.timedelta64(1, "D") / 365.2425
-    else:
-        length = YEAR_DAYS.get(getattr(values[0], "calendar", "standard"), 365.2425)
-        years = np.array([(t - values[0]).total_seconds() for t in values]) / 86400.0 / length
-    return xr.DataArray(years, dims=time.dims, coords=time.coords)
-
-
-def linear_trend(series: Field, dim: str = "time", per: str = "decade") -> Field:
-    """Least-squares linear trend along ``dim``, in units per ``per`` ("year", "decade", "century").
-
-    Works at every point of a field (NaN-aware: each point uses its valid times; fewer than
-    two give NaN). Time may be datetime64, cftime (any calendar) or numeric years.
-    """
-    x = _time_in_years(series[dim]).where(series.notnull())
-    y = series.where(x.notnull())
-    dx, dy = x - x.mean(dim), y - y.mean(dim)
-    denominator = (dx**2).sum(dim)
-    slope = (dx * dy).sum(dim) / denominator.where(denominator > 0)
-    units = series.attrs.get("units")
-    return labelled(slope * PER_YEARS[per], "trend", f"linear trend per {per}", f"{units} per {per}" if units else None)
-
-
-def trend_map(field: Field, dim: str = "time", per: str = "decade") -> Field:
-    """Linear trend at each point of ``field`` (e.g. (lat, lon) or (depth, lat, lon) maps)."""
-    return linear_trend(field, dim, per)
-
-
-def nino34(anomaly: Field, weights: Weights = None) -> Field:
-    """Nino-3.4 index: area-weighted mean anomaly over 5S-5N, 170W-120W (lon 190-240).
-
-    Cells count by the fraction of their area inside the box, so the index is defined on any
-    grid. A field with depth uses its top level.
-    """
-    if "depth" in anomaly.dims:
-        anomaly = anomaly.isel(depth=0)
-    fraction = box_fraction(anomaly["lat"], anomaly["lon"], NINO34_LAT, NINO34_LON)
-    if isinstance(weights, xr.Dataset):
-        area = weights["area"]
-    elif weights is not None and set(weights.dims) == {"lat", "lon"}:
-        area = weights
-    else:
-        area = np.cos(np.deg2rad(anomaly["lat"])) * xr.ones_like(anomaly["lon"], dtype="f8")
-    out = weighted_mean(anomaly, area * fraction, ("lat", "lon"))
-    return labelled(out, "nino34", "Nino-3.4 index (5S-5N, 170W-120W mean anomaly)", _units_of(anomaly))
-
-
-def seasonal_cycle_amplitude(field: Field, dim: str = "time") -> Field:
-    """Peak-to-trough range of the mean monthly cycle along ``dim`` at each point."""
-    clim = field.groupby(f"{dim}.month").mean(dim)
-    amplitude = clim.max("month") - clim.min("month")
-    return labelled(amplitude, "seasonal_cycle_amplitude", "seasonal cycle amplitude (max - min)", _units_of(field))
-
-
-def _units_of(*data: Field) -> str | None:
+def units_of(*data: Field) -> str | None:
     """The units of the first of ``data`` that states them."""
     return next((d.attrs["units"] for d in data if "units" in getattr(d, "attrs", {})), None)
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from engine import metrics
+from engine import diagnostics, metrics
 from engine.grid import Grid
 
 POOLED_DIMS = ("time", "lat", "lon")  # RMSE by depth: area-weighted, pooled over time
@@ -109,10 +109,10 @@ class OsseScores:
                 self.pools[f"spread_{name}"].add((spread**2).where(err2.notnull()), self.weights, None, self.mask)
                 self.pools[f"spread_error_{name}"].add(err2, self.weights, None, self.mask)
         for name, field in {"truth": truth, **anomalies}.items():
-            self.series[f"layer_mean_0_700_{name}"].append(metrics.layer_mean(field, self.weights, (0, 700)))
-            self.series[f"ohc_0_700_{name}"].append(metrics.ocean_heat_content(field, self.weights, (0, 700)))
-            self.series[f"ohc_0_2000_{name}"].append(metrics.ocean_heat_content(field, self.weights, (0, 2000)))
-            self.series[f"nino34_{name}"].append(metrics.nino34(field, self.weights))
+            self.series[f"layer_mean_0_700_{name}"].append(diagnostics.layer_mean(field, self.weights, (0, 700)))
+            self.series[f"ohc_0_700_{name}"].append(diagnostics.ocean_heat_content(field, self.weights, (0, 700)))
+            self.series[f"ohc_0_2000_{name}"].append(diagnostics.ocean_heat_content(field, self.weights, (0, 2000)))
+            self.series[f"nino34_{name}"].append(diagnostics.nino34(field, self.weights))
         if self.observed is not None:
             self.observed.add(obs_steps, truth.values, {name: est.values for name, est in anomalies.items()})
 
@@ -144,7 +144,7 @@ class OsseScores:
             if not key.startswith("rmse_time_"):
                 out[key] = xr.concat(parts, "time")
         for name in ("truth", *self.names):
-            out[f"trend_0_700_{name}"] = metrics.linear_trend(out[f"layer_mean_0_700_{name}"])
+            out[f"trend_0_700_{name}"] = diagnostics.linear_trend(out[f"layer_mean_0_700_{name}"])
         for name in self.names:
             out[f"nino34_correlation_{name}"] = metrics.correlation(out[f"nino34_{name}"], out["nino34_truth"])
             ratio = out[f"trend_0_700_{name}"] / out["trend_0_700_truth"]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine.metrics import Field, Mask, Weights, _apply_mask, _present, _units_of, labelled
+from engine.metrics import Field, Mask, Weights, apply_mask, labelled, present_dims, units_of
 from engine.regions import region_mask
 from engine.scoring import Pooled
 
@@ -79,13 +79,13 @@ class RegionEraScores:
 
     def add(self, analyses: Mapping[str, Field], truth: Field) -> None:
         """Add one block: each analysis and the truth on the same times."""
-        self.units = self.units or _units_of(truth)
+        self.units = self.units or units_of(truth)
         era_masks = _era_masks(truth["time"], self.eras)
         for method in self.methods:
-            diff = _apply_mask(analyses[method] - truth, self.mask)
+            diff = apply_mask(analyses[method] - truth, self.mask)
             for region, inside in self.regions.items():
                 d = diff.where(inside.reindex_like(diff, fill_value=False))
-                dims = _present(d, ("time", "lat", "lon"))
+                dims = present_dims(d, ("time", "lat", "lon"))
                 for era, in_era in era_masks.items():
                     e = d.sel(time=in_era)
                     self.pools["rmse", method, region, era].add(e**2, self.weights, dims)

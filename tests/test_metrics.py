@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from engine import diagnostics as diag
 from engine import metrics as m
 from engine import summary
 from engine.grid import SEAWATER_RHO_CP, step_times
@@ -183,17 +184,17 @@ def test_crps_two_members_and_the_pair_sum():
     )
 
 
-# --- warming ------------------------------------------------------------------------------
+# --- climate diagnostics (engine.diagnostics) --------------------------------------------
 
 
 def test_ocean_heat_content_of_one_degree_is_rho_cp_volume():
     w = _weights()
     one = _field(1.0)
     volume = float(w["volume"].sum())
-    np.testing.assert_allclose(m.ocean_heat_content(one, w, depth_range=(0.0, 700.0)), SEAWATER_RHO_CP * volume)
+    np.testing.assert_allclose(diag.ocean_heat_content(one, w, depth_range=(0.0, 700.0)), SEAWATER_RHO_CP * volume)
     top = float(w["volume"].isel(depth=0).sum()) + 0.5 * float(w["volume"].isel(depth=1).sum())
-    np.testing.assert_allclose(m.ocean_heat_content(one, w, depth_range=(0.0, 110.0)), SEAWATER_RHO_CP * top)
-    per_area = m.ocean_heat_content_per_area(one, w).isel(time=0)
+    np.testing.assert_allclose(diag.ocean_heat_content(one, w, depth_range=(0.0, 110.0)), SEAWATER_RHO_CP * top)
+    per_area = diag.ocean_heat_content_per_area(one, w).isel(time=0)
     assert float(per_area.sel(lat=0.0, lon=45.0)) == pytest.approx(SEAWATER_RHO_CP * 200.0)
     assert float(per_area.sel(lat=-30.0, lon=45.0)) == pytest.approx(SEAWATER_RHO_CP * 20.0)  # shallow column
     assert bool(per_area.sel(lat=30.0, lon=315.0).isnull())  # land
@@ -203,7 +204,7 @@ def test_ocean_heat_content_of_one_degree_is_rho_cp_volume():
 def test_ocean_heat_content_on_the_tiny_grid(tiny_grid):
     weights = tiny_grid.weights()
     one = xr.ones_like(tiny_grid.mask(), dtype="f8").expand_dims(time=1)
-    ohc = m.ocean_heat_content(one, weights, depth_range=(0.0, 1.0e5))
+    ohc = diag.ocean_heat_content(one, weights, depth_range=(0.0, 1.0e5))
     assert float(ohc[0]) == pytest.approx(SEAWATER_RHO_CP * tiny_grid.volume.sum(), rel=1e-9)
 
 
@@ -211,11 +212,11 @@ def test_layer_mean_is_volume_weighted_and_regional():
     w = _weights()
     temp = _field(0.0, times=1) + np.array([10.0, 4.0])[None, :, None, None]
     v_top, v_deep = 20.0 * 22, 180.0 * 21
-    mean = m.layer_mean(temp, w, depth_range=(0.0, 700.0))
+    mean = diag.layer_mean(temp, w, depth_range=(0.0, 700.0))
     assert float(mean[0]) == pytest.approx((10 * v_top + 4 * v_deep) / (v_top + v_deep))
-    assert float(m.layer_mean(temp, w, depth_range=(0.0, 20.0))[0]) == pytest.approx(10.0)
+    assert float(diag.layer_mean(temp, w, depth_range=(0.0, 20.0))[0]) == pytest.approx(10.0)
     tropics = region_mask("tropics", LAT, LON)
-    assert float(m.layer_mean(temp, w, (0.0, 700.0), mask=tropics)[0]) == pytest.approx((10 * 20 + 4 * 180) / 200)
+    assert float(diag.layer_mean(temp, w, (0.0, 700.0), mask=tropics)[0]) == pytest.approx((10 * 20 + 4 * 180) / 200)
 
 
 def _series(times, per_year, seasonal=0.0) -> xr.DataArray:
@@ -226,10 +227,10 @@ def _series(times, per_year, seasonal=0.0) -> xr.DataArray:
 
 def test_linear_trend_datetime64_per_decade():
     series = _series(pd.date_range("1981-01-01", "2010-12-01", freq="MS") + pd.Timedelta(days=14), 0.03, 0.5)
-    trend = m.linear_trend(series)
+    trend = diag.linear_trend(series)
     assert float(trend) == pytest.approx(0.3, abs=2e-3)
     assert trend.attrs["units"] == "degC per decade"
-    assert float(m.linear_trend(series, per="year")) == pytest.approx(0.03, abs=2e-4)
+    assert float(diag.linear_trend(series, per="year")) == pytest.approx(0.03, abs=2e-4)
 
 
 def test_linear_trend_cftime_noleap_and_trend_map():
@@ -239,9 +240,9 @@ def test_linear_trend_cftime_noleap_and_trend_map():
     slopes = xr.DataArray([0.1, -0.2, 0.0], dims="lat")  # degC per year
     field = xr.DataArray(elapsed, dims="time", coords={"time": times}) * slopes
     field[:5, 1] = np.nan  # missing data are skipped
-    trends = m.trend_map(field)
+    trends = diag.trend_map(field)
     np.testing.assert_allclose(trends, [1.0, -2.0, 0.0], atol=1e-9)
-    assert bool(m.trend_map(field.where(field.lat < 0)).isnull().all())  # lat has no coords: all NaN
+    assert bool(diag.trend_map(field.where(field.lat < 0)).isnull().all())  # lat has no coords: all NaN
 
 
 def test_nino34_picks_the_box():
@@ -250,7 +251,7 @@ def test_nino34_picks_the_box():
     inside = np.outer((abs(lat) < 5), (lon > 190) & (lon < 240))
     field = xr.DataArray(np.where(inside, 1.0, 100.0), dims=("lat", "lon"), coords={"lat": lat, "lon": lon})
     series = field.expand_dims(time=3, depth=[5.0, 50.0]).transpose("time", "depth", "lat", "lon")
-    np.testing.assert_allclose(m.nino34(series), 1.0)
+    np.testing.assert_allclose(diag.nino34(series), 1.0)
     # 10 degree cells centred on 190 and 240 straddle the box edges: they count half
     lon10 = np.arange(0.0, 360.0, 10.0)
     values = np.where((lon10 > 190) & (lon10 < 240), 1.0, 0.0) + np.where(np.isin(lon10, [190, 240]), 3.0, 0.0)
@@ -258,20 +259,20 @@ def test_nino34_picks_the_box():
     coarse = xr.DataArray(
         np.tile(values, (3, 1)), dims=("lat", "lon"), coords={"lat": [-10.0, 0.0, 10.0], "lon": lon10}
     )
-    assert float(m.nino34(coarse)) == pytest.approx((4 * 1 + 0.5 * 3 + 0.5 * 3) / 5)
+    assert float(diag.nino34(coarse)) == pytest.approx((4 * 1 + 0.5 * 3 + 0.5 * 3) / 5)
     assert float(box_fraction([-10.0, 0.0, 10.0], lon10, (-5, 5), (190, 240)).sum()) == pytest.approx(5.0)
 
 
 def test_seasonal_cycle_amplitude_and_correlation():
     time = pd.date_range("2001-01-15", periods=36, freq="MS")
     cycle = xr.DataArray(np.tile(np.arange(12.0), 3), dims="time", coords={"time": time})
-    assert float(m.seasonal_cycle_amplitude(cycle)) == pytest.approx(11.0)
+    assert float(diag.seasonal_cycle_amplitude(cycle)) == pytest.approx(11.0)
     noleap = xr.DataArray(
         np.tile(np.arange(12.0), 2),
         dims="time",
         coords={"time": xr.date_range("0001-01-01", periods=24, freq="MS", calendar="noleap", use_cftime=True)},
     )
-    assert float(m.seasonal_cycle_amplitude(noleap)) == pytest.approx(11.0)
+    assert float(diag.seasonal_cycle_amplitude(noleap)) == pytest.approx(11.0)
     assert float(m.correlation(cycle, -3 * cycle + 2)) == pytest.approx(-1.0)
 
 

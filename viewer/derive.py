@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine import io, metrics
+from engine import diagnostics, io, metrics
 from engine.regions import region_mask
 from viewer.store import DataStore, file_key, memo
 
@@ -147,7 +147,7 @@ def layer_mean(store: DataStore, name: str, layer: tuple[float, float], region_n
 
     def compute() -> xr.DataArray:
         data = store.data(name, "absolute")
-        return metrics.layer_mean(data, weights(store, name), layer, mask=region(store, name, region_name)).load()
+        return diagnostics.layer_mean(data, weights(store, name), layer, mask=region(store, name, region_name)).load()
 
     return memo(("layer_mean", _key(store, name), layer, region_name), compute)
 
@@ -157,7 +157,7 @@ def heat_content(store: DataStore, name: str, layer: tuple[float, float], region
 
     def compute() -> xr.DataArray:
         data = store.data(name, "anomaly")
-        ohc = metrics.ocean_heat_content(data, weights(store, name), layer, mask=region(store, name, region_name))
+        ohc = diagnostics.ocean_heat_content(data, weights(store, name), layer, mask=region(store, name, region_name))
         return (ohc / ZJ).assign_attrs(units="ZJ", long_name=f"heat content anomaly {layer[0]:g}-{layer[1]:g} m").load()
 
     return memo(("ohc", _key(store, name), layer, region_name), compute)
@@ -168,7 +168,7 @@ def trend(store: DataStore, name: str, depth_index: int) -> xr.DataArray:
 
     def compute() -> xr.DataArray:
         level = store.data(name, "anomaly").isel(depth=depth_index)
-        return metrics.trend_map(level.assign_attrs(units="degC")).load()
+        return diagnostics.trend_map(level.assign_attrs(units="degC")).load()
 
     return memo(("trend", _key(store, name), depth_index), compute)
 
@@ -191,7 +191,7 @@ def nino34(store: DataStore, name: str) -> pd.Series:
     """Monthly Nino-3.4 index (degC) of a gridded source."""
 
     def compute() -> pd.Series:
-        index = metrics.nino34(store.data(name, "anomaly").isel(depth=0), weights(store, name))
+        index = diagnostics.nino34(store.data(name, "anomaly").isel(depth=0), weights(store, name))
         return index.to_series().resample("MS").mean()
 
     return memo(("nino34", _key(store, name)), compute)
