@@ -206,6 +206,10 @@ class TrainSpec:
     ema_decay: float = 0.0
     discriminator_learning_rate: float = 1e-4  # slower critic: on CPU budgets it otherwise wins early
     mse_weight: float = 1.0
+    # Units of the errors the MSE adds up: "network" (each level's error divided by its
+    # standard deviation, so the deep ocean, 5x quieter, counts as much as the surface) or
+    # "degC" (as the evaluation's RMSE: the upper ocean, where the variance is, dominates).
+    loss_units: str = "network"
     # The paper's GAN weights the adversarial term 0.1 (the paper preset keeps it).  It makes
     # analysis increments as large as real tendencies, which hold the unpredictable part of
     # the change, and costs accuracy: at 150 windows on coarse, held-out validation RMSE
@@ -217,6 +221,8 @@ class TrainSpec:
     checkpoint_every: int = 50
     validate_every: int = 50
     patience: int = 10  # validations without improvement before stopping
+    # Chains cycled side by side in each training window (one gradient step over all of
+    # them); the paper's batch size is 1.  At most ``chains``.
     batch_size: int = 1
     # Slow large-scale offsets added to a share of the training windows (the control run has
     # no global-mean variability, so without them the network learns to pull every
@@ -225,6 +231,15 @@ class TrainSpec:
     offset_share: float = 0.5
     offset_surface_std: float = 0.25  # degC, area mean at the surface
     offset_efold_m: tuple[float, float] = (200.0, 2000.0)
+
+    def __post_init__(self) -> None:
+        if self.loss_units not in ("network", "degC"):
+            raise ValueError(f'train.loss_units must be "network" or "degC", got {self.loss_units!r}')
+        if not 1 <= self.batch_size <= self.chains:
+            raise ValueError(
+                f"train.batch_size must be 1 to train.chains ({self.chains}), got {self.batch_size}; "
+                "raise train.chains to cycle more chains side by side"
+            )
 
 
 @dataclass(frozen=True)

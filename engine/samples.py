@@ -32,9 +32,10 @@ VALIDATION_ERAS = (1990, 2010)  # one pre-Argo and one Argo-era network for vali
 
 @dataclass
 class Window:
-    """Consecutive steps in network units, each tensor (steps, 1, 1, depth, lat, lon),
-    and the first background (1, 1, depth, lat, lon): a chain's last analysis, or at a cold
-    start zero (the climatology) or the large-scale offset the window carries."""
+    """Consecutive steps in network units, each tensor (steps, batch, 1, depth, lat, lon),
+    and the first background (batch, 1, depth, lat, lon): a chain's last analysis, or at a
+    cold start zero (the climatology) or the large-scale offset the window carries.  One
+    chain's window has batch 1; :func:`stack_windows` puts several side by side."""
 
     truth: torch.Tensor
     obs: torch.Tensor
@@ -48,6 +49,16 @@ class Window:
 
     def to(self, device: torch.device | str) -> Window:
         return Window(*(t.to(device) for t in (self.truth, self.obs, self.obs_mask, self.obs_error, self.background)))
+
+
+def stack_windows(windows: list[Window]) -> Window:
+    """Windows side by side as one batch: steps (steps, batch, 1, depth, lat, lon) and first
+    backgrounds (batch, 1, depth, lat, lon), in the order given."""
+    if len(windows) == 1:
+        return windows[0]
+    names = ("truth", "obs", "obs_mask", "obs_error")
+    steps = (torch.cat([getattr(w, name) for w in windows], dim=1) for name in names)
+    return Window(*steps, torch.cat([w.background for w in windows]))
 
 
 @dataclass(frozen=True)

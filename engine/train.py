@@ -2,8 +2,9 @@
 paper's GAN (``adversarial_weight`` > 0) or, by default on coarse and medium, the MSE alone.
 
 Training keeps ``train.chains`` long-running analysis cycles (:class:`~engine.samples.Chain`)
-going through the control run's training years. Each training window picks a chain and
-cycles ``window`` more steps of it with OSSE observations from the chain's network era:
+going through the control run's training years. Each training window picks
+``batch_size`` chains and cycles ``window`` more steps of them, side by side as one batch,
+with OSSE observations from each chain's network era:
 each analysis is the next step's background, with backpropagation truncated every
 ``backprop_steps``, and the last analysis is where the chain goes on next time. Chains
 restart from a cold start (climatology) after ``chain_years`` on average, so the generator
@@ -34,7 +35,7 @@ from engine.distributed import autocast, pick_device, rank_and_world_size, unwra
 from engine.grid import Grid
 from engine.io import InputError
 from engine.nn import discriminator_loss, generator_loss
-from engine.samples import Chain, TrainingSamples, Window
+from engine.samples import Chain, TrainingSamples, Window, stack_windows
 
 
 @dataclass
@@ -65,10 +66,13 @@ def analyse(
 def cycle_window(
     gen: torch.nn.Module, disc: torch.nn.Module, window: Window, ocean: torch.Tensor,
     opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, config: Config, device: torch.device,
-    adversarial_weight: float, backprop_steps: int,
+    adversarial_weight: float, backprop_steps: int, loss_weights: torch.Tensor | None = None,
 ) -> tuple[dict[str, float], torch.Tensor]:  # fmt: skip
     """Train on one window from its first background: backpropagation through the analysis
     cycle, truncated every ``backprop_steps``. Returns the mean losses and the last analysis.
+
+    ``loss_weights`` (broadcastable to a field, zero on land) weigh the MSE's cells; the
+    ocean mask (every sea cell alike, in network units) when None.
 
     The critic (discriminator) is trained only when the configured adversarial weight is
     above zero; otherwise ``g_adv`` and ``d_loss`` are NaN (not computed).
@@ -76,6 +80,7 @@ def cycle_window(
     spec = config.train
     critic = disc if spec.adversarial_weight > 0 else None
     sums = {"g_mse": 0.0, "g_adv": 0.0, "d_loss": 0.0}
+    weights = ocean if loss_weights is None else loss_weights
     background = window.background
     for chunk in _chunks(window.length, backprop_steps):
         bg = background.detach()
@@ -87,7 +92,7 @@ def cycle_window(
                 analysis = analyse(gen, bg, window, t, ocean)
                 fake_logits = None if critic is None else unwrap(critic)(analysis - bg, ocean).float()
             loss, mse, adv = generator_loss(
-                analysis.float(), window.truth[t], fake_logits, ocean, spec.mse_weight, adversarial_weight
+                analysis.float(), window.truth[t], fake_logits, weights, spec.mse_weight, adversarial_weight
             )
             total = total + loss
             pairs.append((window.truth[t] - bg.detach(), analysis.detach().float() - bg.detach()))
@@ -103,6 +108,16 @@ def cycle_window(
     if critic is None:
         sums["g_adv"] = sums["d_loss"] = math.nan
     return {k: v / window.length for k, v in sums.items()}, background
+
+
+def mse_weights(ocean: torch.Tensor, scale: torch.Tensor, units: str) -> torch.Tensor:
+    """Weights of the training MSE's cells: the ocean mask for errors in network units
+    (``units="network"``: each level's error relative to its standard deviation ``scale``),
+    or ``ocean * scale**2`` rescaled to mean 1 over the ocean for errors in degC."""
+    if units == "network":
+        return ocean
+    weights = ocean * scale**2
+    return weights / (weights.sum() / ocean.sum())
 
 
 def critic_step(
@@ -121,17 +136,24 @@ def critic_step(
     return float(d_loss.detach())
 
 
-def next_chain(
+def next_chains(
     chains: list[Chain | None], samples: TrainingSamples, spec: TrainSpec, rng: np.random.Generator
-) -> tuple[int, Chain]:
-    """Pick a chain at random; a new one if it is unset, at the end of the training years,
-    or restarting (probability ``window / (chain_years * steps_per_year)``)."""
-    k = int(rng.integers(len(chains)))
-    chain = chains[k]
-    restart = rng.random() < spec.window / (spec.chain_years * samples.steps_per_year)
-    if chain is None or restart or chain.next_step + spec.window > samples.n_train:
-        chain = samples.new_chain(rng)
-    return k, chain
+) -> list[tuple[int, Chain]]:
+    """Pick ``spec.batch_size`` different chains at random, each replaced by a new one if it
+    is unset, at the end of the training years, or restarting (probability
+    ``window / (chain_years * steps_per_year)``).  Returns (index, chain) pairs."""
+    if spec.batch_size == 1:  # one draw, as before batches existed: seeded runs stay the same
+        picked = [int(rng.integers(len(chains)))]
+    else:
+        picked = [int(k) for k in rng.choice(len(chains), spec.batch_size, replace=False)]
+    out = []
+    for k in picked:
+        chain = chains[k]
+        restart = rng.random() < spec.window / (spec.chain_years * samples.steps_per_year)
+        if chain is None or restart or chain.next_step + spec.window > samples.n_train:
+            chain = samples.new_chain(rng)
+        out.append((k, chain))
+    return out
 
 
 @torch.no_grad()
@@ -338,6 +360,7 @@ def train(
         gen, disc = DistributedDataParallel(gen), DistributedDataParallel(disc)
     ocean = samples.ocean.to(device)
     weights, scale = samples.volume_weights.to(device), samples.scale.to(device)
+    loss_weights = mse_weights(ocean, scale, spec.loss_units)
     validation = [w.to(device) for w in samples.validation_windows()]
     provenance = {
         "seed": spec.seed,
@@ -358,15 +381,16 @@ def train(
         while state.step < total_steps and state.bad_validations < spec.patience:
             if state.step == spec.steps:
                 start_finetune(gen, opt_g, opt_d, state)
-            k, chain = next_chain(state.chains, samples, spec, rng)
-            window = samples.chain_window(chain, spec.window, rng).to(device)
+            picked = next_chains(state.chains, samples, spec, rng)
+            window = stack_windows([samples.chain_window(c, spec.window, rng) for _, c in picked]).to(device)
             rates = schedule(state.step, spec)
             _set_learning_rates(opt_g, opt_d, rates)
             adversarial = adversarial_weight(spec, state.step)
             row, last = cycle_window(
-                gen, disc, window, ocean, opt_g, opt_d, config, device, adversarial, rates.backprop_steps
+                gen, disc, window, ocean, opt_g, opt_d, config, device, adversarial, rates.backprop_steps, loss_weights
             )
-            state.chains[k] = chain.advanced(spec.window, last)
+            for i, (k, chain) in enumerate(picked):
+                state.chains[k] = chain.advanced(spec.window, last[i : i + 1])
             state.step += 1
             row.update(step=state.step, seconds=time.perf_counter() - start)
             if spec.ema_decay > 0:

@@ -55,6 +55,21 @@ def test_bad_config_file_is_one_line_input_error(tmp_path):
         io.read_config(tmp_path / "missing.toml")
 
 
+def test_train_batch_size_and_loss_units_are_checked(tmp_path):
+    from engine.config import TrainSpec
+
+    assert TrainSpec(chains=4, batch_size=4).batch_size == 4
+    for size in (0, 5):
+        with pytest.raises(ValueError, match="batch_size must be 1 to train.chains"):
+            TrainSpec(chains=4, batch_size=size)
+    with pytest.raises(ValueError, match='loss_units must be "network" or "degC"'):
+        TrainSpec(loss_units="kelvin")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nbatch_size = 16\n")
+    with pytest.raises(io.InputError, match="bad.toml.*raise train.chains"):
+        io.read_config(bad)
+
+
 def test_offset_patterns_need_a_reduced_space(tmp_path):
     from engine.config import ModelSpec
 

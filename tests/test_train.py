@@ -135,9 +135,9 @@ def test_init_weights_are_kept_when_training_does_not_beat_them(tmp_path, tiny_g
     assert saved["reduced.patterns"][n:].abs().sum() > 0  # the offset patterns were fitted
 
 
-@pytest.mark.parametrize("ema_decay", [0.0, 0.5])
-def test_interrupted_training_resumes_exactly(tmp_path, tiny_grid, ema_decay):
-    config = replace(TINY, train=replace(TINY.train, ema_decay=ema_decay))
+@pytest.mark.parametrize(("ema_decay", "batch_size"), [(0.0, 1), (0.5, 1), (0.0, 2)])
+def test_interrupted_training_resumes_exactly(tmp_path, tiny_grid, ema_decay, batch_size):
+    config = replace(TINY, train=replace(TINY.train, ema_decay=ema_decay, batch_size=batch_size))
     straight = train(config, tiny_grid, _samples(tiny_grid), str(tmp_path / "straight.pt"))
 
     def stop_after_two(row):
@@ -280,7 +280,7 @@ def test_chains_continue_the_cycle_where_they_stopped(tiny_grid):
     the chain left; at the end of the training years a new chain starts."""
     from dataclasses import replace
 
-    from engine.train import next_chain
+    from engine.train import next_chains
 
     samples = _samples(tiny_grid)
     rng = np.random.default_rng(3)
@@ -302,9 +302,71 @@ def test_chains_continue_the_cycle_where_they_stopped(tiny_grid):
     # a chain that would run past the training years is replaced by a new one
     spec = replace(TINY.train, chain_years=1e9)
     ended = replace(later, next_step=samples.n_train - 1)
-    picked = [next_chain([ended], samples, spec, rng)[1] for _ in range(3)]
+    picked = [next_chains([ended], samples, spec, rng)[0][1] for _ in range(3)]
     assert all(c is not ended and c.next_step == c.start for c in picked)
-    assert next_chain([later], samples, spec, rng)[1] is later
+    assert next_chains([later], samples, spec, rng) == [(0, later)]
+    # a batch is that many different chains
+    batch = next_chains([later, ended, None, later], samples, replace(spec, batch_size=3), rng)
+    assert len(batch) == 3 and len({k for k, _ in batch}) == 3
+
+
+def test_a_batch_of_chains_trains_as_the_mean_of_its_windows(tiny_grid):
+    """Chains side by side in one window give each chain the analyses it would get alone,
+    and one gradient step on the mean of their losses."""
+    from engine.checkpoint import build_discriminator, build_generator
+    from engine.samples import stack_windows
+    from engine.train import cycle_window
+
+    config = replace(TINY, train=replace(TINY.train, adversarial_weight=0.0))
+    samples = _samples(tiny_grid)
+    rng = np.random.default_rng(5)
+    windows = [samples.training_window(rng, 3) for _ in range(2)]
+    windows[1].background = torch.randn_like(windows[1].background) * 0.3  # chains at different states
+    torch.manual_seed(0)
+    start = build_generator(config.model, config.grid.shape)
+    start.reduced.set_basis(*samples.eof_basis(8, 2))
+    disc = build_discriminator(config.model)
+
+    def one_window(window):
+        gen = build_generator(config.model, config.grid.shape)
+        gen.load_state_dict(start.state_dict())
+        opt_g = torch.optim.SGD(gen.parameters(), lr=0.1)
+        opt_d = torch.optim.SGD(disc.parameters(), lr=0.1)
+        row, last = cycle_window(gen, disc, window, samples.ocean, opt_g, opt_d, config, torch.device("cpu"), 0.0, 3)
+        return row, last, gen.state_dict()
+
+    batch = stack_windows(windows)
+    assert batch.truth.shape[:2] == (3, 2) and batch.background.shape[0] == 2
+    row, last, weights = one_window(batch)
+    alone = [one_window(w) for w in windows]
+    assert row["g_mse"] == pytest.approx(np.mean([a[0]["g_mse"] for a in alone]), rel=1e-5)
+    torch.testing.assert_close(last, torch.cat([a[1] for a in alone]), atol=1e-5, rtol=1e-4)
+    # SGD: the batch's step is the mean of the two single-window steps
+    for name, value in weights.items():
+        if value.is_floating_point():
+            mean = (alone[0][2][name] + alone[1][2][name]) / 2
+            torch.testing.assert_close(value, mean, atol=1e-5, rtol=1e-4)
+
+
+def test_mse_in_degc_weighs_each_level_by_its_variance(tiny_grid):
+    from engine.train import mse_weights
+
+    samples = _samples(tiny_grid)
+    ocean, scale = samples.ocean, samples.scale
+    assert torch.equal(mse_weights(ocean, scale, "network"), ocean)
+    weights = mse_weights(ocean, scale, "degC")
+    assert float(weights.sum()) == pytest.approx(float(ocean.sum()), rel=1e-5)  # mean 1 over the ocean
+    assert float(weights[ocean == 0].abs().sum()) == 0.0
+    levels = [(weights[0, 0, k][ocean[0, 0, k] > 0]).unique() for k in range(ocean.shape[2])]
+    assert all(len(v) == 1 for v in levels)  # one weight per level
+    ratio = float(levels[0][0] / levels[-1][0])
+    assert ratio == pytest.approx(float(scale.flatten()[0] / scale.flatten()[-1]) ** 2, rel=1e-5)
+    # a uniform 0.1 degC error: the degC loss is its MSE (0.01) over the mean variance
+    from engine.nn.losses import masked_mse
+
+    error = (0.1 / scale).expand_as(ocean) * ocean  # in network units
+    mean_variance = float((ocean * scale**2).sum() / ocean.sum())
+    assert float(masked_mse(error, torch.zeros_like(error), weights)) * mean_variance == pytest.approx(0.01, rel=1e-5)
 
 
 def test_without_adversarial_weight_the_critic_is_not_trained(tiny_grid):
