@@ -209,6 +209,9 @@ class TrainSpec:
     # Units of the errors the MSE adds up: "network" (each level's error divided by its
     # standard deviation, so the deep ocean, 5x quieter, counts as much as the surface) or
     # "degC" (as the evaluation's RMSE: the upper ocean, where the variance is, dominates).
+    # Fine-tuning the shipped coarse model for 150 windows with "degC": validation RMSE
+    # 0.0756 degC, 1-member OSSE 0-700 m RMSE 0.201 / 0.143 and trend 0.96 of the truth,
+    # against 0.0753, 0.200 / 0.143 and 0.98 for 300 more windows in network units.
     loss_units: str = "network"
     # The paper's GAN weights the adversarial term 0.1 (the paper preset keeps it).  It makes
     # analysis increments as large as real tendencies, which hold the unpredictable part of
