@@ -54,8 +54,6 @@ class Window:
 def stack_windows(windows: list[Window]) -> Window:
     """Windows side by side as one batch: steps (steps, batch, 1, depth, lat, lon) and first
     backgrounds (batch, 1, depth, lat, lon), in the order given."""
-    if len(windows) == 1:
-        return windows[0]
     names = ("truth", "obs", "obs_mask", "obs_error")
     steps = (torch.cat([getattr(w, name) for w in windows], dim=1) for name in names)
     return Window(*steps, torch.cat([w.background for w in windows]))
