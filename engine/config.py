@@ -234,8 +234,18 @@ class TrainSpec:
     offset_share: float = 0.5
     offset_surface_std: float = 0.25  # degC, area mean at the surface
     offset_efold_m: tuple[float, float] = (200.0, 2000.0)
+    # First and last year of the real observing networks a training chain may start in
+    # (a chain then advances with its years, up to the last network year, 2020).  The
+    # default draws every era alike; a narrower span trains for a particular era.
+    network_years: tuple[int, int] = (1981, 2020)
 
     def __post_init__(self) -> None:
+        first, last = self.network_years
+        if not 1981 <= first <= last <= 2020:
+            raise ValueError(
+                f"train.network_years must be [first, last] within 1981-2020 (the OSSE networks' years), "
+                f"got {list(self.network_years)}"
+            )
         if self.loss_units not in ("network", "degC"):
             raise ValueError(f'train.loss_units must be "network" or "degC", got {self.loss_units!r}')
         if not 1 <= self.batch_size <= self.chains:

@@ -2,7 +2,7 @@
 
 Composition only (world -> observe -> grid -> normalise): a window is a run of
 consecutive control-run steps, observed by the network of one randomly chosen real year
-(1981-2020), so the generator sees every era of the observing system while the truth it
+(1981-2020 by default, ``train.network_years``), so the generator sees every era of the observing system while the truth it
 learns from is the trend-free control run (DESIGN sections 4 and 7).
 
 Training windows belong to :class:`Chain` s: long-running analysis cycles through the
@@ -120,10 +120,11 @@ class TrainingSamples:
         volume = grid.volume / grid.volume.sum()
         self.volume_weights = torch.from_numpy(volume.astype("f4"))[None, None]
         self.scale = torch.from_numpy(self.normalizer.scale)[None, None, :, None, None]
+        first, last = spec.network_years
         self.description = (
             f"control run, {spec.control_years} years (last {spec.validation_years} held out), world seed "
-            f"{config.world.seed}; OSSE network seed {config.network.seed}, eras 1981-2020, platforms "
-            f"{','.join(config.network.active)}"
+            f"{config.world.seed}; OSSE network seed {config.network.seed}, chains starting in network years "
+            f"{first}-{last}, platforms {','.join(config.network.active)}"
         )
 
     @classmethod
@@ -248,12 +249,14 @@ class TrainingSamples:
         )
 
     def new_chain(self, rng: np.random.Generator) -> Chain:
-        """A chain starting from a cold start at a random step of the training years with a
-        random network era; a share of them (``train.offset_share``) carries a random
-        large-scale offset, and half of those start from a background holding it."""
+        """A chain starting from a cold start at a random step of the training years, observed
+        by the network of a random year of ``train.network_years``; a share of them
+        (``train.offset_share``) carries a random large-scale offset, and half of those start
+        from a background holding it."""
         spec = self.config.train
         start = int(rng.integers(0, self.n_train - spec.window))
-        era = int(rng.integers(1981, 2021))
+        first_year, last_year = spec.network_years
+        era = int(rng.integers(first_year, last_year + 1))
         offset = np.zeros(self.grid.shape, "f4")
         background = offset
         if rng.random() < spec.offset_share:

@@ -70,6 +70,19 @@ def test_train_batch_size_and_loss_units_are_checked(tmp_path):
         io.read_config(bad)
 
 
+def test_train_network_years_are_checked(tmp_path):
+    from engine.config import TrainSpec
+
+    assert TrainSpec(network_years=(1981, 1999)).network_years == (1981, 1999)
+    for years in ((1999, 1981), (1970, 1990), (2000, 2030)):
+        with pytest.raises(ValueError, match="network_years must be .* within 1981-2020"):
+            TrainSpec(network_years=years)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nnetwork_years = [1990, 1985]\n")
+    with pytest.raises(io.InputError, match="bad.toml.*network_years"):
+        io.read_config(bad)
+
+
 def test_offset_patterns_need_a_reduced_space(tmp_path):
     from engine.config import ModelSpec
 

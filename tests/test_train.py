@@ -274,6 +274,19 @@ def test_offset_windows_observe_the_offset_truth_and_may_start_from_it(tiny_grid
     assert all(float(never.training_window(rng, 3).background.abs().max()) == 0 for _ in range(4))
 
 
+def test_new_chains_start_in_the_configured_network_years(tiny_grid):
+    """Chains start in a network year drawn from train.network_years, every year of it."""
+    world = ModelWorld(tiny_grid, TINY.world, run="control", n_steps=TINY.train.control_years * 73)
+    network = ObservingNetwork(tiny_grid, TINY.network)
+    rng = np.random.default_rng(0)
+    default = TrainingSamples(TINY, tiny_grid, world, network)
+    assert {default.new_chain(rng).first_year for _ in range(400)} == set(range(1981, 2021))
+    config = replace(TINY, train=replace(TINY.train, network_years=(1985, 1987)))
+    early = TrainingSamples(config, tiny_grid, world, network)
+    assert {early.new_chain(rng).first_year for _ in range(60)} == {1985, 1986, 1987}
+    assert "network years 1985-1987" in early.description
+
+
 def test_chains_continue_the_cycle_where_they_stopped(tiny_grid):
     """A chain's next window is the next steps of the control run, observed by the
     network of the chain's era (advancing with its years), starting from the analysis
