@@ -2,8 +2,9 @@
 
 Composition only (world -> observe -> grid -> normalise): a window is a run of
 consecutive control-run steps, observed by the network of one randomly chosen real year
-(1981-2020 by default, ``train.network_years``), so the generator sees every era of the observing system while the truth it
-learns from is the trend-free control run (DESIGN sections 4 and 7).
+(1981-2020 unless ``train.network_years`` narrows it), so the generator sees every era of
+the observing system while the truth it learns from is the trend-free control run (DESIGN
+sections 4 and 7).
 
 Training windows belong to :class:`Chain` s: long-running analysis cycles through the
 training years, each window continuing where its chain stopped, from the analysis it left.

@@ -74,7 +74,7 @@ def test_train_network_years_are_checked(tmp_path):
     from engine.config import TrainSpec
 
     assert TrainSpec(network_years=(1981, 1999)).network_years == (1981, 1999)
-    for years in ((1999, 1981), (1970, 1990), (2000, 2030)):
+    for years in ((1999, 1981), (1970, 1990), (2000, 2030), (1990,), (1981, 1990, 2000)):
         with pytest.raises(ValueError, match="network_years must be .* within 1981-2020"):
             TrainSpec(network_years=years)
     bad = tmp_path / "bad.toml"
