@@ -171,6 +171,9 @@ class ModelSpec:
             )
 
 
+NETWORK_YEARS = (1981, 2020)  # first and last year of the OSSE observing networks
+
+
 @dataclass(frozen=True)
 class TrainSpec:
     """GAN training with recurrent cycling (DESIGN section 7)."""
@@ -240,13 +243,14 @@ class TrainSpec:
     # default draws every era alike; a narrower span trains for a particular era: 300
     # fine-tune windows with 1981-1999 took the shipped model's 1-member OSSE 0-700 m RMSE
     # from 0.1995 / 0.1427 to 0.1984 / 0.1440 degC (1981-1999 / 2000-2020).
-    network_years: tuple[int, int] = (1981, 2020)
+    network_years: tuple[int, int] = NETWORK_YEARS
 
     def __post_init__(self) -> None:
         years = self.network_years
-        if len(years) != 2 or not 1981 <= years[0] <= years[1] <= 2020:
+        first, last = NETWORK_YEARS
+        if len(years) != 2 or not first <= years[0] <= years[1] <= last:
             raise ValueError(
-                f"train.network_years must be [first, last] within 1981-2020 (the OSSE networks' years), "
+                f"train.network_years must be [first, last] within {first}-{last} (the OSSE networks' years), "
                 f"got {list(self.network_years)}"
             )
         if self.loss_units not in ("network", "degC"):

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from engine.assimilate import ObsStep
-from engine.config import Config
+from engine.config import NETWORK_YEARS, Config
 from engine.eof import extend_basis, fit_eofs, project_on_basis
 from engine.grid import Grid, step_day_of_year
 from engine.gridding import grid_step
@@ -238,7 +238,7 @@ class TrainingSamples:
         first = np.zeros(self.grid.shape, "f4") if background is None else background
         steps = []
         for t in range(length):
-            year = min(first_year + ((start % spy) + t) // spy, 2020)
+            year = min(first_year + ((start % spy) + t) // spy, NETWORK_YEARS[1])
             steps.append(self.observe(truth[t], start + t, year, rng))
         obs, masks, errors = (np.stack(s) for s in zip(*steps, strict=True))
         return Window(

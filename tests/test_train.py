@@ -276,13 +276,11 @@ def test_offset_windows_observe_the_offset_truth_and_may_start_from_it(tiny_grid
 
 def test_new_chains_start_in_the_configured_network_years(tiny_grid):
     """Chains start in a network year drawn from train.network_years, every year of it."""
-    world = ModelWorld(tiny_grid, TINY.world, run="control", n_steps=TINY.train.control_years * 73)
-    network = ObservingNetwork(tiny_grid, TINY.network)
     rng = np.random.default_rng(0)
-    default = TrainingSamples(TINY, tiny_grid, world, network)
+    default = _samples(tiny_grid)
     assert {default.new_chain(rng).first_year for _ in range(400)} == set(range(1981, 2021))
     config = replace(TINY, train=replace(TINY.train, network_years=(1985, 1987)))
-    early = TrainingSamples(config, tiny_grid, world, network)
+    early = TrainingSamples(config, tiny_grid, default.world, default.network)
     assert {early.new_chain(rng).first_year for _ in range(60)} == {1985, 1986, 1987}
     assert "network years 1985-1987" in early.description
 
