@@ -50,13 +50,18 @@ class ObsStep:
     error: np.ndarray  # super-observation error std (degC), 0 where unobserved
     step: int  # index in the period
     day_of_year: float
+    original: np.ndarray | None = None  # (depth, lat, lon) the observations before perturbation
 
     def perturbed(self, members: int, rng: np.random.Generator) -> ObsStep:
         """Per-member observations with N(0, error) noise (member 0 unperturbed)."""
         noise = rng.standard_normal((members,) + self.mask.shape).astype("f4") * self.error
         noise[0] = 0.0
         values = (self.anomaly[None] + noise) * self.mask
-        return ObsStep(values.astype("f4"), self.mask, self.error, self.step, self.day_of_year)
+        return ObsStep(values.astype("f4"), self.mask, self.error, self.step, self.day_of_year, self.anomaly)
+
+    def unperturbed(self) -> np.ndarray:
+        """The observations as observed, (depth, lat, lon), whether or not perturbed per member."""
+        return self.anomaly if self.original is None else self.original
 
 
 class Method(Protocol):
@@ -91,6 +96,16 @@ class DeepDA:
         uninterrupted one would have.
     seed
         Seed of the additive perturbations.
+    recentre
+        Recentre an ensemble on its control analysis after every step: the analysis of the
+        ensemble-mean background with the unperturbed observations, computed in the same
+        batch as the members. The members keep their departures from their own mean (the
+        spread), and the ensemble mean is then the deterministic run, what one member
+        gives from the same first background. Perturbing a nonlinear network's inputs
+        costs the mean of the perturbed analyses accuracy (on the coarse OSSE, 10
+        members' mean 0-700 m RMSE 0.1988 degC before 2000 against 0.1984 for one
+        member); operational hybrid systems recentre their ensemble on the deterministic
+        analysis for the same reason (Wang et al. 2013, *Mon. Wea. Rev.* 141, 4098).
     """
 
     name = "deepda"
@@ -103,6 +118,7 @@ class DeepDA:
         inflation: float | None = None,
         calibration: dict[str, Any] | None = None,
         seed: int = 0,
+        recentre: bool = True,
     ) -> None:
         checkpoint.check_grid(grid)
         self.generator = checkpoint.generator.to(device).eval()
@@ -113,6 +129,7 @@ class DeepDA:
         reduced = self.generator.reduced
         self.additive = additive_inflation(calibration, None if reduced is None else reduced.patterns)
         self.seed = seed
+        self.recentre = recentre
         self.ocean = torch.from_numpy(grid.ocean.astype("f4"))[None, None].to(self.device)
 
     def _tensor(self, values: np.ndarray) -> torch.Tensor:
@@ -123,21 +140,33 @@ class DeepDA:
     def assimilate(self, background: np.ndarray, obs: ObsStep) -> np.ndarray:
         members = background.shape[0]
         values = np.broadcast_to(obs.anomaly, background.shape)
-        mask = np.broadcast_to(obs.mask, background.shape)
         bg = self.normalizer.encode(background)
+        control = members > 1 and self.recentre
         if members > 1 and self.additive is not None:
             # a stream apart from the observation perturbations' (seeded by (seed, step))
             bg = bg + self.additive.draw(members, np.random.default_rng([self.seed, obs.step, 1]))
-        ob = self._tensor(self.normalizer.encode(values) * mask)
-        error = self._tensor(self.normalizer.encode(np.broadcast_to(obs.error, background.shape)) * mask)
-        out = self.generator(
-            self._tensor(bg), ob, self._tensor(mask), self.ocean.expand(members, -1, -1, -1, -1), error
-        )
-        analysis = self.normalizer.decode(out[:, 0].float().cpu().numpy())
+        if control:  # the control run goes first in the batch; the perturbations are centred
+            bg = np.concatenate([bg.mean(axis=0, keepdims=True), bg])
+            values = np.concatenate([obs.unperturbed()[None], values])
+        analysis = self._generate(bg, values, obs)
+        if control:
+            control_analysis, analysis = analysis[:1], analysis[1:]
         if members > 1 and self.inflation != 1.0:
             prior = background.std(axis=0, ddof=1)
             analysis = inflate(analysis, self.inflation, self.normalizer.scale, prior)
+        if control:
+            analysis = (analysis - analysis.mean(axis=0, keepdims=True) + control_analysis).astype("f4")
         return analysis
+
+    def _generate(self, background: np.ndarray, values: np.ndarray, obs: ObsStep) -> np.ndarray:
+        """The generator's analyses (degC) of a batch of encoded backgrounds and observations."""
+        batch = background.shape[0]
+        mask = np.broadcast_to(obs.mask, background.shape)
+        ob = self._tensor(self.normalizer.encode(values) * mask)
+        error = self._tensor(self.normalizer.encode(np.broadcast_to(obs.error, background.shape)) * mask)
+        ocean = self.ocean.expand(batch, -1, -1, -1, -1)
+        out = self.generator(self._tensor(background), ob, self._tensor(mask), ocean, error)
+        return self.normalizer.decode(out[:, 0].float().cpu().numpy())
 
 
 class Climatology:
@@ -159,16 +188,19 @@ class Persistence:
 
 
 def initial_backgrounds(grid: Grid, members: int, scale: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Member 0 starts from climatology (zero anomaly); the others from smooth random states
-    with the climatological amplitude ``scale`` (degC per level), so members differ."""
+    """First backgrounds centred on the climatology (zero anomaly): one member is the
+    climatology; several are smooth random departures from it with the climatological
+    amplitude ``scale`` (degC per level) and zero ensemble mean, so members differ."""
     states = np.zeros((members,) + grid.shape, dtype="f4")
-    for m in range(1, members):
+    if members == 1:
+        return states
+    for m in range(members):
         noise = gaussian_filter(
             rng.standard_normal(grid.shape), sigma=(0.7, 1.5, 1.5), mode=("nearest", "nearest", "wrap")
         )
         noise /= noise.std() + 1e-12
         states[m] = noise * scale[:, None, None] * grid.ocean
-    return states
+    return states - states.mean(axis=0, keepdims=True)
 
 
 def _chunk_bounds(first_step: int, n_steps: int, chunk: int) -> list[tuple[int, int]]:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine import cli
-from engine.assimilate import DeepDA, ObsStep
+from engine.assimilate import DeepDA, ObsStep, cycle, initial_backgrounds
 from engine.calibrate import held_out_cases, spread_skill, tune_inflation
 from engine.checkpoint import Checkpoint, build_generator, load_checkpoint, update_ensemble_calibration
 from engine.inflation import AdditiveInflation, inflate
@@ -223,3 +223,32 @@ def test_additive_inflation_spreads_identical_members_reproducibly_around_the_sa
     later = ObsStep(obs.anomaly, obs.mask, obs.error, obs.step + 1, obs.day_of_year)
     assert not np.allclose(method.assimilate(background, later), spread)
     np.testing.assert_array_equal(method.assimilate(background[:1], obs), plain[:1])  # one member: none
+
+
+def test_recentred_ensemble_mean_is_the_one_member_run_and_keeps_its_spread(tiny_grid):
+    """Each step the members are recentred on the control analysis (mean background,
+    unperturbed observations), so their mean is what one member gives, step after step."""
+    rng = np.random.default_rng(8)
+    checkpoint = _with_basis(_checkpoint(tiny_grid, scale=1.0), rng)
+    n = len(checkpoint.generator.reduced.variance)
+    calibration = {
+        "additive_inflation": 0.5,
+        "tendency_variance": torch.full((n,), 0.04),
+        "residual_tendency_variance": torch.full(tiny_grid.shape, 0.01),
+    }
+    steps = [replace(_obs(tiny_grid, rng), step=t) for t in range(5)]
+    first = initial_backgrounds(tiny_grid, 4, np.ones(tiny_grid.shape[0], "f4"), rng)
+    np.testing.assert_allclose(first.mean(axis=0), 0.0, atol=1e-6)  # centred on the climatology
+    assert first.std(axis=0, ddof=1)[tiny_grid.ocean].mean() > 0.5
+
+    def run(members: np.ndarray, recentre: bool = True) -> list[np.ndarray]:
+        method = DeepDA(checkpoint, tiny_grid, calibration=calibration, recentre=recentre)
+        return [analysis for _, analysis in cycle(method, iter(steps), members, seed=3)]
+
+    one = run(np.zeros((1, *tiny_grid.shape), "f4"))
+    ensemble, free = run(first), run(first, recentre=False)
+    for single, members in zip(one, ensemble, strict=True):
+        np.testing.assert_allclose(members.mean(axis=0), single[0], atol=1e-5)
+        assert members.std(axis=0, ddof=1)[tiny_grid.ocean].mean() > 0.05
+    # without recentring the perturbed members' mean wanders off the control run
+    assert np.abs(free[-1].mean(axis=0) - one[-1][0]).max() > 1e-3
