@@ -386,6 +386,11 @@ def assimilate_to_file(
         "observations": str(obs_path),
         "history": history_line(command),
     }
+    if members > 1 and getattr(assimilator, "recentre", False):
+        attrs["ensemble_mean"] = (
+            "control analysis: members recentred every step on the analysis of their mean background"
+            " with the unperturbed observations"
+        )
     writer = AnalysisWriter(out_path, grid, times, members, attrs, resume=resume, save_members=save_members)
     try:
         done = writer.steps_done

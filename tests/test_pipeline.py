@@ -53,6 +53,7 @@ def test_deepda_ensemble_analysis_is_cf_and_spread_is_positive(run_dir):
     assert cli.main([*args, "--obs", str(run_dir / "obs.nc"), "--members", "3", "--out", str(out)]) == 0
     ds = xr.open_dataset(out)
     assert ds.sizes["time"] == 73 and ds.attrs["method"] == "deepda" and ds.attrs["members"] == 3
+    assert ds.attrs["ensemble_mean"].startswith("control analysis")
     assert ds["thetao"].attrs["standard_name"] == "sea_water_potential_temperature"
     assert ds["depth"].attrs["positive"] == "down"
     ocean = ds["mask"].values.astype(bool)
