@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from viewer.app import PAGES
-from viewer.bench import CHROMIUM, CHROMIUM_ARGS, free_port, sample_data, serve, wait_http
+from viewer.bench import CHROMIUM, CHROMIUM_ARGS, SERIES_NOTE, free_port, sample_data, serve, wait_http
 
 VIEWPORT = {"width": 1500, "height": 1000}
 SETTLE_MS = 2500
@@ -60,6 +60,9 @@ def capture(page: Any, out_dir: Path, pages: Sequence[str] = PAGES) -> dict[str,
     paths = {}
     for name in pages:
         show_tab(page, name)
+        if name == "Explore":  # a long record's time series is drawn once it is in memory
+            page.get_by_text(SERIES_NOTE).first.wait_for(state="hidden", timeout=600_000)
+            page.wait_for_timeout(SETTLE_MS)
         if name == "Export":  # show an export being made
             page.locator("select").first.select_option(label="Explore: map")
             page.get_by_role("button", name="Save PNG").click()
