@@ -48,9 +48,15 @@ class ObservationsPage:
             threshold=0.6, max_px=3,
         )  # fmt: skip
         self.map = (shaded * basemap()).opts(**map_opts()).opts(width=700, height=350, title="Profile positions")
-        self.bars = hv.DynamicMap(self._bars, streams=[self.source_stream]).opts(width=640, height=260)
+        self.bars = hv.DynamicMap(self._bars, streams=[self.source_stream]).opts(width=540, height=260)
         self.qc_table = pn.widgets.Tabulator(
-            pd.DataFrame(), disabled=True, show_index=False, width=420, height=220, layout="fit_columns"
+            pd.DataFrame(),
+            disabled=True,
+            show_index=False,
+            width=520,
+            height=220,
+            layout="fit_columns",
+            widths={"code": 95, "reason": 295, "rows": 130},  # the reasons read whole, the counts too
         )
         state.param.watch(self._refresh, ["observations"])
         self._refresh()
