@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from engine.config import Config, ModelSpec, config_from_dict, config_to_dict
+from engine.errors import InputError
 from engine.grid import Grid
-from engine.io import InputError, check_writable
+from engine.io import check_writable
 from engine.nn import Discriminator, Generator
 from engine.normalize import Normalizer
 

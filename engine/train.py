@@ -32,8 +32,8 @@ from torch.nn.parallel import DistributedDataParallel
 from engine.checkpoint import build_discriminator, build_generator, code_revision, load_checkpoint, save_checkpoint
 from engine.config import Config, TrainSpec
 from engine.distributed import autocast, pick_device, rank_and_world_size, unwrap
+from engine.errors import InputError
 from engine.grid import Grid
-from engine.io import InputError
 from engine.nn import discriminator_loss, generator_loss
 from engine.samples import Chain, TrainingSamples, Window, stack_windows
 

@@ -25,17 +25,9 @@ import pandas as pd
 import xarray as xr
 
 from engine.config import Config, config_from_dict, config_to_dict
+from engine.errors import InputError
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-
-
-class InputError(Exception):
-    """A problem with what the user gave us; the message is one line with the fix."""
-
-
-def _bad_input(file: Path, problem: str, fix: str) -> InputError:
-    """One line: the file, what is wrong with it, and what to do."""
-    return InputError(f"{file}: {problem}; {fix}".replace("\n", " "))
 
 
 def assets_dir() -> Path:

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from engine.errors import file_error
 from engine.io.core import (
     InputError,
-    _bad_input,
     atomic_path,
 )
 from engine.io.dsg import (
@@ -52,16 +52,16 @@ def write_profiles_csv(table: pd.DataFrame, path: str | Path) -> None:
 
 def _read_csv_frame(file: Path) -> pd.DataFrame:
     if not file.exists():
-        raise _bad_input(file, "file does not exist", "check the path")
+        raise file_error(file, "file does not exist", "check the path")
     if file.is_dir():
-        raise _bad_input(file, "is a folder, not a file", "give the path of a CSV file")
+        raise file_error(file, "is a folder, not a file", "give the path of a CSV file")
     if not file.read_bytes().strip():
-        raise _bad_input(file, "file is empty", "give a CSV file with a header row and one row per measurement")
+        raise file_error(file, "file is empty", "give a CSV file with a header row and one row per measurement")
     try:
         return pd.read_csv(file, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise _bad_input(
+        raise file_error(
             file, f"is not a readable CSV table ({reason})", "check the path and the delimiter (comma)"
         ) from None
 
@@ -77,7 +77,7 @@ def _csv_column_map(frame: pd.DataFrame, file: Path, columns: dict[str, str] | N
     absent += [f"'{name}'" for name in REQUIRED_CSV_COLUMNS if name not in mapping]
     if absent:
         found = ", ".join(map(str, frame.columns[:12])) + (", ..." if len(frame.columns) > 12 else "")
-        raise _bad_input(
+        raise file_error(
             file,
             f"has no column {', '.join(absent)} (columns found: {found})",
             "fix the column mapping, e.g. {'time': 'date', 'temperature': 'temp_c'}",
@@ -100,7 +100,7 @@ def _parse_column(values: pd.Series, name: str, file: Path, csv_name: str) -> pd
         parsed = pd.to_numeric(text, errors="coerce")
     if len(text) and parsed.isna().all() and (text != "").any():
         kind = "dates (e.g. 2001-01-31T12:00)" if name == "time" else "numbers"
-        raise _bad_input(file, f"column '{csv_name}' (for {name}) holds no readable {kind}", "fix the column mapping")
+        raise file_error(file, f"column '{csv_name}' (for {name}) holds no readable {kind}", "fix the column mapping")
     return parsed
 
 
@@ -190,7 +190,7 @@ def _csv_qc(raw: pd.DataFrame, mapping: dict[str, str], file: Path) -> np.ndarra
         return np.zeros(len(raw), dtype=np.int8)
     codes = pd.to_numeric(raw[mapping["qc"]].str.strip().replace("", "0"), errors="coerce")
     if not codes.isin(list(_QC_FLAG_MEANINGS)).all():
-        raise _bad_input(
+        raise file_error(
             file,
             f"column '{mapping['qc']}' holds values that are not DeepDA QC codes 0-9",
             "rename that column or map 'qc' to a column of DeepDA codes",

@@ -12,8 +12,8 @@ import pandas as pd
 import xarray as xr
 
 from engine.config import NetworkSpec
+from engine.errors import file_error
 from engine.io.core import (
-    _bad_input,
     atomic_path,
     history_line,
 )
@@ -343,7 +343,7 @@ def read_profiles(path: str | Path, profiles: slice | None = None) -> pd.DataFra
         }
         missing = [role for role, name in roles.items() if name is None]
         if missing:
-            raise _bad_input(
+            raise file_error(
                 file,
                 f"is not a DeepDA/CF profile file (no {', '.join(missing)} variable)",
                 "give --format en4, argo or csv for other files, or write it with `deepda observe`",
@@ -357,7 +357,7 @@ def _profile_subset(ds: xr.Dataset, file: Path, row_size: str, depth: str, profi
     n_obs = ds.sizes[ds[depth].dims[0]]
     if sizes.sum() != n_obs:
         problem = f"rowSize adds up to {sizes.sum()} but there are {n_obs} observations"
-        raise _bad_input(file, problem, "the file is damaged; write it again")
+        raise file_error(file, problem, "the file is damaged; write it again")
     if profiles is None:
         return ds
     first, stop, _ = profiles.indices(len(sizes))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine.io.core import _bad_input
+from engine.errors import file_error
 
 SOURCE_BAD_FLAGS = (b"3", b"4")  # Argo / EN4 / IOC flags: 3 probably bad, 4 bad
 LEGACY_FILL = 99999.0  # Argo and EN4 fill value; older files omit the _FillValue attribute
@@ -29,15 +29,15 @@ def _open_netcdf(path: str | Path) -> tuple[Path, xr.Dataset]:
     """Open a netCDF file undecoded (we decode times, fills and chars ourselves)."""
     file = Path(path)
     if not file.exists():
-        raise _bad_input(file, "file does not exist", "check the path")
+        raise file_error(file, "file does not exist", "check the path")
     if file.is_dir():
-        raise _bad_input(file, "is a folder, not a file", "give the path of an observation file")
+        raise file_error(file, "is a folder, not a file", "give the path of an observation file")
     if file.stat().st_size == 0:
-        raise _bad_input(file, "file is empty (0 bytes)", "give a complete netCDF file; re-download or re-export it")
+        raise file_error(file, "file is empty (0 bytes)", "give a complete netCDF file; re-download or re-export it")
     try:
         return file, xr.open_dataset(file, decode_cf=False, engine="netcdf4")
     except Exception as err:  # the netCDF library raises OSError, ValueError, ...
-        raise _bad_input(
+        raise file_error(
             file,
             f"not a readable netCDF file ({type(err).__name__})",
             "check the path, or give --format csv if it is a CSV table",
@@ -47,7 +47,7 @@ def _open_netcdf(path: str | Path) -> tuple[Path, xr.Dataset]:
 def _require(ds: xr.Dataset, file: Path, kind: str, names: tuple[str, ...]) -> None:
     missing = [n for n in names if n not in ds.variables]
     if missing:
-        raise _bad_input(
+        raise file_error(
             file,
             f"lacks variable(s) {', '.join(missing)} needed in {kind} file",
             "check that --format matches the file (dsg, en4, argo or csv)",
@@ -59,7 +59,7 @@ def _first_present(ds: xr.Dataset, file: Path, kind: str, names: tuple[str, ...]
     for name in names:
         if name in ds.variables:
             return name
-    raise _bad_input(
+    raise file_error(
         file,
         f"has none of the variables {' / '.join(names)} needed in {kind} file",
         "check that --format matches the file (dsg, en4, argo or csv)",
@@ -95,7 +95,7 @@ def _decode_time(var: xr.DataArray, file: Path, legacy_fill: bool = False) -> np
     except ValueError:
         stamp = None
     if step is None or stamp is None:
-        raise _bad_input(file, f"time units {units!r} of {var.name} are not '<unit> since <date>'", "fix the units")
+        raise file_error(file, f"time units {units!r} of {var.name} are not '<unit> since <date>'", "fix the units")
     origin = (stamp.tz_convert(None) if stamp.tzinfo else stamp).as_unit("ns").value
     raw = np.asarray(var.values)
     if raw.dtype.kind in "iu":

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from engine.io.core import InputError, _bad_input
+from engine.errors import InputError, file_error
 from engine.io.csvfiles import (
     read_profiles_csv,
 )
@@ -50,7 +50,7 @@ def observation_format(file: Path, format: str | None) -> str:
             return "en4"
         if {"PRES", "TEMP"} <= names:
             return "argo"
-    raise _bad_input(file, "cannot tell which observation format this is", "give --format dsg, en4, argo or csv")
+    raise file_error(file, "cannot tell which observation format this is", "give --format dsg, en4, argo or csv")
 
 
 def open_observations(
@@ -107,7 +107,7 @@ def open_observations(
             table = (read_en4 if fmt == "en4" else read_argo)(file, obs_error)
     except (ValueError, KeyError, IndexError, TypeError) as err:  # a layout the readers did not foresee
         reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        raise _bad_input(
+        raise file_error(
             file, f"could not be read as {fmt} ({reason})", "check that --format matches the file"
         ) from None
     table = run_qc(table, grid=grid, period=period)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine.io.core import InputError, _bad_input
+from engine.errors import InputError, file_error
 from engine.io.dsg import _platform_flags
 from engine.io.netcdf_decode import _decode_time, _masked
 from engine.profiles import PLATFORMS, QC_GOOD, qc_summary
@@ -129,7 +129,7 @@ def read_profile_summary(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         qc = np.asarray(ds["qc"].values).astype(np.int8, copy=False)  # the table's dtype
     if headers["rows"].sum() != len(qc):
         problem = f"rowSize adds up to {headers['rows'].sum()} but there are {len(qc)} observations"
-        raise _bad_input(file, problem, "the file is damaged; write it again")
+        raise file_error(file, problem, "the file is damaged; write it again")
     headers["good"] = _good_per_profile(qc, headers["rows"].to_numpy())
     # qc_summary only looks at the qc column: a one-column frame gives the full table's summary.
     return headers, qc_summary(pd.DataFrame({"qc": qc}, copy=False))

@@ -1,0 +1,24 @@
+"""The one error type for problems a user can cause, and how its messages are worded.
+
+A message is one line: what is wrong (the setting or the file, in the engine's words) and
+the fix. Front ends add their own wording: the CLI names its flags, the dashboard its
+widgets. Anything else that goes wrong is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class InputError(Exception):
+    """A problem with what the user gave us; the message is one line with the fix."""
+
+
+def file_error(file: str | Path, problem: str, fix: str) -> InputError:
+    """One line: the file, what is wrong with it, and what to do."""
+    return InputError(f"{file}: {problem}; {fix}".replace("\n", " "))
+
+
+def setting_error(name: str, value: object, expected: str) -> InputError:
+    """One line for a setting out of its valid range: its name, the value, what is valid."""
+    return InputError(f"setting {name} = {value!r} is invalid: {expected}".replace("\n", " "))
