@@ -42,14 +42,13 @@ def _target(value: float, limit: float, unit: str) -> dict[str, Any]:
 @case("world")
 def bench_world() -> dict[str, Any]:
     """100 coarse control years generated and written to CF netCDF."""
-    from engine.grid import build_grid
-    from engine.io import load_geography, write_world
-    from engine.world import ModelWorld
+    from engine.io import load_grid, write_world
+    from engine.world.synthetic import ModelWorld
 
     config = preset("coarse")
     years = 100
     start = time.perf_counter()
-    grid = build_grid(config.grid, load_geography())
+    grid = load_grid(config.grid)
     world = ModelWorld(grid, config.world, run="control", n_steps=years * config.world.steps_per_year)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "world.nc"
@@ -108,13 +107,13 @@ def bench_gridding() -> dict[str, Any]:
     """Gridding one Argo-era coarse pentad of OSSE observations into super-observations."""
     import numpy as np
 
-    from engine.grid import build_grid, step_day_of_year
-    from engine.gridding import grid_step
-    from engine.io import load_geography
-    from engine.observing import ObservingNetwork
+    from engine.grid import step_day_of_year
+    from engine.io import load_grid
+    from engine.observe.gridding import grid_step
+    from engine.observe.network import ObservingNetwork
 
     config = preset("coarse")
-    grid = build_grid(config.grid, load_geography())
+    grid = load_grid(config.grid)
     network = ObservingNetwork(grid, config.network)
     positions = network.positions(2012, 30, 73)
     doy = float(step_day_of_year(73, 73)[30])
@@ -141,7 +140,7 @@ def _generator_case(name: str, channels_last: bool) -> dict[str, Any]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from engine.checkpoint import build_generator
+    from engine.train.checkpoint import build_generator
 
     config = preset(name)
     gen = build_generator(config.model, config.grid.shape).eval()
@@ -192,15 +191,14 @@ def bench_train_step() -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from engine.checkpoint import build_discriminator, build_generator
-    from engine.distributed import pick_device
-    from engine.grid import build_grid
-    from engine.io import load_geography
-    from engine.samples import TrainingSamples
-    from engine.train import cycle_window
+    from engine.io import load_grid
+    from engine.train.checkpoint import build_discriminator, build_generator
+    from engine.train.distributed import pick_device
+    from engine.train.samples import TrainingSamples
+    from engine.train.trainer import cycle_window
 
     config = preset("coarse")
-    grid = build_grid(config.grid, load_geography())
+    grid = load_grid(config.grid)
     samples = TrainingSamples.from_config(config, grid)
     device = pick_device()
     gen, disc = build_generator(config.model, grid.shape).to(device), build_discriminator(config.model).to(device)
@@ -232,14 +230,13 @@ def bench_train_step() -> dict[str, Any]:
 
 def _osse_steps(year: int, n_steps: int) -> tuple[Any, Any, list[Any]]:
     """Coarse grid, config and the first ``n_steps`` OSSE observation steps of ``year``."""
-    from engine.assimilate import obs_steps
-    from engine.grid import build_grid
-    from engine.io import load_geography
-    from engine.observing import ObservingNetwork, observe
+    from engine.io import load_grid
+    from engine.observe.gridding import obs_steps
+    from engine.observe.network import ObservingNetwork, observe
     from engine.osse import historical_world
 
     config = preset("coarse")
-    grid = build_grid(config.grid, load_geography())
+    grid = load_grid(config.grid)
     world = historical_world(config, grid, (year, year))
     table = observe(world, ObservingNetwork(grid, config.network), stop=n_steps)
     return grid, config, list(obs_steps(table, grid, year, config.world.steps_per_year, 0, n_steps))
@@ -248,7 +245,7 @@ def _osse_steps(year: int, n_steps: int) -> tuple[Any, Any, list[Any]]:
 def _seconds_per_step(method: Any, steps: list[Any], members: int, warm_up: int = 2) -> float:
     import numpy as np
 
-    from engine.assimilate import cycle
+    from engine.da.base import cycle
 
     background = np.zeros((members, *steps[0].mask.shape), "f4")
     times, last = [], time.perf_counter()
@@ -263,16 +260,16 @@ def _seconds_per_step(method: Any, steps: list[Any], members: int, warm_up: int 
 def bench_assimilation_step() -> dict[str, Any]:
     """Seconds per analysis step of DeepDA, OI and the Kalman filter on the same coarse
     grid and the same 2012 OSSE observations, and their ratios to DeepDA."""
-    from engine.assimilate import make_method
-    from engine.io import assets_dir
+    from engine.da.registry import make_method
+    from engine.io import shipped_model
 
     grid, config, steps = _osse_steps(2012, 10)
-    model = assets_dir() / "deepda_coarse.pt"
+    model = shipped_model()
     seconds = {
-        name: _seconds_per_step(make_method(method, grid, config)[0], steps, members=1)
+        name: _seconds_per_step(make_method(method, config).method, steps, members=1)
         for name, method in (("deepda", model), ("oi", "oi"), ("kf", "kf"))
     }
-    ensemble = _seconds_per_step(make_method(model, grid, config)[0], steps, members=10)
+    ensemble = _seconds_per_step(make_method(model, config).method, steps, members=10)
     return {
         "description": "one coarse analysis step, 2012 OSSE observations, median of 8 steps after 2 warm-up steps",
         "observed_cells": int(sum(float(s.mask.sum()) for s in steps) / len(steps)),
@@ -287,8 +284,8 @@ def bench_assimilation_step() -> dict[str, Any]:
 def bench_reanalysis() -> dict[str, Any]:
     """A 40-year coarse DeepDA reanalysis with 10 members (1981-2020 OSSE observations):
     wall time and peak memory of ``assimilate_to_file`` end to end, netCDF written."""
-    from engine.assimilate import assimilate_to_file
-    from engine.io import assets_dir, cache_dir
+    from engine.da.reanalysis import assimilate_to_file
+    from engine.io import cache_dir, shipped_model
     from engine.osse import make_truth_and_obs
 
     config = preset("coarse")
@@ -297,7 +294,7 @@ def bench_reanalysis() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "analysis.nc"
         start = time.perf_counter()
-        assimilate_to_file(assets_dir() / "deepda_coarse.pt", paths["obs"], out, period=period, members=10)
+        assimilate_to_file(shipped_model(), paths["obs"], out, period=period, members=10)
         seconds = time.perf_counter() - start
         size_mb = out.stat().st_size / 1e6
     steps = (period[1] - period[0] + 1) * config.world.steps_per_year

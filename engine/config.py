@@ -182,7 +182,7 @@ class TrainSpec:
     control_years: int = 60  # control-run years generated for training + validation
     validation_years: int = 10  # the last years, held out
     window: int = 8  # consecutive pentads per training window
-    chains: int = 8  # analysis cycles kept going through the training years (see engine.train)
+    chains: int = 8  # analysis cycles kept going through the training years (see engine.train.trainer)
     chain_years: float = 3.0  # mean length of a chain before it restarts from a cold start
     backprop_steps: int = 1  # truncated backpropagation through the cycle: an update per analysis step
     steps: int = 600  # first-phase training windows (each gives window / backprop_steps optimiser updates)

@@ -297,3 +297,54 @@ def time_to_step(times: np.ndarray | pd.Series, start_year: int, steps_per_year:
     else:
         within = np.minimum((doy * steps_per_year) // 365, steps_per_year - 1)
     return (t.year.to_numpy() - start_year) * steps_per_year + within
+
+
+def nearest_cell(grid: Grid, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lat, lon) index of the grid cell holding each point (lon periodic)."""
+    res = grid.spec.resolution
+    iy = np.clip(np.floor((np.asarray(lat) + 90.0) / res).astype(int), 0, len(grid.lat) - 1)
+    ix = np.floor(np.mod(lon, 360.0) / res).astype(int) % len(grid.lon)
+    return iy, ix
+
+
+def horizontal_corners(grid: Grid, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 4 cell centres around each point, as flat (lat, lon) indices (4, n), and their
+    bilinear weights (4, n): periodic in longitude, clamped at the poles; land not removed."""
+    ny, nx = grid.shape[1:]
+    res = grid.spec.resolution
+    fy = (np.asarray(lat, dtype="f8") - grid.lat[0]) / res
+    y0 = np.clip(np.floor(fy).astype("i8"), 0, ny - 2)
+    wy = np.clip(fy - y0, 0.0, 1.0)
+    fx = np.mod(np.asarray(lon, dtype="f8") - grid.lon[0], 360.0) / res
+    x0 = np.floor(fx).astype("i8") % nx
+    wx = fx - np.floor(fx)
+    x1 = (x0 + 1) % nx
+    cells = np.stack([y0 * nx + x0, y0 * nx + x1, (y0 + 1) * nx + x0, (y0 + 1) * nx + x1])
+    weights = np.stack([(1 - wy) * (1 - wx), (1 - wy) * wx, wy * (1 - wx), wy * wx])
+    return cells, weights
+
+
+def corner_weights(grid: Grid, lat: np.ndarray, lon: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 8 grid points around each point and their trilinear weights, land left out.
+
+    Bilinear between cell centres (:func:`horizontal_corners`), linear between levels
+    (clamped above the top and below the bottom level). Corners that are not
+    ``grid.ocean`` get weight 0 and the rest are renormalised, so a point whose nearest
+    cell is ocean at its level always has weights summing to 1 (0 when no corner is ocean).
+
+    Returns
+    -------
+    cells : ndarray (8, n) int64
+        Flat indices into a (nz, ny, nx) field.
+    weights : ndarray (8, n) float64
+    """
+    nz, ny, nx = grid.shape
+    hcells, hweights = horizontal_corners(grid, lat, lon)
+    d, depth = grid.depth, np.asarray(depth, dtype="f8")
+    z0 = np.clip(np.searchsorted(d, depth, side="right") - 1, 0, max(nz - 2, 0))
+    z1 = np.minimum(z0 + 1, nz - 1)
+    wz = np.clip((depth - d[z0]) / np.where(z1 > z0, d[z1] - d[z0], 1.0), 0.0, 1.0) * (z1 > z0)
+    cells = np.concatenate([z0 * (ny * nx) + hcells, z1 * (ny * nx) + hcells])
+    weights = np.concatenate([(1.0 - wz) * hweights, wz * hweights]) * grid.ocean.reshape(-1)[cells]
+    total = weights.sum(axis=0)
+    return cells, weights / np.where(total > 0, total, 1.0)

@@ -1,8 +1,8 @@
 """Observing-system simulation experiments: composition of world, observing, methods, metrics.
 
-No logic of its own beyond wiring: the truth comes from :mod:`engine.world`, the
-observations from :mod:`engine.observing`, the analyses from :mod:`engine.assimilate`
-(DeepDA and the baselines), the scores from :mod:`engine.metrics`, files from
+No logic of its own beyond wiring: the truth comes from :mod:`engine.world.synthetic`, the
+observations from :mod:`engine.observe.network`, the analyses from :mod:`engine.assimilate`
+(DeepDA and the baselines), the scores from :mod:`engine.evaluate.metrics`, files from
 :mod:`engine.io`. ``deepda osse``, ``deepda evaluate``, ``deepda demo`` and the
 dashboard's first start all come through here.
 """
@@ -18,15 +18,17 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine import io, summary
-from engine.assimilate import assimilate_to_file
-from engine.checkpoint import load_checkpoint
+from engine import io
 from engine.config import Config
-from engine.grid import Grid, build_grid, step_day_of_year, time_to_step
-from engine.observing import ObservingNetwork, iter_observe
-from engine.qc import run_qc
-from engine.scoring import ObservedCells, OsseScores
-from engine.world import ModelWorld
+from engine.da.base import Cancelled
+from engine.da.reanalysis import assimilate_to_file
+from engine.evaluate import summary
+from engine.evaluate.scoring import ObservedCells, OsseScores
+from engine.grid import Grid, step_day_of_year, time_to_step
+from engine.observe.network import ObservingNetwork, iter_observe
+from engine.observe.qc import run_qc
+from engine.train.checkpoint import load_checkpoint
+from engine.world.synthetic import ModelWorld
 
 ERAS = [1981, 2000, 2021]  # pre-Argo and Argo eras
 REGIONS = ("global", "tropics", "northern_extratropics", "southern_extratropics", "nino34")
@@ -70,16 +72,40 @@ def make_truth_and_obs(
 
     Files that already exist are kept (an interrupted experiment picks up where it was).
     """
-    grid = build_grid(config.grid, io.load_geography())
+    grid = io.load_grid(config.grid)
     world = historical_world(config, grid, period)
     paths = {"world": out_dir / "world.nc", "obs": out_dir / "obs.nc"}
     if not paths["world"].exists():
         io.write_world(world, paths["world"], progress=_stage(progress, "truth", world.n_steps), command=command)
     if not paths["obs"].exists():
-        network = ObservingNetwork(grid, config.network)
-        chunks = osse_observations(world, network, grid, _stage(progress, "observations", world.n_steps))
-        io.write_profiles_incremental(paths["obs"], chunks, {"source": "DeepDA OSSE"}, command)
+        write_osse_observations(world, config, paths["obs"], _stage(progress, "observations", world.n_steps), command)
     return paths
+
+
+def write_osse_observations(
+    world: ModelWorld,
+    config: Config,
+    out: Path,
+    progress: Callable[[int], None] | None = None,
+    command: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[ObservingNetwork, int]:
+    """Observe ``world`` with the OSSE network of ``config`` (its denials too) into a profile
+    file; returns the network and the number of measurements written.
+
+    The one place OSSE observation files are made (CLI, dashboard, experiments). When
+    ``should_stop()`` turns true the run stops with :class:`Cancelled` and writes nothing.
+    """
+    network = ObservingNetwork(world.grid, config.network)
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        for chunk in osse_observations(world, network, world.grid, progress):
+            if should_stop and should_stop():
+                raise Cancelled("stopped; nothing was written")
+            yield chunk
+
+    attrs = {"source": "DeepDA OSSE", "platforms": ",".join(network.platforms)}
+    return network, io.write_profiles_incremental(out, chunks(), attrs, command)
 
 
 def run_methods(
@@ -119,7 +145,7 @@ def prepare_default(cache_dir: Path, progress: Progress | None = None, config: C
     cache_dir.mkdir(parents=True, exist_ok=True)
     period = (config.world.historical_start_year, config.world.historical_end_year)
     paths = make_truth_and_obs(config, cache_dir, period, progress)
-    model = io.assets_dir() / "deepda_coarse.pt"
+    model = io.shipped_model()
     # keyed by the model's creation time: a newer shipped model never reuses an old analysis
     created = str(load_checkpoint(model).provenance.get("created", ""))
     label = "deepda_" + "".join(c for c in created if c.isdigit())[:14]
@@ -172,7 +198,7 @@ def observed_cell_rmse(
 
 def _obs_steps(obs_path: Path, grid: Grid, times: np.ndarray, steps_per_year: int) -> Iterator[Any]:
     """The gridded observations of each of ``times`` (consecutive steps), chunk by chunk."""
-    from engine.assimilate import obs_steps_from_file
+    from engine.observe.gridding import obs_steps_from_file
 
     first = int(pd.DatetimeIndex(times).year.min())
     steps = time_to_step(times, first, steps_per_year)
@@ -228,11 +254,11 @@ def evaluate_files(
     """Score analysis files and write metrics.nc, summary.md/csv and PNG figures to ``out_dir``.
 
     The files are read ``block_steps`` at a time (a year by default) and every score is
-    pooled over the blocks (:mod:`engine.scoring`), so memory does not grow with the period.
+    pooled over the blocks (:mod:`engine.evaluate.scoring`), so memory does not grow with the period.
     """
-    from engine import figures
+    from engine.evaluate import figures
 
-    grid = build_grid(config.grid, io.load_geography())
+    grid = io.load_grid(config.grid)
     keep = ("thetao_anomaly", "thetao_spread")
     opened = {name: (d := io.open_fields(path))[[v for v in keep if v in d]] for name, path in analyses.items()}
     times = next(iter(opened.values()))["time"].values
@@ -283,11 +309,12 @@ def held_out_rmse(
     """
     import torch
 
-    from engine.assimilate import DeepDA, ObsStep
-    from engine.checkpoint import load_checkpoint
-    from engine.samples import TrainingSamples
+    from engine.da.deepda import DeepDA
+    from engine.observe.gridding import ObsStep
+    from engine.train.checkpoint import load_checkpoint
+    from engine.train.samples import TrainingSamples
 
-    grid = build_grid(config.grid, io.load_geography())
+    grid = io.load_grid(config.grid)
     checkpoint = load_checkpoint(checkpoint_path)
     method = DeepDA(checkpoint, grid)
     samples = TrainingSamples.from_config(config, grid)

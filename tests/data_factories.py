@@ -17,7 +17,7 @@ import pandas as pd
 
 from engine.config import GridSpec
 from engine.grid import Grid
-from engine.profiles import as_table
+from engine.observe.profiles import as_table
 
 FILL = 99999.0
 JULD_UNITS = "days since 1950-01-01 00:00:00 utc"

@@ -1,4 +1,4 @@
-"""Tests for the classical baselines (engine/baselines.py, engine/baselines_kf.py; DESIGN section 10).
+"""Tests for the classical baselines (engine/da/oi.py, engine/da/kf.py, the registry; DESIGN section 10).
 
 Everything runs on the tiny 16 x 8 x 4 grid with a seeded 8-mode world. Reference values
 are computed independently here (haversine distances, dense textbook OI and Kalman
@@ -7,21 +7,20 @@ formulas), so a wrong covariance, gain or bookkeeping in the batched code fails.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from engine.assimilate import ObsStep
-from engine.baselines import (
-    Climatology,
-    KalmanFilter,
-    OptimalInterpolation,
-    Persistence,
-    baseline,
-    cycled_rmse,
-    tune_oi,
-)
-from engine.config import WorldSpec
-from engine.world import ModelWorld
+from engine.config import WorldSpec, preset
+from engine.da.kf import KalmanFilter
+from engine.da.oi import OptimalInterpolation, cycled_rmse, tune_oi
+from engine.da.registry import BASELINES, METHODS, make_method
+from engine.da.simple import Climatology, Persistence
+from engine.errors import InputError
+from engine.observe.gridding import ObsStep
+from engine.world.synthetic import ModelWorld
+from tests.conftest import TINY_SPEC
 
 R_EARTH = 6371.0
 N_STEPS = 40
@@ -256,17 +255,20 @@ def test_tune_oi_finds_the_minimum():
     assert result["table"]["score"].is_monotonic_increasing
 
 
-def test_baseline_factory_and_bad_arguments(tiny_grid, world):
-    assert baseline("climatology", tiny_grid).name == "climatology"
-    assert baseline("persistence", tiny_grid).name == "persistence"
-    assert baseline("oi", tiny_grid, background_std=np.ones(4), length_km=2000.0).length_km == 2000.0
-    assert baseline("kf", tiny_grid, world=world).name == "kf"
-    with pytest.raises(ValueError, match="background_std"):
-        baseline("oi", tiny_grid)
-    with pytest.raises(ValueError, match="model world"):
-        baseline("kf", tiny_grid)
-    with pytest.raises(ValueError, match="unknown baseline"):
-        baseline("3dvar", tiny_grid)
+def test_registry_builds_every_baseline_and_refuses_unknown_names(tiny_grid):
+    config = preset("coarse")
+    assert METHODS == ("deepda", "oi", "kf", "persistence", "climatology")
+    config = replace(config, grid=TINY_SPEC)
+    for name in BASELINES:
+        setup = make_method(name, config)
+        assert setup.method.name == name and setup.attrs["method"] == name
+        assert setup.grid.shape == tiny_grid.shape
+    assert make_method("kf", config).attrs["source"] == "model-world modes"
+    with pytest.raises(InputError, match="does not exist"):
+        make_method("3dvar", config)
+
+
+def test_bad_arguments(tiny_grid):
     with pytest.raises(ValueError, match="small_scale_fraction"):
         OptimalInterpolation(tiny_grid, np.ones(4), small_scale_fraction=1.0)
     with pytest.raises(ValueError, match="gives no parameter set"):

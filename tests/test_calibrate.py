@@ -8,12 +8,14 @@ import pytest
 import torch
 
 from engine import cli
-from engine.assimilate import DeepDA, ObsStep, cycle, initial_backgrounds
-from engine.calibrate import held_out_cases, spread_skill, tune_inflation
-from engine.checkpoint import Checkpoint, build_generator, load_checkpoint, update_ensemble_calibration
-from engine.inflation import AdditiveInflation, inflate
-from engine.normalize import Normalizer
-from engine.train import train
+from engine.da.base import cycle, initial_backgrounds
+from engine.da.calibrate import held_out_cases, spread_skill, tune_inflation
+from engine.da.deepda import DeepDA
+from engine.da.inflation import AdditiveInflation, inflate
+from engine.observe.gridding import ObsStep
+from engine.train.checkpoint import Checkpoint, build_generator, load_checkpoint, update_ensemble_calibration
+from engine.train.normalize import Normalizer
+from engine.train.trainer import train
 from tests.test_train import TINY, _samples
 
 
@@ -152,7 +154,7 @@ def test_tuning_goes_on_until_a_steep_ratio_is_within_tolerance(tiny_grid, monke
     """A model that keeps slow departures compounds the inflation: the ratio jumps from
     0.4 to the cap within a few percent of the factor. Six halvings of [1, 8] stop 14 %
     wide of the root; the search must go on until a trial is within 5 % of the target."""
-    import engine.calibrate as calibrate
+    import engine.da.calibrate as calibrate
 
     def steep(method, cases, samples, members, seed=5):
         return min(0.4 + 20.0 * (method.inflation - 1.0), 2.5)

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.checkpoint import build_generator, load_checkpoint, save_checkpoint
 from engine.config import Config, GridSpec, ModelSpec, preset
 from engine.io import InputError
-from engine.normalize import Normalizer, fit_normalizer, to_absolute, to_anomaly
+from engine.train.checkpoint import build_generator, load_checkpoint, save_checkpoint
+from engine.train.normalize import Normalizer, fit_normalizer, to_absolute, to_anomaly
 from tests.conftest import TINY_SPEC
 
 SMALL_MODEL = ModelSpec(

@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from engine import cli
-from engine.world import ModelWorld
+from engine.world.synthetic import ModelWorld
 
 
 def test_control_world_file_is_cf_and_keeps_the_levitus_mean(tmp_path, coarse_grid, geography):

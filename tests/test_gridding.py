@@ -9,9 +9,9 @@ import pytest
 
 from engine.config import NetworkSpec
 from engine.grid import step_day_of_year
-from engine.gridding import grid_profiles, grid_step, table_steps
-from engine.observing import ObservingNetwork, observe
-from engine.profiles import as_table
+from engine.observe.gridding import grid_profiles, grid_step, table_steps
+from engine.observe.network import ObservingNetwork, observe
+from engine.observe.profiles import as_table
 
 DOY = step_day_of_year(73, 73)  # centre day of each pentad
 

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from engine import diagnostics as diag
-from engine import metrics as m
-from engine import summary
+from engine.evaluate import diagnostics as diag
+from engine.evaluate import metrics as m
+from engine.evaluate import summary
+from engine.evaluate.regions import BASINS, box_fraction, grid_region_mask, region_mask, region_masks
 from engine.grid import SEAWATER_RHO_CP, step_times
-from engine.regions import BASINS, box_fraction, grid_region_mask, region_mask, region_masks
 
 LAT = np.array([-30.0, 0.0, 30.0])
 LON = np.array([45.0, 135.0, 225.0, 315.0])
@@ -184,7 +184,7 @@ def test_crps_two_members_and_the_pair_sum():
     )
 
 
-# --- climate diagnostics (engine.diagnostics) --------------------------------------------
+# --- climate diagnostics (engine.evaluate.diagnostics) --------------------------------------------
 
 
 def test_ocean_heat_content_of_one_degree_is_rho_cp_volume():

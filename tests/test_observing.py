@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from engine.config import NetworkSpec
-from engine.grid import step_day_of_year, step_times, time_to_step
-from engine.gridding import table_steps
-from engine.networks import MOORING_ARRAYS, Moorings, nearest_cell
-from engine.observing import ObservingNetwork, cell_value, climatology_at, corner_weights, observe, yearly_counts
-from engine.profiles import COLUMNS
+from engine.grid import corner_weights, nearest_cell, step_day_of_year, step_times, time_to_step
+from engine.observe.gridding import table_steps
+from engine.observe.network import ObservingNetwork, cell_value, climatology_at, observe, yearly_counts
+from engine.observe.platforms import MOORING_ARRAYS, Moorings
+from engine.observe.profiles import COLUMNS
 
 DOY = step_day_of_year(73, 73)  # centre day of each pentad
 
@@ -20,7 +20,7 @@ MAX_DEPTH = {"argo": 2000.0, "xbt": 760.0, "ctd": np.inf, "mooring": 500.0}
 
 
 class FakeWorld:
-    """Stand-in for engine.world.ModelWorld: a smooth anomaly on top of climatology + season."""
+    """Stand-in for engine.world.synthetic.ModelWorld: a smooth anomaly on top of climatology + season."""
 
     def __init__(self, grid, start_year=2010, n_steps=4, steps_per_year=73, calendar="standard"):
         self.grid, self.start_year, self.n_steps = grid, start_year, n_steps
@@ -240,8 +240,8 @@ def test_monthly_steps_map_back_to_their_month(coarse_net):
 
 def test_the_real_model_world_observed_with_jittered_depths(tiny_grid):
     from engine.config import WorldSpec
-    from engine.gridding import grid_profiles
-    from engine.world import ModelWorld
+    from engine.observe.gridding import grid_profiles
+    from engine.world.synthetic import ModelWorld
 
     world = ModelWorld(tiny_grid, WorldSpec(), run="control", n_steps=3)
     net = ObservingNetwork(tiny_grid, NetworkSpec(), depth_jitter=0.5)

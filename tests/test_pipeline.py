@@ -6,9 +6,11 @@ import pytest
 import xarray as xr
 
 from engine import cli, io
-from engine.assimilate import Cancelled, assimilate_to_file, obs_steps, obs_steps_from_file
+from engine.da.base import Cancelled
+from engine.da.reanalysis import assimilate_to_file
 from engine.grid import build_grid
 from engine.io import observations as io_observations
+from engine.observe.gridding import obs_steps, obs_steps_from_file
 from tests.test_train import TINY
 
 
@@ -154,7 +156,7 @@ def test_observed_cell_rmse_scores_each_estimate_where_observed(run_dir):
 def test_evaluate_in_blocks_pools_to_the_whole_period_scores(run_dir, tmp_path):
     """Scored 20 steps at a time (the last block short), every pooled score equals the
     pure metric on the whole period, and the files equal those of a single block."""
-    from engine import metrics
+    from engine.evaluate import metrics
     from engine.osse import evaluate_files, historical_world
 
     ens = tmp_path / "ens.nc"

@@ -11,7 +11,7 @@ import xarray as xr
 
 from engine import io
 from engine.io import dsg, profile_index
-from engine.profiles import COLUMNS, as_table, empty_table, qc_summary
+from engine.observe.profiles import COLUMNS, as_table, empty_table, qc_summary
 from tests import data_factories as df
 
 
@@ -58,7 +58,7 @@ def test_dsg_file_is_cf_profile_contiguous_ragged_array(tmp_path: Path) -> None:
 
 
 def test_qc_flag_meanings_match_the_reason_codes() -> None:
-    from engine.profiles import QC_REASONS
+    from engine.observe.profiles import QC_REASONS
 
     assert sorted(dsg._QC_FLAG_MEANINGS) == [0, *sorted(QC_REASONS)]
 

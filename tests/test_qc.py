@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import io, qc
-from engine.profiles import QC_REASONS, as_table, qc_summary
+from engine import io
+from engine.observe import qc
+from engine.observe.profiles import QC_REASONS, as_table, qc_summary
 from tests import data_factories as df
 
 
@@ -350,7 +351,7 @@ def test_damaged_ragged_array(tmp_path: Path) -> None:
 
 
 def test_osse_observations_carry_the_qc_of_the_whole_table(tiny_grid):
-    from engine.observing import ObservingNetwork, observe
+    from engine.observe.network import ObservingNetwork, observe
     from engine.osse import historical_world, osse_observations
     from tests.test_train import TINY
 

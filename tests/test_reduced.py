@@ -1,4 +1,4 @@
-"""Tests of the reduced-space analysis: engine.eof.fit_eofs and engine.nn.reduced (CPU, seeded)."""
+"""Tests of the reduced-space analysis: engine.train.eof.fit_eofs and engine.nn.reduced (CPU, seeded)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.eof import extend_basis, fit_eofs, project_on_basis
 from engine.nn import Generator
 from engine.nn.reduced import ReducedSpaceAnalysis
-from engine.train import adopt_weights
+from engine.train.eof import extend_basis, fit_eofs, project_on_basis
+from engine.train.trainer import adopt_weights
 from tests.test_train import _samples
 
 SHAPE = (3, 5, 8)
@@ -147,7 +147,7 @@ def test_extended_basis_adds_orthogonal_patterns_spanning_what_the_old_one_misse
 
 
 def test_offset_patterns_let_the_basis_span_a_large_scale_warming(tiny_grid):
-    from engine.world_patterns import large_scale_offset
+    from engine.world.patterns import large_scale_offset
 
     samples = _samples(tiny_grid)
     control, _, _ = samples.eof_basis(4)

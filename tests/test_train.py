@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from engine import cli, io
-from engine.checkpoint import load_checkpoint
 from engine.config import Config, ModelSpec, NetworkSpec, TrainSpec, WorldSpec
-from engine.observing import ObservingNetwork
-from engine.samples import TrainingSamples
-from engine.train import TrainState, judged_generator, schedule, start_finetune, train, update_average
-from engine.world import ModelWorld
+from engine.observe.network import ObservingNetwork
+from engine.train.checkpoint import load_checkpoint
+from engine.train.samples import TrainingSamples
+from engine.train.trainer import TrainState, judged_generator, schedule, start_finetune, train, update_average
+from engine.world.synthetic import ModelWorld
 from tests.conftest import TINY_SPEC
 
 TINY = Config(
@@ -227,7 +227,7 @@ def test_optimiser_updates_per_window_follow_the_phase(tmp_path, tiny_grid, stop
 
 
 def test_large_scale_offset_is_a_smooth_ocean_field_decaying_with_depth(coarse_grid):
-    from engine.world_patterns import large_scale_offset, surface_area_weights
+    from engine.world.patterns import large_scale_offset, surface_area_weights
 
     rng = np.random.default_rng(0)
     means, offsets = [], []
@@ -291,7 +291,7 @@ def test_chains_continue_the_cycle_where_they_stopped(tiny_grid):
     the chain left; at the end of the training years a new chain starts."""
     from dataclasses import replace
 
-    from engine.train import next_chains
+    from engine.train.trainer import next_chains
 
     samples = _samples(tiny_grid)
     rng = np.random.default_rng(3)
@@ -324,9 +324,9 @@ def test_chains_continue_the_cycle_where_they_stopped(tiny_grid):
 def test_a_batch_of_chains_trains_as_the_mean_of_its_windows(tiny_grid):
     """Chains side by side in one window give each chain the analyses it would get alone,
     and one gradient step on the mean of their losses."""
-    from engine.checkpoint import build_discriminator, build_generator
-    from engine.samples import stack_windows
-    from engine.train import cycle_window
+    from engine.train.checkpoint import build_discriminator, build_generator
+    from engine.train.samples import stack_windows
+    from engine.train.trainer import cycle_window
 
     config = replace(TINY, train=replace(TINY.train, adversarial_weight=0.0))
     samples = _samples(tiny_grid)
@@ -360,7 +360,7 @@ def test_a_batch_of_chains_trains_as_the_mean_of_its_windows(tiny_grid):
 
 
 def test_mse_in_degc_weighs_each_level_by_its_variance(tiny_grid):
-    from engine.train import mse_weights
+    from engine.train.trainer import mse_weights
 
     samples = _samples(tiny_grid)
     ocean, scale = samples.ocean, samples.scale
@@ -383,8 +383,8 @@ def test_mse_in_degc_weighs_each_level_by_its_variance(tiny_grid):
 def test_without_adversarial_weight_the_critic_is_not_trained(tiny_grid):
     from dataclasses import replace
 
-    from engine.checkpoint import build_discriminator, build_generator
-    from engine.train import cycle_window
+    from engine.train.checkpoint import build_discriminator, build_generator
+    from engine.train.trainer import cycle_window
 
     config = replace(TINY, train=replace(TINY.train, adversarial_weight=0.0))
     samples = _samples(tiny_grid)

@@ -336,7 +336,7 @@ def test_observations_page_reads_only_profiles_of_a_dsg_file(viewer_files, tmp_p
     import shutil
 
     from engine import io
-    from engine.profiles import qc_summary
+    from engine.observe.profiles import qc_summary
 
     full = io.read_profiles(viewer_files["obs"])  # the stored QC codes: what a DSG file says
     firsts = full.drop_duplicates("profile_id")

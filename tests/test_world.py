@@ -15,7 +15,7 @@ from scipy import linalg, signal
 from engine.config import GridSpec, WorldSpec
 from engine.grid import build_grid
 from engine.io import load_geography, read_oni
-from engine.world import ModelWorld
+from engine.world.synthetic import ModelWorld
 
 TINY = GridSpec("tiny", 22.5, (10.0, 100.0, 500.0, 1500.0))
 

@@ -38,21 +38,19 @@ def sample_data(
     Files already in ``folder`` are reused. Returns {"world", "obs", "analysis"}.
     """
     from engine import io
-    from engine.assimilate import assimilate_to_file
     from engine.config import preset as preset_config
-    from engine.grid import build_grid
-    from engine.observing import ObservingNetwork, observe
-    from engine.osse import historical_world
+    from engine.da.reanalysis import assimilate_to_file
+    from engine.osse import historical_world, write_osse_observations
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"world": folder / "world.nc", "obs": folder / "obs.nc", "analysis": folder / "analysis_persistence.nc"}
     config = preset_config(preset)
-    grid = build_grid(config.grid, io.load_geography())
+    grid = io.load_grid(config.grid)
     world = historical_world(config, grid, period)
     if not paths["world"].exists():
         io.write_world(world, paths["world"])
     if not paths["obs"].exists():
-        io.write_profiles(observe(world, ObservingNetwork(grid, config.network)), paths["obs"])
+        write_osse_observations(world, config, paths["obs"])
     if not paths["analysis"].exists():
         assimilate_to_file("persistence", paths["obs"], paths["analysis"], preset, period, members)
     return paths
@@ -108,14 +106,13 @@ def paper_data(folder: Path, n_steps: int = 6) -> dict[str, Path]:
     """A few steps of the historical world on the 1 degree, 38-level paper grid (truth only)."""
     from engine import io
     from engine.config import preset as preset_config
-    from engine.grid import build_grid
-    from engine.world import ModelWorld
+    from engine.world.synthetic import ModelWorld
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "world_paper.nc"
     if not path.exists():
         config = preset_config("paper")
-        grid = build_grid(config.grid, io.load_geography())
+        grid = io.load_grid(config.grid)
         world = ModelWorld(grid, config.world, run="historical", n_steps=n_steps, start_year=2000, oni=io.read_oni())
         io.write_world(world, path, chunk_steps=2)
     return {"world": path}
@@ -246,7 +243,7 @@ def bench_default_first_page() -> dict[str, Any]:
     computed it into the cache (``$DEEPDA_CACHE``); it is never computed here."""
     from engine import io
 
-    found = io.cached_default(io.cache_dir(), io.assets_dir() / "deepda_coarse.pt")
+    found = io.cached_default(io.cache_dir(), io.shipped_model())
     if found is None:
         return {
             "case": "viewer_first_page_default",

@@ -1,6 +1,6 @@
 """Statistics the Validate and Trends pages show, computed once per server from open files.
 
-Thin wrappers around :mod:`engine.metrics`: they pick the arrays from the
+Thin wrappers around :mod:`engine.evaluate.metrics`: they pick the arrays from the
 :class:`~viewer.store.DataStore`, align an analysis with the truth on their common time
 steps, and memoise the result on the files' (path, mtime) keys.
 """
@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine import diagnostics, io, metrics
-from engine.regions import region_mask
+from engine import io
+from engine.evaluate import diagnostics, metrics
+from engine.evaluate.regions import region_mask
 from viewer.store import DataStore, file_key, memo
 
 SUMMARY_FILE = "osse_summary.csv"

@@ -12,20 +12,14 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-
-import pandas as pd
 
 from engine import io
 from viewer.store import DataStore, memo
 
 STATUSES = ("running", "done", "cancelled", "failed")
-
-
-class JobCancelled(Exception):
-    """Raised inside a job's work when the user asked it to stop."""
 
 
 @dataclass
@@ -110,14 +104,14 @@ class JobRunner:
         return job
 
     def _run(self, job: Job, work: Callable[[Job], Path], result_kind: str) -> None:
-        from engine.assimilate import Cancelled
+        from engine.da.base import Cancelled
 
         try:
             job.result = work(job)
             job.message = f"wrote {job.result}"
             self.store.add(job.result, result_kind, name=job.label)
             job.status = "done"
-        except (Cancelled, JobCancelled) as err:
+        except Cancelled as err:
             job.status, job.message = "cancelled", str(err) or "cancelled"
         except io.InputError as err:
             job.status, job.message = "failed", str(err)
@@ -140,8 +134,8 @@ class JobRunner:
         preset: str = "coarse",
         resume: bool = False,
     ) -> Job:
-        """Run ``engine.assimilate.assimilate_to_file``; the analysis joins the dataset selector."""
-        from engine.assimilate import assimilate_to_file
+        """Run ``engine.da.reanalysis.assimilate_to_file``; the analysis joins the dataset selector."""
+        from engine.da.reanalysis import assimilate_to_file
 
         def work(job: Job) -> Path:
             return assimilate_to_file(
@@ -158,14 +152,11 @@ class JobRunner:
 
         def work(job: Job) -> Path:
             from engine.config import preset as preset_config
-            from engine.grid import build_grid
-            from engine.observing import ObservingNetwork
-            from engine.osse import historical_world, osse_observations
+            from engine.osse import historical_world, write_osse_observations
 
             config = preset_config(preset)
-            grid = build_grid(config.grid, io.load_geography())
-            world = historical_world(config, grid, period)
-            network = ObservingNetwork(grid, replace(config.network, deny=tuple(deny)))
+            config = replace(config, network=replace(config.network, deny=tuple(deny)))
+            world = historical_world(config, io.load_grid(config.grid), period)
             job.update(0, world.n_steps)
             counter = {"done": 0}
 
@@ -173,19 +164,10 @@ class JobRunner:
                 counter["done"] += n
                 job.update(counter["done"], world.n_steps)
 
-            chunks = _stoppable(osse_observations(world, network, grid, progress), job)
-            io.write_profiles_incremental(Path(out), chunks, {"source": f"DeepDA OSSE, {preset}, {period}"})
+            write_osse_observations(world, config, Path(out), progress, should_stop=job.stop_requested)
             return Path(out)
 
         return self.start("observations", label, Path(out), work, "observations")
-
-
-def _stoppable(chunks: Iterator[pd.DataFrame], job: Job) -> Iterator[pd.DataFrame]:
-    """Pass chunks through until the job is cancelled (the atomic writer then leaves nothing)."""
-    for chunk in chunks:
-        if job.stop_requested():
-            raise JobCancelled(f"stopped after {job.done} of {job.total} steps; nothing was written")
-        yield chunk
 
 
 def get_runner(store: DataStore) -> JobRunner:

@@ -23,9 +23,9 @@ import param
 import xarray as xr
 
 from engine import io
-from engine.grid import Grid, build_grid, grid_spec_for
-from engine.normalize import climatology_at_times
-from engine.qc import normalise_longitude
+from engine.grid import Grid, grid_spec_for
+from engine.observe.qc import normalise_longitude
+from engine.train.normalize import climatology_at_times
 
 KINDS = ("truth", "analysis", "observations")
 VARIABLES = {"absolute": "thetao", "anomaly": "thetao_anomaly", "spread": "thetao_spread"}
@@ -66,7 +66,7 @@ class Source:
 def grid_for(ds: xr.Dataset) -> Grid:
     """The engine Grid matching a gridded file's coordinates (built once per server)."""
     spec = grid_spec_for(ds["lat"].values, ds["depth"].values, str(ds.attrs.get("grid", "custom")))
-    return memo(("grid", spec), lambda: build_grid(spec, io.load_geography()))
+    return memo(("grid", spec), lambda: io.load_grid(spec))
 
 
 def steps_per_year(ds: xr.Dataset) -> int:
@@ -258,7 +258,7 @@ class DataStore(param.Parameterized):
         return self.profile_summary(name, format)[0]
 
     def qc_summary(self, name: str, format: str | None = None) -> pd.DataFrame:
-        """Rows per QC outcome (``engine.profiles.qc_summary`` layout), read once."""
+        """Rows per QC outcome (``engine.observe.profiles.qc_summary`` layout), read once."""
         return self.profile_summary(name, format)[1]
 
     def profile_summary(self, name: str, format: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -331,7 +331,7 @@ def prepare_default_async(store: DataStore, cache: Path | None = None) -> thread
     model (later starts: nothing to compute, torch not even imported), else compute it in a
     background thread (first start) while the page shows the progress."""
     cache = cache or io.cache_dir()
-    found = io.cached_default(cache, io.assets_dir() / "deepda_coarse.pt")
+    found = io.cached_default(cache, io.shipped_model())
     if found is not None:
         register_default(store, found)
         return None

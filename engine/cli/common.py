@@ -57,12 +57,9 @@ def common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML or YAML config file (overrides --preset)")
 
 
-BASELINE_NAMES = ("oi", "kf", "persistence", "climatology")
-
-
 def default_model() -> Path:
     """The shipped coarse checkpoint."""
-    return io.assets_dir() / "deepda_coarse.pt"
+    return io.shipped_model()
 
 
 def out_dir(path: str) -> Path:

@@ -30,11 +30,10 @@ def add_world(sub: Any) -> None:
 
 def make_world(config: Config, run: str, years: int | None, period: str | None) -> Any:
     """Build the grid and the ModelWorld a CLI verb asked for."""
-    from engine.grid import build_grid
     from engine.osse import historical_world
-    from engine.world import ModelWorld
+    from engine.world.synthetic import ModelWorld
 
-    grid = build_grid(config.grid, io.load_geography())
+    grid = io.load_grid(config.grid)
     steps = config.world.steps_per_year
     if run == "control":
         if period:
@@ -78,19 +77,21 @@ def add_observe(sub: Any) -> None:
     p.set_defaults(func=run_observe)
 
 
-def _network(config: Config, deny: str) -> Any:
-    from engine.observing import ObservingNetwork
-    from engine.profiles import PLATFORMS
+def denied_platforms(deny: str) -> tuple[str, ...]:
+    """The platforms named in ``--deny`` (comma-separated), each checked to exist."""
+    from engine.observe.profiles import PLATFORMS
 
     denied = tuple(p for p in deny.split(",") if p)
     unknown = [p for p in denied if p not in PLATFORMS[:-1]]
     if unknown:
         raise io.InputError(f"--deny {','.join(unknown)}: unknown platform; choose from {', '.join(PLATFORMS[:-1])}")
-    grid = None
-    from engine.grid import build_grid
+    return denied
 
-    grid = build_grid(config.grid, io.load_geography())
-    return ObservingNetwork(grid, replace(config.network, deny=denied))
+
+def _network(config: Config, deny: str) -> Any:
+    from engine.observe.network import ObservingNetwork
+
+    return ObservingNetwork(io.load_grid(config.grid), replace(config.network, deny=denied_platforms(deny)))
 
 
 def run_observe(args: argparse.Namespace) -> None:
@@ -98,7 +99,7 @@ def run_observe(args: argparse.Namespace) -> None:
         return _read_observations(args)
     config = load_config(args)
     if args.counts:
-        from engine.observing import yearly_counts
+        from engine.observe.network import yearly_counts
 
         first, last = parse_period(args.period) if args.period else (1981, 2020)
         counts = yearly_counts(_network(config, args.deny), range(first, last + 1), config.world.steps_per_year)
@@ -106,19 +107,17 @@ def run_observe(args: argparse.Namespace) -> None:
         return
     if not args.out:
         raise io.InputError("--out is required (or --counts to print the yearly counts only)")
-    from engine.osse import osse_observations
+    from engine.osse import write_osse_observations
 
     io.check_writable(args.out)
-    network = _network(config, args.deny)
+    config = replace(config, network=replace(config.network, deny=denied_platforms(args.deny)))
     world = make_world(config, "historical", None, args.period)
     with progress_bar(world.n_steps, "observe") as bar:
-        chunks = osse_observations(world, network, network.grid, progress=bar.update)
-        rows = io.write_profiles_incremental(args.out, chunks, {"source": "DeepDA OSSE"}, args.command)
+        network, rows = write_osse_observations(world, config, args.out, bar.update, args.command)
     print(f"wrote {args.out}: {rows} measurements, platforms {','.join(network.platforms)}")
 
 
 def _read_observations(args: argparse.Namespace) -> None:
-    from engine.grid import build_grid
 
     if not args.out:
         raise io.InputError("--out is required with --read")
@@ -130,7 +129,7 @@ def _read_observations(args: argparse.Namespace) -> None:
         except ValueError:
             raise io.InputError(f"--columns {args.columns!r} must look like time=date,temperature=temp_c") from None
     config = load_config(args)
-    grid = build_grid(config.grid, io.load_geography())
+    grid = io.load_grid(config.grid)
     table, summary = io.open_observations(args.read, args.format, columns=columns, grid=grid, period=args.period)
     print(summary.to_string(index=False))
     if str(args.out).endswith(".csv"):

@@ -9,13 +9,13 @@ from typing import Any
 
 from engine import io
 from engine.cli.common import (
-    BASELINE_NAMES,
     common_options,
     default_model,
     load_config,
     parse_period,
     progress_bar,
 )
+from engine.da.registry import BASELINES
 
 
 def add_train(sub: Any) -> None:
@@ -39,10 +39,9 @@ def add_train(sub: Any) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from engine.distributed import init_distributed
-    from engine.grid import build_grid
-    from engine.samples import TrainingSamples
-    from engine.train import train, with_steps
+    from engine.train.distributed import init_distributed
+    from engine.train.samples import TrainingSamples
+    from engine.train.trainer import train, with_steps
 
     io.check_writable(args.out)
     if args.resume and not Path(args.out).exists():
@@ -55,16 +54,16 @@ def run_train(args: argparse.Namespace) -> None:
         raise io.InputError("--init starts a new run and --resume continues one; give only one of them")
     config = with_steps(load_config(args), args.steps)
     rank = init_distributed()
-    grid = build_grid(config.grid, io.load_geography())
+    grid = io.load_grid(config.grid)
     init = None
     if args.init:
-        from engine.checkpoint import initial_weights
+        from engine.train.checkpoint import initial_weights
 
         init = initial_weights(args.init, config, grid)
     samples = TrainingSamples.from_config(config, grid)
     log_path = args.log or str(Path(args.out).with_suffix("")) + ".log.csv"
     if args.resume and rank == 0:
-        from engine.checkpoint import load_checkpoint
+        from engine.train.checkpoint import load_checkpoint
 
         io.trim_csv_log(log_path, int(load_checkpoint(args.out).training.get("step", 0)))
     bar = progress_bar(config.train.steps + config.train.finetune_steps, "train", unit="window")
@@ -93,7 +92,7 @@ def add_assimilate(sub: Any) -> None:
     common_options(p)
     group = p.add_mutually_exclusive_group()
     group.add_argument("--model", help="checkpoint (default: the shipped assets/deepda_coarse.pt)")
-    group.add_argument("--method", choices=BASELINE_NAMES, help="a classical baseline instead of DeepDA")
+    group.add_argument("--method", choices=tuple(BASELINES), help="a classical baseline instead of DeepDA")
     p.add_argument("--obs", required=True, help="observation file (CF DSG profile netCDF from 'deepda observe')")
     p.add_argument("--period", help="years to analyse, e.g. 1981-2020 (default: the years observed)")
     p.add_argument("--members", type=int, default=1, help="ensemble members (default 1)")
@@ -104,7 +103,8 @@ def add_assimilate(sub: Any) -> None:
 
 
 def run_assimilate(args: argparse.Namespace) -> None:
-    from engine.assimilate import Cancelled, assimilate_to_file
+    from engine.da.base import Cancelled
+    from engine.da.reanalysis import assimilate_to_file
 
     io.check_writable(args.out)
     method = args.method or args.model or default_model()
@@ -139,10 +139,9 @@ def add_calibrate(sub: Any) -> None:
 
 
 def run_calibrate(args: argparse.Namespace) -> None:
-    from engine.calibrate import tune_inflation
-    from engine.checkpoint import load_checkpoint, update_ensemble_calibration
-    from engine.grid import build_grid
-    from engine.samples import TrainingSamples
+    from engine.da.calibrate import tune_inflation
+    from engine.train.checkpoint import load_checkpoint, update_ensemble_calibration
+    from engine.train.samples import TrainingSamples
 
     path = Path(args.model) if args.model else default_model()
     if args.members < 2:
@@ -150,7 +149,7 @@ def run_calibrate(args: argparse.Namespace) -> None:
     checkpoint = load_checkpoint(path)
     io.check_writable(path)
     config = checkpoint.config
-    grid = build_grid(config.grid, io.load_geography())
+    grid = io.load_grid(config.grid)
     checkpoint.check_grid(grid)
     samples = TrainingSamples.from_config(config, grid)
 

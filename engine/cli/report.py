@@ -10,7 +10,6 @@ from typing import Any
 
 from engine import io
 from engine.cli.common import (
-    BASELINE_NAMES,
     common_options,
     default_model,
     load_config,
@@ -19,6 +18,7 @@ from engine.cli.common import (
     progress_bar,
 )
 from engine.config import preset
+from engine.da.registry import METHODS
 
 
 def add_evaluate(sub: Any) -> None:
@@ -43,8 +43,8 @@ def _labelled(items: list[str]) -> dict[str, Path]:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
+    from engine.evaluate.summary import as_markdown
     from engine.osse import evaluate_files, held_out_rmse
-    from engine.summary import as_markdown
 
     out = out_dir(args.out)
     config = load_config(args)
@@ -64,7 +64,9 @@ def add_osse(sub: Any) -> None:
     common_options(p)
     p.add_argument("--period", help="years, e.g. 1981-2020 (default: the whole historical run)")
     p.add_argument("--model", help="checkpoint (default: the shipped one)")
-    p.add_argument("--methods", default="deepda,oi,kf,persistence,climatology", help="comma-separated methods")
+    p.add_argument(
+        "--methods", default=",".join(METHODS), help=f"comma-separated, from {', '.join(METHODS)} (default all)"
+    )
     p.add_argument("--members", type=int, default=1, help="DeepDA ensemble members (default 1)")
     p.add_argument("--out", required=True, help="output folder (created; reruns reuse finished files)")
     p.set_defaults(func=run_osse)
@@ -82,8 +84,8 @@ def run_osse(args: argparse.Namespace) -> None:
     )
     methods = {}
     for name in [m for m in args.methods.split(",") if m]:
-        if name not in ("deepda", *BASELINE_NAMES):
-            raise io.InputError(f"--methods: unknown method {name!r}; choose from deepda, {', '.join(BASELINE_NAMES)}")
+        if name not in METHODS:
+            raise io.InputError(f"--methods: unknown method {name!r}; choose from {', '.join(METHODS)}")
         methods[name] = (args.model or default_model()) if name == "deepda" else name
     bar = progress_bar(100, "osse", unit="%")
 

@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine.config import Config, config_from_dict, config_to_dict
+from engine.config import Config, GridSpec, config_from_dict, config_to_dict
 from engine.errors import InputError
+from engine.grid import Grid, build_grid
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -33,6 +34,16 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"
 def assets_dir() -> Path:
     """The folder of shipped data (geography, ONI, coastlines, default checkpoint)."""
     return ASSETS
+
+
+def shipped_model() -> Path:
+    """The shipped default checkpoint, trained on the coarse preset."""
+    return ASSETS / "deepda_coarse.pt"
+
+
+def load_grid(spec: GridSpec) -> Grid:
+    """The grid ``spec`` on the shipped geography (land, bathymetry, climatology)."""
+    return build_grid(spec, load_geography())
 
 
 def cache_dir() -> Path:

@@ -18,7 +18,7 @@ from engine.io.dsg import (
     classify_platform,
     default_obs_error,
 )
-from engine.profiles import COLUMNS, PLATFORMS, as_table
+from engine.observe.profiles import COLUMNS, PLATFORMS, as_table
 
 if TYPE_CHECKING:
     pass

@@ -27,7 +27,7 @@ from engine.io.netcdf_decode import (
     _open_netcdf,
     _strings,
 )
-from engine.profiles import PLATFORMS, QC_GOOD, as_table
+from engine.observe.profiles import PLATFORMS, QC_GOOD, as_table
 
 # The CSV files live in engine.io.csvfiles, the EN4 / Argo readers in engine.io.realformats
 # and the cheap profile-dimension readers in engine.io.profile_index.
@@ -213,7 +213,7 @@ def write_profiles(table: pd.DataFrame, path: str | Path, attrs: dict[str, Any] 
     Parameters
     ----------
     table : DataFrame
-        A profile table (see :mod:`engine.profiles`); rows of one profile contiguous.
+        A profile table (see :mod:`engine.observe.profiles`); rows of one profile contiguous.
     path : str or Path
         Output file; written under a temporary name and renamed on success.
     attrs : dict, optional

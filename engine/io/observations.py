@@ -23,8 +23,8 @@ from engine.io.realformats import (
     read_argo,
     read_en4,
 )
-from engine.profiles import qc_summary
-from engine.qc import PeriodLike, period_bounds, run_qc
+from engine.observe.profiles import qc_summary
+from engine.observe.qc import PeriodLike, period_bounds, run_qc
 
 if TYPE_CHECKING:
     from engine.grid import Grid
@@ -75,14 +75,14 @@ def open_observations(
     obs_error : float or dict, optional
         Error for rows whose file gives none (EN4, Argo, CSV without an error column).
     grid : engine.grid.Grid, optional
-        Enables the sea-floor check (see :func:`engine.qc.run_qc`).
+        Enables the sea-floor check (see :func:`engine.observe.qc.run_qc`).
     period : optional
         Enables the time-window check, e.g. ``"1981-2020"``.
 
     Returns
     -------
     (table, summary)
-        The profile table with QC codes (no row dropped) and :func:`engine.profiles.qc_summary`.
+        The profile table with QC codes (no row dropped) and :func:`engine.observe.profiles.qc_summary`.
 
     Raises
     ------

@@ -11,7 +11,7 @@ import xarray as xr
 from engine.errors import InputError, file_error
 from engine.io.dsg import _platform_flags
 from engine.io.netcdf_decode import _decode_time, _masked
-from engine.profiles import PLATFORMS, QC_GOOD, qc_summary
+from engine.observe.profiles import PLATFORMS, QC_GOOD, qc_summary
 
 _HEADER_VARIABLES = ("profile_id", "time", "lat", "lon", "platform", "rowSize")
 
@@ -99,7 +99,7 @@ def read_profile_summary(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     OSSE file.
 
     The QC codes are the ones stored in the file. :func:`engine.io.open_observations`
-    runs :func:`engine.qc.run_qc` again on the full table, which can only add flags: rows
+    runs :func:`engine.observe.qc.run_qc` again on the full table, which can only add flags: rows
     the file leaves at 0 may be flagged there (e.g. OSSE temperatures below -2.5 degC, as
     OSSE files are written without QC; and always with a grid or period: the sea-floor and
     time-window checks). This summary is what the file says, not what an assimilation
@@ -114,7 +114,7 @@ def read_profile_summary(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     -------
     (headers, summary)
         ``headers``: :func:`read_profile_headers` plus ``good``, the rows with QC code 0
-        in each profile. ``summary``: :func:`engine.profiles.qc_summary` of the stored
+        in each profile. ``summary``: :func:`engine.observe.profiles.qc_summary` of the stored
         codes, equal to ``qc_summary(read_profiles(path))``.
 
     Raises

@@ -22,7 +22,7 @@ from engine.io.netcdf_decode import (
     _require,
     _strings,
 )
-from engine.profiles import PLATFORMS, QC_GOOD, as_table
+from engine.observe.profiles import PLATFORMS, QC_GOOD, as_table
 
 # --- real formats: EN4 and Argo profile netCDF ------------------------------------------
 

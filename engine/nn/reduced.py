@@ -10,7 +10,7 @@ are the minimum-variance estimate from the observations' departures from the bac
 The generator then only has to add the small scales the EOFs miss (eddies, local detail).
 
 The EOFs are data (buffers, fitted once from the training years by
-:func:`engine.eof.fit_eofs` and stored in the checkpoint). What is learned is each EOF's
+:func:`engine.train.eof.fit_eofs` and stored in the checkpoint). What is learned is each EOF's
 background-error variance, as a share of its climatological variance, and a factor on
 the observation errors.
 """
@@ -45,7 +45,7 @@ class ReducedSpaceAnalysis(nn.Module):
         self.log_obs_error_factor = nn.Parameter(torch.zeros(()))
 
     def set_basis(self, patterns: torch.Tensor, variance: torch.Tensor, residual_variance: torch.Tensor) -> None:
-        """Install a fitted basis (see :func:`engine.eof.fit_eofs`)."""
+        """Install a fitted basis (see :func:`engine.train.eof.fit_eofs`)."""
         for name, value in (("patterns", patterns), ("variance", variance), ("residual_variance", residual_variance)):
             buffer = getattr(self, name)
             if tuple(value.shape) != tuple(buffer.shape):

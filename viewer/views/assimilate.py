@@ -11,15 +11,11 @@ import pandas as pd
 import panel as pn
 
 from engine import io
+from engine.da.registry import BASELINES as REGISTRY
 from viewer.jobs import JobRunner
 from viewer.state import AppState
 
-BASELINES = {
-    "Optimal interpolation (oi)": "oi",
-    "Kalman filter (kf)": "kf",
-    "Persistence": "persistence",
-    "Climatology": "climatology",
-}
+BASELINES = {f"{b.label[0].upper()}{b.label[1:]} ({b.name})": b.name for b in REGISTRY.values()}
 
 
 def checkpoints(folder: Path | None = None) -> dict[str, str]:

@@ -4,7 +4,7 @@ A DeepDA ensemble gets its spread from perturbed observations and different firs
 backgrounds (DESIGN section 8), but the generator was trained to land close to the truth,
 so it pulls members together, and nothing between analyses spreads them again: the
 ensemble is under-dispersive, its spread under-states the error of its mean. Inflation
-(:mod:`engine.inflation`: additive for models with the reduced-space layer,
+(:mod:`engine.da.inflation`: additive for models with the reduced-space layer,
 multiplicative otherwise) fixes that; its factor is tuned here so that spread / RMSE of
 the mean equals the value a reliable ensemble has, sqrt(M / (M + 1)) for M members. Like
 OI's tuning, it uses only the held-out control years observed by the 1990 and 2010
@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.assimilate import DeepDA, ObsStep, cycle, initial_backgrounds
-from engine.checkpoint import Checkpoint
-from engine.samples import VALIDATION_ERAS, TrainingSamples
+from engine.da.base import cycle, initial_backgrounds
+from engine.da.deepda import DeepDA
+from engine.observe.gridding import ObsStep
+from engine.train.checkpoint import Checkpoint
+from engine.train.samples import VALIDATION_ERAS, TrainingSamples
 
 Case = tuple[np.ndarray, list[ObsStep]]
 
@@ -71,7 +73,7 @@ def tune_inflation(
     """The inflation that makes the held-out spread/RMSE sqrt(M/(M+1)).
 
     A model with the reduced-space layer gets additive inflation
-    (:mod:`engine.inflation`): the one-step change variances are measured on the
+    (:mod:`engine.da.inflation`): the one-step change variances are measured on the
     training years and their factor is tuned (``bounds`` default (0.01, 4)); other
     models get multiplicative inflation (``bounds`` default (1, 8)). The ratio grows
     with either, so the search keeps a bracket between ``bounds`` and tries, inside it,

@@ -4,7 +4,7 @@ The generator was trained to land close to the truth, not to carry uncertainty, 
 cycled ensemble has no forecast model to spread its members between analyses: the
 background is the previous analysis, so nothing stands for the truth's change over the
 step, which in a real assimilation is the background error's main source. Two remedies,
-both tuned by :mod:`engine.calibrate` on held-out control years and stored in the
+both tuned by :mod:`engine.da.calibrate` on held-out control years and stored in the
 checkpoint:
 
 * **Additive** (models with the reduced-space layer; what ``deepda calibrate`` tunes for
@@ -61,7 +61,7 @@ def additive_inflation(calibration: dict[str, Any], patterns: torch.Tensor | Non
 
     ``calibration`` holds ``additive_inflation`` (the factor) with the one-step change
     variances ``tendency_variance`` (n,) and ``residual_tendency_variance`` (depth, lat,
-    lon) that :func:`engine.calibrate.tune_inflation` stores; ``patterns`` are the
+    lon) that :func:`engine.da.calibrate.tune_inflation` stores; ``patterns`` are the
     generator's EOFs (None for a model without the reduced-space layer).
     """
     factor = float(calibration.get("additive_inflation", 0.0))

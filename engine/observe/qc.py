@@ -1,7 +1,7 @@
 """Quality control of the profile table: flag bad rows with a reason, never drop them.
 
 :func:`run_qc` gives every row the code of the first check it fails (codes and reasons
-in :data:`engine.profiles.QC_REASONS`); :func:`engine.profiles.qc_summary` counts them.
+in :data:`engine.observe.profiles.QC_REASONS`); :func:`engine.observe.profiles.qc_summary` counts them.
 The checks are small pure functions on arrays, usable on their own. Nothing here reads
 or writes a file (DESIGN sections 2 and 6).
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from engine.profiles import QC_GOOD, as_table
+from engine.observe.profiles import QC_GOOD, as_table
 
 if TYPE_CHECKING:
     from engine.grid import Grid

@@ -24,6 +24,9 @@ loop over model levels.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cftime
@@ -31,9 +34,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine.grid import Grid, step_day_of_year, step_times, time_to_step
-from engine.networks import nearest_cell
-from engine.observing import horizontal_corners
+from engine.grid import Grid, horizontal_corners, nearest_cell, step_day_of_year, step_times, time_to_step
+from engine.io import read_observation_groups
 
 MIN_ERROR = 1e-3  # degC: keeps inverse-variance weights finite for error-free test data
 VARIABLES = ("obs_anomaly", "obs_mask", "obs_count", "obs_error")
@@ -134,7 +136,7 @@ def _expected(grid: Grid, hcells: np.ndarray, hweights: np.ndarray, k: np.ndarra
     Bilinear at the observation's position like the sampling (ocean corners only), not the
     cell-centre value: across a 5 degree cell the mean temperature changes by degrees, which
     would otherwise leak into the anomalies (~0.7 degC rms at the surface on the coarse grid).
-    ``hcells, hweights`` (4, n) come from ``engine.observing.horizontal_corners``.
+    ``hcells, hweights`` (4, n) come from ``engine.grid.horizontal_corners``.
     """
     cells = k * hcells.dtype.type(grid.shape[1] * grid.shape[2]) + hcells
     weights = hweights * grid.ocean.reshape(-1)[cells]
@@ -186,7 +188,7 @@ def grid_profiles(
     Parameters
     ----------
     table : DataFrame
-        Profile table (``engine.profiles``); only qc == 0 rows with finite values are used.
+        Profile table (``engine.observe.profiles``); only qc == 0 rows with finite values are used.
         ``time`` may be datetime64 (standard calendar) or cftime noleap (control runs).
     start_year, steps_per_year : int
         Step 0 is the first step of January ``start_year``.
@@ -228,3 +230,92 @@ def grid_step(table: pd.DataFrame, grid: Grid, step_doy: float) -> dict[str, np.
     n_prof = len(rows["start"])
     fields = _superobs(grid, table, rows, np.zeros(n_prof, "i8"), np.full(n_prof, float(step_doy)), 1)
     return {name: arr[0] for name, arr in fields.items()}
+
+
+@dataclass
+class ObsStep:
+    """One step's super-observations, anomalies in degC, each (depth, lat, lon).
+
+    ``anomaly`` may also be (members, depth, lat, lon) once perturbed per member.
+    """
+
+    anomaly: np.ndarray
+    mask: np.ndarray  # 1 where observed
+    error: np.ndarray  # super-observation error std (degC), 0 where unobserved
+    step: int  # index in the period
+    day_of_year: float
+    original: np.ndarray | None = None  # (depth, lat, lon) the observations before perturbation
+
+    def perturbed(self, members: int, rng: np.random.Generator) -> ObsStep:
+        """Per-member observations with N(0, error) noise (member 0 unperturbed)."""
+        noise = rng.standard_normal((members,) + self.mask.shape).astype("f4") * self.error
+        noise[0] = 0.0
+        values = (self.anomaly[None] + noise) * self.mask
+        return ObsStep(values.astype("f4"), self.mask, self.error, self.step, self.day_of_year, self.anomaly)
+
+    def unperturbed(self) -> np.ndarray:
+        """The observations as observed, (depth, lat, lon), whether or not perturbed per member."""
+        return self.anomaly if self.original is None else self.original
+
+
+def _chunk_bounds(first_step: int, n_steps: int, chunk: int) -> list[tuple[int, int]]:
+    """[c0, c1) step ranges of ``chunk`` steps covering first_step .. first_step + n_steps."""
+    end = first_step + n_steps
+    return [(c0, min(c0 + chunk, end)) for c0 in range(first_step, end, chunk)]
+
+
+def _grid_chunk(
+    rows: pd.DataFrame, grid: Grid, start_year: int, steps_per_year: int, c0: int, c1: int
+) -> Iterator[ObsStep]:
+    """The super-observation steps c0 .. c1 - 1 of one chunk's profile rows."""
+    fields = grid_profiles(rows, grid, start_year, steps_per_year, first_step=c0, n_steps=c1 - c0)
+    doy = step_day_of_year(c1 - c0, steps_per_year, c0)
+    for t in range(c1 - c0):
+        mask = fields["obs_mask"].values[t]
+        yield ObsStep(
+            np.nan_to_num(fields["obs_anomaly"].values[t]) * mask,
+            mask,
+            np.nan_to_num(fields["obs_error"].values[t]) * mask,
+            c0 + t,
+            float(doy[t]),
+        )
+
+
+def obs_steps(
+    table: pd.DataFrame,
+    grid: Grid,
+    start_year: int,
+    steps_per_year: int,
+    first_step: int,
+    n_steps: int,
+    chunk: int = 73,
+) -> Iterator[ObsStep]:
+    """Grid an in-memory profile table one chunk (a year of pentads) at a time, yielding each step."""
+    steps = table_steps(table["time"].to_numpy(), start_year, steps_per_year) if len(table) else np.zeros(0, int)
+    if np.any(np.diff(steps) < 0):  # sort once (stable: a profile's rows share a time and stay together)
+        order = np.argsort(steps, kind="stable")
+        table, steps = table.iloc[order], steps[order]
+    for c0, c1 in _chunk_bounds(first_step, n_steps, chunk):
+        rows = table.iloc[np.searchsorted(steps, c0) : np.searchsorted(steps, c1)]
+        yield from _grid_chunk(rows, grid, start_year, steps_per_year, c0, c1)
+
+
+def obs_steps_from_file(
+    obs_path: str | Path,
+    grid: Grid,
+    start_year: int,
+    steps_per_year: int,
+    first_step: int,
+    n_steps: int,
+    chunk: int = 73,
+) -> Iterator[ObsStep]:
+    """Like :func:`obs_steps` for an observation file, read and QC'd one chunk at a time
+    (:func:`engine.io.read_observation_groups`): a 40-year OSSE file never sits in memory whole."""
+    bounds = _chunk_bounds(first_step, n_steps, chunk)
+
+    def chunk_of(times: np.ndarray) -> np.ndarray:
+        return (table_steps(times, start_year, steps_per_year) - first_step) // chunk
+
+    tables = read_observation_groups(obs_path, chunk_of, range(len(bounds)), grid=grid)
+    for (c0, c1), rows in zip(bounds, tables, strict=True):
+        yield from _grid_chunk(rows, grid, start_year, steps_per_year, c0, c1)

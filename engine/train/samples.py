@@ -19,14 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.assimilate import ObsStep
 from engine.config import NETWORK_YEARS, Config
-from engine.eof import extend_basis, fit_eofs, project_on_basis
 from engine.grid import Grid, step_day_of_year
-from engine.gridding import grid_step
-from engine.normalize import Normalizer, fit_normalizer
-from engine.observing import ObservingNetwork
-from engine.world_patterns import large_scale_offset
+from engine.observe.gridding import ObsStep, grid_step
+from engine.observe.network import ObservingNetwork
+from engine.train.eof import extend_basis, fit_eofs, project_on_basis
+from engine.train.normalize import Normalizer, fit_normalizer
+from engine.world.patterns import large_scale_offset
 
 VALIDATION_ERAS = (1990, 2010)  # one pre-Argo and one Argo-era network for validation
 
@@ -131,7 +130,7 @@ class TrainingSamples:
     @classmethod
     def from_config(cls, config: Config, grid: Grid) -> TrainingSamples:
         """Samples from a fresh control run of ``config.train.control_years`` years."""
-        from engine.world import ModelWorld
+        from engine.world.synthetic import ModelWorld
 
         n_steps = config.train.control_years * config.world.steps_per_year
         world = ModelWorld(grid, config.world, run="control", n_steps=n_steps)
@@ -153,7 +152,7 @@ class TrainingSamples:
 
         Every step of the training years is used when their float64 copy fits in
         ``memory_mb``; otherwise evenly spaced steps that do.  The offsets are up to 1000
-        seeded draws of :func:`~engine.world_patterns.large_scale_offset` (as many as fit).
+        seeded draws of :func:`~engine.world.patterns.large_scale_offset` (as many as fit).
         """
         cells = int(np.prod(self.grid.shape))
         stride = max(1, int(np.ceil(self.n_train * cells * 8 / (memory_mb * 2**20))))

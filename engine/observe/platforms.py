@@ -2,7 +2,7 @@
 
 Each builder turns (year, step, steps per year, random generator) into :class:`Casts`:
 the horizontal positions, day of year and deepest measured depth of that step's
-profiles. ``engine.observing`` composes them into profile tables; everything here is
+profiles. ``engine.observe.network`` composes them into profile tables; everything here is
 vectorised numpy and deterministic given the generator. Platform histories follow the
 real network (DESIGN section 6): XBTs on shipping routes peaking around 1990, sparse
 CTD cruises, the TAO/TRITON, PIRATA and RAMA moorings as they were deployed, Argo from
@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from engine.grid import EARTH_RADIUS_M, Grid
+from engine.grid import EARTH_RADIUS_M, Grid, nearest_cell
 
 # --- platform histories ------------------------------------------------------------------
 # fmt: off
@@ -118,14 +118,6 @@ def days_in_step(rng: np.random.Generator, n: int, step: int, steps_per_year: in
     """Random days inside the step, kept off its edges so time stamps map back to it."""
     lo, hi = step_bounds(steps_per_year)[step : step + 2]
     return lo + (hi - lo) * rng.uniform(0.05, 0.95, n)
-
-
-def nearest_cell(grid: Grid, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(lat, lon) index of the grid cell holding each point (lon periodic)."""
-    res = grid.spec.resolution
-    iy = np.clip(np.floor((np.asarray(lat) + 90.0) / res).astype(int), 0, len(grid.lat) - 1)
-    ix = np.floor(np.mod(lon, 360.0) / res).astype(int) % len(grid.lon)
-    return iy, ix
 
 
 def at_sea(grid: Grid, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from engine.errors import InputError
 from engine.grid import Grid
 from engine.io import check_writable
 from engine.nn import Discriminator, Generator
-from engine.normalize import Normalizer
+from engine.train.normalize import Normalizer
 
 FORMAT = "deepda-checkpoint-1"
 
@@ -86,7 +86,7 @@ class Checkpoint:
 def initial_weights(path: str | Path, config: Config, grid: Grid) -> dict[str, torch.Tensor]:
     """The generator weights of checkpoint ``path`` to start a new training run from; an
     InputError unless it was trained with ``config``'s model (its number of offset
-    patterns aside: see :func:`engine.train.adopt_weights`) on ``grid``."""
+    patterns aside: see :func:`engine.train.trainer.adopt_weights`) on ``grid``."""
     ckpt = load_checkpoint(path)
     ckpt.check_grid(grid)
     if replace(ckpt.config.model, offset_patterns=config.model.offset_patterns) != config.model:
@@ -173,7 +173,7 @@ def _with_legacy_defaults(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def update_ensemble_calibration(path: str | Path, calibration: dict[str, Any]) -> None:
-    """Store an ensemble calibration (see :mod:`engine.calibrate`) in an existing checkpoint.
+    """Store an ensemble calibration (see :mod:`engine.da.calibrate`) in an existing checkpoint.
 
     The file is rewritten atomically with everything else untouched.
     """

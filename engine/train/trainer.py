@@ -1,7 +1,7 @@
 """Training of the DeepDA generator with recurrent cycling (DESIGN sections 4 and 7): the
 paper's GAN (``adversarial_weight`` > 0) or, by default on coarse and medium, the MSE alone.
 
-Training keeps ``train.chains`` long-running analysis cycles (:class:`~engine.samples.Chain`)
+Training keeps ``train.chains`` long-running analysis cycles (:class:`~engine.train.samples.Chain`)
 going through the control run's training years. Each training window picks
 ``batch_size`` chains and cycles ``window`` more steps of them, side by side as one batch,
 with OSSE observations from each chain's network era:
@@ -29,13 +29,19 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from engine.checkpoint import build_discriminator, build_generator, code_revision, load_checkpoint, save_checkpoint
 from engine.config import Config, TrainSpec
-from engine.distributed import autocast, pick_device, rank_and_world_size, unwrap
 from engine.errors import InputError
 from engine.grid import Grid
 from engine.nn import discriminator_loss, generator_loss
-from engine.samples import Chain, TrainingSamples, Window, stack_windows
+from engine.train.checkpoint import (
+    build_discriminator,
+    build_generator,
+    code_revision,
+    load_checkpoint,
+    save_checkpoint,
+)
+from engine.train.distributed import autocast, pick_device, rank_and_world_size, unwrap
+from engine.train.samples import Chain, TrainingSamples, Window, stack_windows
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Verification metrics: small pure functions over xarray objects (the climate
-diagnostics built on them, heat content, trends, Nino-3.4, are in :mod:`engine.diagnostics`).
+diagnostics built on them, heat content, trends, Nino-3.4, are in :mod:`engine.evaluate.diagnostics`).
 
 Conventions (as in weatherbench2): fields are DataArrays with dims ``(time, depth, lat, lon)``
 or a subset, plus ``member`` for ensembles; lat ascending, lon 0..360, depth positive down
@@ -19,7 +19,7 @@ dims : str or sequence of str, optional
     Dimensions to reduce; default all (a scalar score). ``()`` keeps every point.
 mask : DataArray, optional
     1/True where the score is taken (ocean mask such as ``Grid.mask()``, a region mask
-    from :mod:`engine.regions`, or both combined).
+    from :mod:`engine.evaluate.regions`, or both combined).
 
 Scores come back as DataArrays over the dims that are not reduced.
 """
@@ -132,7 +132,7 @@ def weighted_sums(data: Field, weights: Weights = None, dims: Dims = None, mask:
     """The two sums of a weighted mean over ``dims``: (sum of w * data, sum of w), NaN skipped.
 
     Sums of successive blocks of time add up, so a mean pooled over a long period is the
-    sum of the blocks' first sums over the sum of their second (:mod:`engine.scoring`);
+    sum of the blocks' first sums over the sum of their second (:mod:`engine.evaluate.scoring`);
     ``total / weight`` is :func:`weighted_mean` where the weight is positive.
     """
     dims = _dims(data, dims)

@@ -1,6 +1,6 @@
 """Reference Kalman filter in the model world's mode space: the accuracy ceiling (DESIGN section 10).
 
-The model world (:mod:`engine.world`) is linear-Gaussian in its K mode amplitudes, so a
+The model world (:mod:`engine.world.synthetic`) is linear-Gaussian in its K mode amplitudes, so a
 Kalman filter on those amplitudes is (nearly) the optimal estimator of its large-scale
 part. Choices, and what makes it only *nearly* optimal:
 
@@ -13,7 +13,7 @@ part. Choices, and what makes it only *nearly* optimal:
   historical run the ENSO pair follows the observed index, not the linear model: model error
   the filter does not know about.
 * **Observation operator**: ``H`` = the patterns at the observed cells (super-observations
-  are cell values, see :mod:`engine.observing`).
+  are cell values, see :mod:`engine.observe.network`).
 * **Observation error**: super-observation error variance + the world's eddy covariance,
   since eddies are not in the state (representativeness noise). It is block-diagonal per
   water column with the exact vertical eddy correlation (Argo profiles see one eddy at
@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 from scipy import linalg
 
-from engine.assimilate import ObsStep
+from engine.observe.gridding import ObsStep
 
 MIN_ERROR = 1e-3  # degC: floor of the observation error std, so perfect observations stay finite
 
@@ -108,7 +108,7 @@ class KalmanFilter:
         forced_step_std: tuple[float, float] = (0.002, 0.01),
         estimate_eddies: bool = True,
     ) -> KalmanFilter:
-        """The filter for a :class:`~engine.world.ModelWorld`.
+        """The filter for a :class:`~engine.world.synthetic.ModelWorld`.
 
         Parameters
         ----------

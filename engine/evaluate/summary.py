@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine.metrics import Field, Mask, Weights, apply_mask, labelled, present_dims, units_of
-from engine.regions import region_mask
-from engine.scoring import Pooled
+from engine.evaluate.metrics import Field, Mask, Weights, apply_mask, labelled, present_dims, units_of
+from engine.evaluate.regions import region_mask
+from engine.evaluate.scoring import Pooled
 
 
 def _era_masks(time: Field, eras) -> dict[str, Field]:
@@ -44,7 +44,7 @@ def summarise(
     truth : the true anomaly on the same grid.
     eras : None (one era "all"), {label: (first_year, last_year)}, or boundary years
         ``[y0, y1, ..., yn]`` giving eras [y0, y1), ... labelled "y0-(y1-1)" (or "y0").
-    regions : region names (see :mod:`engine.regions`) or {name: bool (lat, lon) mask}.
+    regions : region names (see :mod:`engine.evaluate.regions`) or {name: bool (lat, lon) mask}.
     mask : ocean mask (e.g. ``Grid.mask()``), applied everywhere.
 
     Select a method with ``ds.sel({"method": name})``: ``ds.sel(method=...)`` is taken as

@@ -2,14 +2,14 @@
 
 An :class:`ObservingNetwork` (a grid plus a :class:`~engine.config.NetworkSpec`) gives,
 for any step of any year, the *positions* of that step's measurements: a profile table
-without temperatures. The platforms and their histories live in ``engine.networks``.
+without temperatures. The platforms and their histories live in ``engine.observe.platforms``.
 Positions depend only on (seed, platform, year, step), so the same step always gives the
 same observations, whichever order steps are asked in.
 
 :func:`observe` samples a world's absolute temperature at the positions (the climatology
 trilinearly interpolated to the position, plus the anomaly of the cell holding it) and adds
 Gaussian instrument + representativeness error, giving the profile table of
-``engine.profiles``.
+``engine.observe.profiles``.
 The training path asks :meth:`ObservingNetwork.positions` for one step of a random
 network year and :meth:`ObservingNetwork.sample` for the control world's truth there.
 """
@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from engine.config import NetworkSpec
-from engine.grid import Grid, step_day_of_year
-from engine.networks import ArgoFleet, Casts, CtdCruises, Moorings, SatelliteSst, XbtLines, nearest_cell
-from engine.profiles import COLUMNS, PLATFORMS, as_table
+from engine.grid import Grid, corner_weights, nearest_cell, step_day_of_year
+from engine.observe.platforms import ArgoFleet, Casts, CtdCruises, Moorings, SatelliteSst, XbtLines
+from engine.observe.profiles import COLUMNS, PLATFORMS, as_table
 
 PLATFORM_CODE = {name: code for code, name in enumerate(PLATFORMS)}
 FIRST_YEAR = {"sst": 1981, "argo": 2000}  # AVHRR SST from 1981; Argo from 2000 (the fleet knows its own start)
@@ -228,49 +228,6 @@ def _frame(rows: dict[str, np.ndarray], time: np.ndarray) -> pd.DataFrame:
             "profile_id": rows["profile_id"].astype("i8"),
         }
     )
-
-
-def horizontal_corners(grid: Grid, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The 4 cell centres around each point, as flat (lat, lon) indices (4, n), and their
-    bilinear weights (4, n): periodic in longitude, clamped at the poles; land not removed."""
-    ny, nx = grid.shape[1:]
-    res = grid.spec.resolution
-    fy = (np.asarray(lat, dtype="f8") - grid.lat[0]) / res
-    y0 = np.clip(np.floor(fy).astype("i8"), 0, ny - 2)
-    wy = np.clip(fy - y0, 0.0, 1.0)
-    fx = np.mod(np.asarray(lon, dtype="f8") - grid.lon[0], 360.0) / res
-    x0 = np.floor(fx).astype("i8") % nx
-    wx = fx - np.floor(fx)
-    x1 = (x0 + 1) % nx
-    cells = np.stack([y0 * nx + x0, y0 * nx + x1, (y0 + 1) * nx + x0, (y0 + 1) * nx + x1])
-    weights = np.stack([(1 - wy) * (1 - wx), (1 - wy) * wx, wy * (1 - wx), wy * wx])
-    return cells, weights
-
-
-def corner_weights(grid: Grid, lat: np.ndarray, lon: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The 8 grid points around each point and their trilinear weights, land left out.
-
-    Bilinear between cell centres (:func:`horizontal_corners`), linear between levels
-    (clamped above the top and below the bottom level). Corners that are not
-    ``grid.ocean`` get weight 0 and the rest are renormalised, so a point whose nearest
-    cell is ocean at its level always has weights summing to 1 (0 when no corner is ocean).
-
-    Returns
-    -------
-    cells : ndarray (8, n) int64
-        Flat indices into a (nz, ny, nx) field.
-    weights : ndarray (8, n) float64
-    """
-    nz, ny, nx = grid.shape
-    hcells, hweights = horizontal_corners(grid, lat, lon)
-    d, depth = grid.depth, np.asarray(depth, dtype="f8")
-    z0 = np.clip(np.searchsorted(d, depth, side="right") - 1, 0, max(nz - 2, 0))
-    z1 = np.minimum(z0 + 1, nz - 1)
-    wz = np.clip((depth - d[z0]) / np.where(z1 > z0, d[z1] - d[z0], 1.0), 0.0, 1.0) * (z1 > z0)
-    cells = np.concatenate([z0 * (ny * nx) + hcells, z1 * (ny * nx) + hcells])
-    weights = np.concatenate([(1.0 - wz) * hweights, wz * hweights]) * grid.ocean.reshape(-1)[cells]
-    total = weights.sum(axis=0)
-    return cells, weights / np.where(total > 0, total, 1.0)
 
 
 def climatology_at(grid: Grid, lat: np.ndarray, lon: np.ndarray, depth: np.ndarray, doy: np.ndarray) -> np.ndarray:

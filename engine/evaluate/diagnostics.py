@@ -1,7 +1,7 @@
 """Climate diagnostics: layer means, ocean heat content, linear trends, Nino-3.4 and the
 seasonal-cycle amplitude, as small pure functions over xarray objects.
 
-They follow the conventions of :mod:`engine.metrics` (dims, NaN-aware weighted means, the
+They follow the conventions of :mod:`engine.evaluate.metrics` (dims, NaN-aware weighted means, the
 ``Grid.weights()`` Dataset as ``weights``, an optional region ``mask``).
 """
 
@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from engine.grid import SEAWATER_RHO_CP
-from engine.metrics import (
+from engine.evaluate.metrics import (
     Field,
     Mask,
     Range,
@@ -23,7 +22,8 @@ from engine.metrics import (
     units_of,
     weighted_mean,
 )
-from engine.regions import NINO34_LAT, NINO34_LON, box_fraction
+from engine.evaluate.regions import NINO34_LAT, NINO34_LON, box_fraction
+from engine.grid import SEAWATER_RHO_CP
 
 PER_YEARS = {"year": 1.0, "decade": 10.0, "century": 100.0}
 YEAR_DAYS = {"noleap": 365.0, "365_day": 365.0, "all_leap": 366.0, "366_day": 366.0, "360_day": 360.0, "julian": 365.25}

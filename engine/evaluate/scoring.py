@@ -4,10 +4,10 @@ Scoring five 40-year coarse analyses at once holds every field and its float64
 temporaries (13 GB measured); here each block (a year) is scored and let go. Every pooled
 score (RMSE by depth, of the background, at the observed cells, the 100 m error map, the
 spread/skill ratio) is kept as the two sums of its weighted mean
-(:func:`engine.metrics.weighted_sums`) and divided at the end; series (RMSE over time,
+(:func:`engine.evaluate.metrics.weighted_sums`) and divided at the end; series (RMSE over time,
 layer means, heat content, Nino-3.4) are joined, and trends and correlations are taken on
 the whole series. The whole period as one block is the same computation (a single
-:meth:`OsseScores.add`), as :func:`engine.summary.summarise` is for the region/era table.
+:meth:`OsseScores.add`), as :func:`engine.evaluate.summary.summarise` is for the region/era table.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from engine import diagnostics, metrics
+from engine.evaluate import diagnostics, metrics
 from engine.grid import Grid
 
 POOLED_DIMS = ("time", "lat", "lon")  # RMSE by depth: area-weighted, pooled over time

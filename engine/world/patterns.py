@@ -3,7 +3,7 @@
 Pure functions of a :class:`~engine.grid.Grid` (and a seeded generator): the target
 standard-deviation map, the thermocline depth, smooth random horizontal fields, the ENSO
 pair, the forced-warming and volcanic patterns and area-weighted box means. The modes'
-dynamics live in :mod:`engine.world_modes`, the eddies and calendars in :mod:`engine.world`.
+dynamics live in :mod:`engine.world.modes`, the eddies and calendars in :mod:`engine.world.synthetic`.
 
 All maps are (depth, lat, lon) or (lat, lon) float64 and zero on land unless stated.
 """

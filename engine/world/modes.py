@@ -2,8 +2,8 @@
 
 Pure functions: the linear inverse model (transition and noise) every amplitude follows
 in the control run, and the ENSO pair that follows the observed Nino-3.4 index in the
-historical run. The patterns they multiply live in :mod:`engine.world_patterns`, the
-world that adds them up in :mod:`engine.world`.
+historical run. The patterns they multiply live in :mod:`engine.world.patterns`, the
+world that adds them up in :mod:`engine.world.synthetic`.
 """
 
 from __future__ import annotations

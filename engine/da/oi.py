@@ -1,17 +1,9 @@
-"""Classical baselines on the same observations as DeepDA (DESIGN section 10).
+"""Optimal interpolation, the classical baseline (DESIGN section 10).
 
-* :class:`~engine.assimilate.Climatology` and :class:`~engine.assimilate.Persistence`
-  (re-exported here) are the floors;
-* :class:`OptimalInterpolation` is a local OI in the style of EN4 (Good et al. 2013,
-  doi:10.1002/2013JC009067): a damped-persistence background and Gaussian background-error
-  covariances, solved locally with the nearest observations;
-* :class:`~engine.baselines_kf.KalmanFilter` (re-exported) is the reference filter in the
-  model world's mode space, the accuracy ceiling;
-* :func:`tune_oi` grid-searches OI parameters against any score, :func:`cycled_rmse` is the
-  usual score (RMSE of a cycled run against truth).
-
-Every method follows :class:`engine.assimilate.Method`: ``assimilate(background, obs)`` on a
-batch of members, anomalies in degC.
+A local OI in the style of EN4 (Good et al. 2013, doi:10.1002/2013JC009067): a
+damped-persistence background and Gaussian background-error covariances, solved locally
+with the nearest observations. :func:`tune_oi` grid-searches its parameters against any
+score.
 """
 
 from __future__ import annotations
@@ -25,25 +17,12 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from engine.assimilate import Climatology, Method, ObsStep, Persistence
-from engine.baselines_kf import KalmanFilter
+from engine.da.base import Method
 from engine.grid import Grid
-
-__all__ = [
-    "Climatology",
-    "KalmanFilter",
-    "OptimalInterpolation",
-    "Persistence",
-    "baseline",
-    "cycled_rmse",
-    "gaussian_correlation",
-    "length_scale",
-    "tune_oi",
-    "unit_vectors",
-]
+from engine.observe.gridding import ObsStep
 
 EARTH_RADIUS_KM = 6371.0
-MIN_ERROR = 1e-3  # degC: floor of the observation error std (as in engine.gridding)
+MIN_ERROR = 1e-3  # degC: floor of the observation error std (as in engine.observe.gridding)
 
 
 def unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -102,7 +81,7 @@ class OptimalInterpolation:
     Argo-era step (15,000 super-observations) on one CPU core.
 
     The defaults were picked with :func:`tune_oi` on held-out coarse control years seen by the
-    2010 network (cell RMSE 0.185 degC; persistence 0.28, climatology 0.54). In the model
+    2010 network (docs/experiments.md). In the model
     world the patterns keep their scale in km at all latitudes, so the best polar length is
     not shorter than the equatorial one; with real observations a shorter polar scale (e.g.
     ``polar_length_km=400``, after Rossby-radius arguments) is the usual choice.
@@ -170,7 +149,7 @@ class OptimalInterpolation:
         map: the world is built to have realistic magnitudes, section 5, so it serves for
         real observations too); ``params`` override the constructor's defaults.
         """
-        from engine.world import ModelWorld  # the std map only: patterns are cheap, no run is simulated
+        from engine.world.synthetic import ModelWorld  # the std map only: patterns are cheap, no run is simulated
 
         world = ModelWorld(grid, config.world, run="control", n_steps=1)
         return cls(grid, world.target_std, **params)
@@ -299,26 +278,3 @@ def cycled_rmse(
             total += float((weights * (state[0] - truth[t]) ** 2).sum())
             count += float(weights.sum())
     return math.sqrt(total / count) if count else float("nan")
-
-
-def baseline(
-    name: str, grid: Grid, world: Any = None, background_std: np.ndarray | None = None, **params: Any
-) -> Method:
-    """A baseline by its command-line name: ``climatology``, ``persistence``, ``oi`` or ``kf``.
-
-    ``oi`` needs ``background_std``; ``kf`` needs the ModelWorld ``world``; ``params`` go to
-    the constructor (``KalmanFilter.from_world`` for ``kf``).
-    """
-    if name == "climatology":
-        return Climatology()
-    if name == "persistence":
-        return Persistence()
-    if name == "oi":
-        if background_std is None:
-            raise ValueError("the oi baseline needs background_std (climatological anomaly std per level)")
-        return OptimalInterpolation(grid, background_std, **params)
-    if name == "kf":
-        if world is None:
-            raise ValueError("the kf baseline needs the model world whose modes it filters")
-        return KalmanFilter.from_world(world, **params)
-    raise ValueError(f"unknown baseline {name!r}; use climatology, persistence, oi or kf")

@@ -16,8 +16,8 @@ The temperature anomaly is the sum of
 Fields are computed lazily from the amplitudes: a slice costs time proportional to its
 length (plus a short eddy spin-up) and never materialises the run; every step gets the
 same values whichever slice it is asked in (eddy noise is seeded per step).
-The patterns come from :mod:`engine.world_patterns`, the modes' dynamics from
-:mod:`engine.world_modes`.
+The patterns come from :mod:`engine.world.patterns`, the modes' dynamics from
+:mod:`engine.world.modes`.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ import pandas as pd
 import xarray as xr
 from scipy import linalg, ndimage
 
-from engine import world_patterns as wp
 from engine.config import WorldSpec
 from engine.grid import Grid, step_day_of_year, step_times
-from engine.world_modes import lim_dynamics, oni_amplitudes
+from engine.world import patterns as wp
+from engine.world.modes import lim_dynamics, oni_amplitudes
 
 RUN_CODES = {"control": 0, "historical": 1}  # part of every random seed
 NINO34_BOX = ((-5.0, 5.0), (190.0, 240.0))  # 5S-5N, 170W-120W

@@ -1,0 +1,103 @@
+"""An observation file and a method in, an analysis file out, step by step and resumable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.config import Config
+from engine.config import preset as preset_config
+from engine.da.base import Cancelled, cycle, ensemble_fields, initial_backgrounds
+from engine.da.registry import make_method
+from engine.errors import InputError
+from engine.grid import Grid, step_times
+from engine.io import history_line, open_observations, profile_times
+from engine.io.analysis import AnalysisWriter
+from engine.observe.gridding import obs_steps_from_file
+
+
+def observed_years(obs_path: str | Path, grid: Grid) -> tuple[int, int]:
+    """First and last year with observations (the default assimilation period).
+
+    From the profile times alone when the file has a profile index (DeepDA DSG files);
+    otherwise from the rows that pass QC.
+    """
+    times = profile_times(obs_path)
+    if times is None:
+        table, _ = open_observations(obs_path, grid=grid)
+        times = table["time"][table["qc"].to_numpy() == 0].to_numpy()
+    times = times[~np.isnat(times)]
+    if not len(times):
+        raise InputError(f"{obs_path} has no observations to assimilate; check its QC summary")
+    years = pd.DatetimeIndex(times).year
+    return int(years.min()), int(years.max())
+
+
+def assimilate_to_file(
+    method: str | Path,
+    obs_path: str | Path,
+    out_path: str | Path,
+    preset: str = "coarse",
+    period: tuple[int, int] | None = None,
+    members: int = 1,
+    resume: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    config: Config | None = None,
+    command: str | None = None,
+    save_members: bool = False,
+) -> Path:
+    """Assimilate an observation file over a period and write ANALYSIS.nc step by step.
+
+    ``method`` is a checkpoint path or one of :data:`BASELINES`. ``progress(done, total)``
+    is called after every step; when ``should_stop()`` turns true the run stops with
+    :class:`Cancelled` and keeps its finished steps for ``resume=True``.
+    """
+    config = config or preset_config(preset)
+    if members < 1:
+        raise InputError(f"--members {members} must be at least 1")
+    setup = make_method(method, config)
+    assimilator, grid, config, attrs = setup.method, setup.grid, setup.config, setup.attrs
+    first, last = period or observed_years(obs_path, grid)
+    spy = config.world.steps_per_year
+    n_steps = (last - first + 1) * spy
+    times = step_times(first, n_steps, spy, "standard")
+    attrs = {
+        **attrs,
+        "title": f"DeepDA analysis ({attrs['method']})",
+        "observations": str(obs_path),
+        "history": history_line(command),
+    }
+    if members > 1 and getattr(assimilator, "recentre", False):
+        attrs["ensemble_mean"] = (
+            "control analysis: members recentred every step on the analysis of their mean background"
+            " with the unperturbed observations"
+        )
+    writer = AnalysisWriter(out_path, grid, times, members, attrs, resume=resume, save_members=save_members)
+    try:
+        done = writer.steps_done
+        if done:
+            background = writer.restart_state()
+        else:
+            scale = getattr(assimilator, "normalizer", None)
+            scale = scale.scale if scale is not None else np.full(grid.shape[0], 0.5, "f4")
+            background = initial_backgrounds(grid, members, scale, np.random.default_rng([config.network.seed, 7]))
+        steps = obs_steps_from_file(obs_path, grid, first, spy, done, n_steps - done)
+        for obs, analysis in cycle(assimilator, steps, background, seed=config.network.seed):
+            step = obs.step
+            writer.write(step, ensemble_fields(analysis, grid, obs.day_of_year, save_members), analysis)
+            if progress:
+                progress(step + 1, n_steps)
+            if should_stop and should_stop() and step + 1 < n_steps:
+                raise Cancelled(f"stopped after step {step + 1} of {n_steps}; resume to continue")
+    except InputError:
+        # A bad observation file shows itself on the first read; leave no output behind.
+        writer.discard() if writer.steps_done == 0 else writer.close()
+        raise
+    except BaseException:
+        writer.close()
+        raise
+    return writer.finish()

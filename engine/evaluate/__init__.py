@@ -1,0 +1,1 @@
+"""Evaluation: metrics, scores, summary tables, climate diagnostics, regions, figures."""

@@ -1,0 +1,1 @@
+"""Observing: OSSE platforms and networks, the profile table, QC, gridding to observation steps."""

@@ -1,0 +1,1 @@
+"""Training: the Trainer (recurrent cycling), samples, EOFs, normalisation; checkpoint files."""
