@@ -97,9 +97,15 @@ def test_assimilate_errors_are_one_line(run_dir, tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
     assert not (tmp_path / "a.nc").exists() and not (tmp_path / "a.nc.part").exists()
-    wrong_grid = ["assimilate", "--model", str(run_dir / "model.pt"), "--obs", str(run_dir / "obs.nc")]
-    assert cli.main([*wrong_grid, "--out", str(tmp_path / "b.nc")]) == 2  # coarse preset, tiny model
-    assert "trained on the tiny grid" in capsys.readouterr().err
+
+
+def test_a_checkpoint_runs_on_its_own_grid_whatever_the_preset(run_dir, tiny_grid):
+    from engine.config import preset
+    from engine.da.registry import make_method
+
+    setup = make_method(run_dir / "model.pt", preset("coarse"))  # the coarse preset, a tiny model
+    assert setup.grid.shape == tiny_grid.shape and setup.config.grid.name == "tiny"
+    assert setup.config.world.steps_per_year == preset("coarse").world.steps_per_year
 
 
 def test_evaluate_scores_methods_and_writes_tables_and_figures(run_dir, tmp_path):
