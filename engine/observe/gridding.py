@@ -319,3 +319,43 @@ def obs_steps_from_file(
     tables = read_observation_groups(obs_path, chunk_of, range(len(bounds)), grid=grid)
     for (c0, c1), rows in zip(bounds, tables, strict=True):
         yield from _grid_chunk(rows, grid, start_year, steps_per_year, c0, c1)
+
+
+def observation_levels(
+    table: pd.DataFrame, grid: Grid, start_year: int, steps_per_year: int, first_step: int, n_steps: int
+) -> pd.DataFrame:
+    """Every good profile interpolated to the model levels, one row per (profile, level).
+
+    The same values a super-observation averages (:func:`grid_profiles`), kept apart: what
+    observation-space validation compares an analysis with, profile by profile. Columns:
+    ``step`` (from January of ``start_year``), ``k``, ``iy``, ``ix`` (the cell), ``anomaly`` and ``error``
+    (degC), ``platform``, ``profile_id``, ``lat``, ``lon``. Levels in land cells and steps
+    outside ``first_step .. first_step + n_steps`` are left out.
+    """
+    rows = _sorted_profiles(table)
+    first = rows["row"][rows["start"]]
+    step = table_steps(table["time"].to_numpy()[first], start_year, steps_per_year) - first_step
+    doy = step_day_of_year(steps_per_year, steps_per_year)[(step + first_step) % steps_per_year]
+    lat, lon = table["lat"].to_numpy()[first], table["lon"].to_numpy()[first]
+    iy, ix = nearest_cell(grid, lat, lon)
+    hcells, hweights = horizontal_corners(grid, lat, lon)
+    lev = profile_levels(rows, grid.depth, grid.depth_bounds)
+    p, k = lev["profile"].astype("i8"), lev["k"].astype("i8")
+    keep = (step[p] >= 0) & (step[p] < n_steps) & grid.ocean[k, iy[p], ix[p]]
+    p, k = p[keep], k[keep]
+    anomaly = lev["value"][keep] - _expected(grid, hcells[:, p], hweights[:, p], k, doy[p])
+    platform = table["platform"].to_numpy()[first] if "platform" in table else np.full(len(first), "unknown")
+    return pd.DataFrame(
+        {
+            "step": step[p] + first_step,
+            "k": k,
+            "iy": iy[p],
+            "ix": ix[p],
+            "anomaly": anomaly,
+            "error": lev["error"][keep],
+            "platform": platform[p],
+            "profile_id": table["profile_id"].to_numpy()[first][p],
+            "lat": lat[p],
+            "lon": lon[p],
+        }
+    )

@@ -1,0 +1,90 @@
+"""Real-observation workflows: an analysis checked against observations, no truth needed.
+
+Composition only: files through :mod:`engine.io`, the observations to model levels by
+:mod:`engine.observe.gridding`, the statistics by :mod:`engine.evaluate.obs_space`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from engine import io
+from engine.config import Config
+from engine.errors import InputError
+from engine.evaluate.obs_space import departures, diagnostics_tables
+from engine.grid import Grid, time_to_step
+from engine.observe.gridding import observation_levels, table_steps
+
+
+def _analysis_period(ds: xr.Dataset, grid: Grid, steps_per_year: int, path: Path) -> tuple[int, int]:
+    """First year and number of steps of an analysis file, checked against the grid."""
+    if "thetao_anomaly" not in ds:
+        raise InputError(f"{path}: no thetao_anomaly variable; give an analysis file written by 'deepda assimilate'")
+    if ds["thetao_anomaly"].shape[1:] != grid.shape:
+        raise InputError(
+            f"{path}: its grid {ds['thetao_anomaly'].shape[1:]} is not the {grid.spec.name} grid {grid.shape}"
+        )
+    times = pd.DatetimeIndex([pd.Timestamp(str(t)) for t in ds["time"].values[:1]])
+    first_year = int(times.year[0])
+    if int(time_to_step(times.to_numpy(), first_year, steps_per_year)[0]) != 0:
+        raise InputError(f"{path}: does not start in the first step of a year; give a DeepDA analysis file")
+    return first_year, ds.sizes["time"]
+
+
+def departure_blocks(
+    analysis_path: str | Path, obs_path: str | Path, config: Config
+) -> tuple[Iterator[pd.DataFrame], int, Grid]:
+    """O-B and O-A of every observation in ``obs_path`` against the analysis, a year at a time.
+
+    The background of a step is the analysis of the step before (a cycled analysis); the
+    first step's is the climatology, with no spread. Returns the blocks, the first year and
+    the grid.
+    """
+    grid = io.load_grid(config.grid)
+    spy = config.world.steps_per_year
+    ds = io.open_fields(analysis_path)
+    first_year, n_steps = _analysis_period(ds, grid, spy, Path(analysis_path))
+    n_blocks = -(-n_steps // spy)
+
+    def block_of(times: np.ndarray) -> np.ndarray:
+        return table_steps(times, first_year, spy) // spy
+
+    def blocks() -> Iterator[pd.DataFrame]:
+        tables = io.read_observation_groups(obs_path, block_of, range(n_blocks), grid=grid)
+        previous = {"thetao_anomaly": np.zeros((1, *grid.shape), "f4"), "thetao_spread": None}
+        for b, table in enumerate(tables):
+            s0, s1 = b * spy, min(n_steps, (b + 1) * spy)
+            fields = {
+                name: np.nan_to_num(ds[name].isel(time=slice(s0, s1)).values)
+                for name in ("thetao_anomaly", "thetao_spread")
+                if name in ds
+            }
+            analysis = fields["thetao_anomaly"]
+            background = np.concatenate([previous["thetao_anomaly"], analysis[:-1]])
+            spread = None
+            if "thetao_spread" in fields:
+                first = previous["thetao_spread"]
+                first = np.full((1, *grid.shape), np.nan, "f4") if first is None else first
+                spread = np.concatenate([first, fields["thetao_spread"][:-1]])
+            previous = {name: values[-1:] for name, values in fields.items()}
+            levels = observation_levels(table, grid, first_year, spy, s0, s1 - s0)
+            yield departures(levels, analysis, background, spread, first_step=s0)
+
+    return blocks(), first_year, grid
+
+
+def observation_space_tables(
+    analysis_path: str | Path, obs_path: str | Path, config: Config
+) -> dict[str, pd.DataFrame]:
+    """O-B and O-A mean, RMSE and count, and the innovation-variance ratio, by depth,
+    platform, region and year (DART's ``obs_diag``)."""
+    blocks, first_year, grid = departure_blocks(analysis_path, obs_path, config)
+    tables = diagnostics_tables(blocks, grid.depth, config.world.steps_per_year, first_year)
+    if not tables:
+        raise InputError(f"{obs_path}: no good observation falls in the period of {analysis_path}; check both")
+    return tables

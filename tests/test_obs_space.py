@@ -1,0 +1,110 @@
+"""Observation-space validation without a truth (engine/evaluate/obs_space.py, engine/realdata.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from engine import cli, io
+from engine.evaluate.obs_space import add_sums, departures, group_sums, latitude_band, statistics
+from engine.realdata import departure_blocks, observation_space_tables
+from tests.test_train import TINY
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """One year of tiny OSSE observations, a climatology, a persistence and a 2-member persistence analysis."""
+    folder = tmp_path_factory.mktemp("obs_space")
+    config = folder / "tiny.toml"
+    io.write_config(TINY, config)
+    obs = str(folder / "obs.nc")
+    assert cli.main(["observe", "--config", str(config), "--period", "2010", "--out", obs]) == 0
+    for name, extra in (("climatology", []), ("persistence", []), ("ensemble", ["--members", "2"])):
+        method = "persistence" if name == "ensemble" else name
+        out = str(folder / f"{name}.nc")
+        assert (
+            cli.main(["assimilate", "--config", str(config), "--method", method, "--obs", obs, *extra, "--out", out])
+            == 0
+        )
+    return folder
+
+
+def _all_departures(run_dir, name):
+    blocks, first_year, grid = departure_blocks(run_dir / f"{name}.nc", run_dir / "obs.nc", TINY)
+    return pd.concat(list(blocks)), grid
+
+
+def test_climatology_departures_are_the_observed_anomalies(run_dir):
+    deps, _ = _all_departures(run_dir, "climatology")
+    assert len(deps) > 1000
+    np.testing.assert_allclose(deps["oma"], deps["anomaly"], atol=1e-5)
+    np.testing.assert_allclose(deps["omb"], deps["anomaly"], atol=1e-5)
+    tables = observation_space_tables(run_dir / "climatology.nc", run_dir / "obs.nc", TINY)
+    np.testing.assert_allclose(tables["depth"]["oma_rmse"], tables["depth"]["omb_rmse"], rtol=1e-6)
+    assert tables["depth"]["innovation_ratio"].isna().all()  # one member: no background spread
+    assert set(tables["platform"].index) == {"argo", "xbt", "ctd", "mooring", "sst"}
+    assert tables["year"].index.tolist() == [2010]
+    assert tables["depth"]["count"].sum() == len(deps)
+
+
+def test_persistence_fits_lone_observations_and_its_background_is_the_previous_analysis(run_dir):
+    deps, grid = _all_departures(run_dir, "persistence")
+    cell = ["step", "k", "iy", "ix"]
+    lone = deps.groupby(cell)["oma"].transform("size") == 1
+    assert lone.sum() > 100
+    # persistence puts a lone observation's value in its cell: O-A is 0 only if step and cell line up
+    assert np.abs(deps.loc[lone, "oma"]).max() < 1e-4
+    analysis = xr.open_dataset(run_dir / "persistence.nc")["thetao_anomaly"].fillna(0.0).values
+    later = deps[deps["step"] > 0].sample(200, random_state=0)
+    previous = analysis[later["step"] - 1, later["k"], later["iy"], later["ix"]]
+    np.testing.assert_allclose(later["omb"], later["anomaly"] - previous, atol=1e-5)
+    first = deps[deps["step"] == 0]
+    np.testing.assert_allclose(first["omb"], first["anomaly"], atol=1e-6)  # the climatology starts the run
+    tables = observation_space_tables(run_dir / "persistence.nc", run_dir / "obs.nc", TINY)
+    assert (tables["depth"]["oma_rmse"] < tables["depth"]["omb_rmse"]).all()
+
+
+def test_an_ensemble_gives_an_innovation_ratio(run_dir):
+    tables = observation_space_tables(run_dir / "ensemble.nc", run_dir / "obs.nc", TINY)
+    ratio = tables["depth"]["innovation_ratio"]
+    assert np.isfinite(ratio).all() and (ratio > 0).all()
+
+
+def test_statistics_add_up_block_by_block_and_the_ratio_is_one_when_errors_are_right():
+    rng = np.random.default_rng(0)
+    n, sigma_b, sigma_o = 20_000, 0.4, 0.3
+    levels = pd.DataFrame(
+        {
+            "step": rng.integers(0, 4, n),
+            "k": rng.integers(0, 2, n),
+            "iy": 0,
+            "ix": 0,
+            "anomaly": rng.normal(0, np.hypot(sigma_b, sigma_o), n),
+            "error": sigma_o,
+            "platform": rng.choice(["argo", "xbt"], n),
+            "profile_id": np.arange(n),
+            "lat": rng.uniform(-60, 60, n),
+            "lon": 0.0,
+        }
+    )
+    zeros = np.zeros((4, 2, 1, 1), "f4")
+    deps = departures(levels, zeros, zeros, np.full((4, 2, 1, 1), sigma_b, "f4"))
+    depth = np.array([5.0, 100.0])
+    whole = statistics(group_sums(deps, "depth", depth, 73, 2000))
+    halves = add_sums(
+        group_sums(deps.iloc[: n // 2], "depth", depth, 73, 2000),
+        group_sums(deps.iloc[n // 2 :], "depth", depth, 73, 2000),
+    )
+    pd.testing.assert_frame_equal(statistics(halves), whole)
+    assert np.allclose(whole["innovation_ratio"], 1.0, atol=0.05)
+    assert whole["count"].sum() == n
+    np.testing.assert_allclose(whole["omb_rmse"], np.sqrt(deps.groupby("k")["omb"].apply(lambda x: (x**2).mean())))
+    # a later block of steps: the same observations against step-offset fields
+    assert len(departures(levels, zeros[:2], first_step=2)) == int((levels["step"] >= 2).sum())
+    assert list(latitude_band(np.array([-30.0, 0.0, 45.0]))) == [
+        "southern_extratropics",
+        "tropics",
+        "northern_extratropics",
+    ]
