@@ -9,6 +9,7 @@ import xarray as xr
 
 from engine import cli, io
 from engine.evaluate.obs_space import add_sums, departures, group_sums, latitude_band, statistics
+from engine.observe.gridding import obs_steps, obs_steps_from_file
 from engine.realdata import departure_blocks, observation_space_tables
 from tests.test_train import TINY
 
@@ -108,3 +109,26 @@ def test_statistics_add_up_block_by_block_and_the_ratio_is_one_when_errors_are_r
         "tropics",
         "northern_extratropics",
     ]
+
+
+def test_withheld_profiles_are_left_out_of_the_run_and_written_apart(run_dir, tmp_path):
+    from engine.da.reanalysis import assimilate_to_file, withheld_path
+    from engine.observe.withhold import Withholding
+
+    obs = run_dir / "obs.nc"
+    out = tmp_path / "held.nc"
+    withhold = Withholding(fraction=0.3, platforms=("mooring",), seed=1)
+    assimilate_to_file("persistence", obs, out, config=TINY, withhold=withhold)
+    held, _ = io.open_observations(withheld_path(out))
+    table, _ = io.open_observations(obs)
+    share = held["profile_id"].nunique() / table["profile_id"].nunique()
+    assert 0.3 < share < 0.5 and (held["platform"] == "mooring").sum() == (table["platform"] == "mooring").sum()
+    assert xr.open_dataset(out).attrs["withheld_observations"].startswith("0.3 of the profiles (seed 1)")
+    # the run never saw them: its observation steps are those of the table without them
+    grid = io.load_grid(TINY.grid)
+    with_held = obs_steps_from_file(obs, grid, 2010, 73, 0, 73, withheld=withhold.withheld)
+    kept = table[~withhold.withheld(table)]
+    for a, b in zip(with_held, obs_steps(kept, grid, 2010, 73, 0, 73), strict=True):
+        np.testing.assert_array_equal(a.mask, b.mask)
+        np.testing.assert_allclose(a.anomaly, b.anomaly, atol=1e-6)
+    assert kept["profile_id"].nunique() + held["profile_id"].nunique() == table["profile_id"].nunique()

@@ -14,9 +14,16 @@ from engine.da.base import Cancelled, cycle, ensemble_fields, initial_background
 from engine.da.registry import make_method
 from engine.errors import InputError
 from engine.grid import Grid, step_times
-from engine.io import history_line, open_observations, profile_times
+from engine.io import (
+    history_line,
+    open_observations,
+    profile_times,
+    read_observation_groups,
+    write_profiles_incremental,
+)
 from engine.io.analysis import AnalysisWriter
 from engine.observe.gridding import obs_steps_from_file
+from engine.observe.withhold import Withholding
 
 
 def observed_years(obs_path: str | Path, grid: Grid) -> tuple[int, int]:
@@ -49,12 +56,15 @@ def assimilate_to_file(
     config: Config | None = None,
     command: str | None = None,
     save_members: bool = False,
+    withhold: Withholding | None = None,
 ) -> Path:
     """Assimilate an observation file over a period and write ANALYSIS.nc step by step.
 
     ``method`` is a checkpoint path or one of :data:`BASELINES`. ``progress(done, total)``
     is called after every step; when ``should_stop()`` turns true the run stops with
-    :class:`Cancelled` and keeps its finished steps for ``resume=True``.
+    :class:`Cancelled` and keeps its finished steps for ``resume=True``. With ``withhold``
+    the withheld profiles are left out and written to :func:`withheld_path` first, to be
+    scored on later.
     """
     config = config or preset_config(preset)
     if members < 1:
@@ -71,6 +81,12 @@ def assimilate_to_file(
         "observations": str(obs_path),
         "history": history_line(command),
     }
+    withheld = None
+    if withhold is not None and withhold.active:
+        attrs["withheld_observations"] = f"{withhold.describe()}, in {withheld_path(out_path).name}"
+        if not (resume and withheld_path(out_path).exists()):
+            write_withheld(obs_path, withheld_path(out_path), withhold, grid, command)
+        withheld = withhold.withheld
     if members > 1 and getattr(assimilator, "recentre", False):
         attrs["ensemble_mean"] = (
             "control analysis: members recentred every step on the analysis of their mean background"
@@ -85,7 +101,7 @@ def assimilate_to_file(
             scale = getattr(assimilator, "normalizer", None)
             scale = scale.scale if scale is not None else np.full(grid.shape[0], 0.5, "f4")
             background = initial_backgrounds(grid, members, scale, np.random.default_rng([config.network.seed, 7]))
-        steps = obs_steps_from_file(obs_path, grid, first, spy, done, n_steps - done)
+        steps = obs_steps_from_file(obs_path, grid, first, spy, done, n_steps - done, withheld=withheld)
         for obs, analysis in cycle(assimilator, steps, background, seed=config.network.seed):
             step = obs.step
             writer.write(step, ensemble_fields(analysis, grid, obs.day_of_year, save_members), analysis)
@@ -101,3 +117,23 @@ def assimilate_to_file(
         writer.close()
         raise
     return writer.finish()
+
+
+def withheld_path(out_path: str | Path) -> Path:
+    """Where an analysis's withheld observations go: ``A.nc`` -> ``A.withheld.nc``."""
+    out = Path(out_path)
+    return out.with_name(f"{out.stem}.withheld{out.suffix or '.nc'}")
+
+
+def write_withheld(obs_path: str | Path, out: Path, withhold: Withholding, grid: Grid, command: str | None) -> int:
+    """Copy the withheld profiles of ``obs_path`` into a profile file; returns the rows written."""
+    times = profile_times(obs_path)
+    years = pd.DatetimeIndex(times[~np.isnat(times)]).year if times is not None else None
+    groups = range(int(years.min()), int(years.max()) + 1) if years is not None and len(years) else None
+    if groups is None:
+        tables = iter([open_observations(obs_path, grid=grid)[0]])
+    else:
+        tables = read_observation_groups(obs_path, lambda t: pd.DatetimeIndex(t).year.to_numpy(), groups, grid=grid)
+    chunks = (table[withhold.withheld(table)] for table in tables)
+    attrs = {"source": f"withheld from {obs_path}: {withhold.describe()}"}
+    return write_profiles_incremental(out, chunks, attrs, command)

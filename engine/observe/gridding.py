@@ -24,7 +24,7 @@ loop over model levels.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -308,9 +308,11 @@ def obs_steps_from_file(
     first_step: int,
     n_steps: int,
     chunk: int = 73,
+    withheld: Callable[[pd.DataFrame], np.ndarray] | None = None,
 ) -> Iterator[ObsStep]:
     """Like :func:`obs_steps` for an observation file, read and QC'd one chunk at a time
-    (:func:`engine.io.read_observation_groups`): a 40-year OSSE file never sits in memory whole."""
+    (:func:`engine.io.read_observation_groups`): a 40-year OSSE file never sits in memory whole.
+    Rows where ``withheld(table)`` is True are left out (cross-validation)."""
     bounds = _chunk_bounds(first_step, n_steps, chunk)
 
     def chunk_of(times: np.ndarray) -> np.ndarray:
@@ -318,6 +320,7 @@ def obs_steps_from_file(
 
     tables = read_observation_groups(obs_path, chunk_of, range(len(bounds)), grid=grid)
     for (c0, c1), rows in zip(bounds, tables, strict=True):
+        rows = rows[~withheld(rows)] if withheld is not None else rows
         yield from _grid_chunk(rows, grid, start_year, steps_per_year, c0, c1)
 
 
