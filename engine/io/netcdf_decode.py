@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,7 @@ import pandas as pd
 import xarray as xr
 
 from engine.errors import file_error
+from engine.io.integrity import check_complete
 
 SOURCE_BAD_FLAGS = (b"3", b"4")  # Argo / EN4 / IOC flags: 3 probably bad, 4 bad
 LEGACY_FILL = 99999.0  # Argo and EN4 fill value; older files omit the _FillValue attribute
@@ -34,6 +37,7 @@ def _open_netcdf(path: str | Path) -> tuple[Path, xr.Dataset]:
         raise file_error(file, "is a folder, not a file", "give the path of an observation file")
     if file.stat().st_size == 0:
         raise file_error(file, "file is empty (0 bytes)", "give a complete netCDF file; re-download or re-export it")
+    check_complete(file)
     try:
         return file, xr.open_dataset(file, decode_cf=False, engine="netcdf4")
     except Exception as err:  # the netCDF library raises OSError, ValueError, ...
@@ -42,6 +46,19 @@ def _open_netcdf(path: str | Path) -> tuple[Path, xr.Dataset]:
             f"not a readable netCDF file ({type(err).__name__})",
             "check the path, or give --format csv if it is a CSV table",
         ) from None
+
+
+@contextlib.contextmanager
+def damaged_guard(file: Path) -> Iterator[None]:
+    """Turn the netCDF library's read errors (a damaged chunk, a bad checksum) into one line."""
+    try:
+        yield
+    except (RuntimeError, OSError) as err:
+        text = str(err)
+        if not ("NetCDF" in text or "HDF" in text):
+            raise
+        problem = f"is damaged: its values cannot be read ({text.splitlines()[0][:80]})"
+        raise file_error(file, problem, "download or write it again") from None
 
 
 def _require(ds: xr.Dataset, file: Path, kind: str, names: tuple[str, ...]) -> None:
@@ -84,8 +101,9 @@ def _masked(var: xr.DataArray, legacy_fill: bool = False) -> np.ndarray:
 def _decode_time(var: xr.DataArray, file: Path, legacy_fill: bool = False) -> np.ndarray:
     """CF ``<unit> since <date>`` numbers -> datetime64[ns]; exact for integers.
 
-    Float offsets (Argo and EN4 ``JULD`` in days) are rounded to the second: the files
-    carry no more precision, and rounding keeps float noise out of the times.
+    Float offsets that are all whole numbers (DeepDA's files) are exact; others (Argo
+    and EN4 ``JULD`` in days) are rounded to the second: the files carry no more
+    precision, and rounding keeps float noise out of the times.
     """
     units = str(var.attrs.get("units", f"days since {_TIME_REFERENCE}"))
     match = re.fullmatch(r"\s*(\w+)\s+since\s+(.+?)\s*(utc|UTC|Z|GMT)?\s*", units)
@@ -104,7 +122,11 @@ def _decode_time(var: xr.DataArray, file: Path, legacy_fill: bool = False) -> np
     else:
         values = _masked(var, legacy_fill).astype(np.float64)
         fill = ~np.isfinite(values)
-        ns = origin + np.round(np.where(fill, 0.0, values) * (step / 1e9)).astype(np.int64) * 10**9
+        whole = np.where(fill, 0.0, values)
+        if np.all(whole == np.round(whole)) and np.all(np.abs(whole) < 2**53):  # DeepDA's exact whole offsets
+            ns = origin + whole.astype(np.int64) * step
+        else:
+            ns = origin + np.round(whole * (step / 1e9)).astype(np.int64) * 10**9
     return np.where(fill, np.datetime64("NaT", "ns"), ns.view("datetime64[ns]"))
 
 
