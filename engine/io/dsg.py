@@ -195,7 +195,7 @@ _DSG_ATTRS: dict[str, dict[str, Any]] = {
         "units": "degC",
     },
     "qc": {
-        "standard_name": "sea_water_temperature status_flag",
+        "standard_name": "quality_flag",  # the status_flag modifier is deprecated
         "long_name": "DeepDA quality-control reason (0 good; rows are flagged, never dropped)",
         "flag_values": np.array(sorted(_QC_FLAG_MEANINGS), dtype="i1"),
         "flag_meanings": " ".join(_QC_FLAG_MEANINGS[c] for c in sorted(_QC_FLAG_MEANINGS)),
