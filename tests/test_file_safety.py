@@ -440,3 +440,16 @@ def test_compliance_checker_finds_no_cf_errors_in_world_observation_and_analysis
                      ",".join(f"{k}={v}" for k, v in make.CSV_COLUMNS.items()),
                      "--out", str(files["csv-read obs"])]) == 0  # fmt: skip
     assert {kind: _cf_errors(path) for kind, path in files.items()} == {kind: [] for kind in files}
+
+
+def test_semicolon_separated_csv_is_read(tmp_path):
+    source = tmp_path / "excel.csv"
+    source.write_text("time;lat;lon;depth;temperature\n2001-01-01;10;200;5;20\n2001-01-01;10;200;10;19\n")
+    table, _ = io.open_observations(source)
+    assert table["temperature"].tolist() == [20.0, 19.0] and (table["qc"] == 0).all()
+
+
+def test_now_and_today_are_not_dates_in_a_data_file(tmp_path):
+    rows = [(d, "10", "200", str(5 + i), "20", "0.2", 0) for i, d in enumerate(["2001-01-01", "today", "now"])]
+    table, _ = io.open_observations(_bad_csv(tmp_path / "when.csv", rows))
+    assert table["qc"].tolist() == [0, 13, 13] and table["time"].isna().sum() == 2

@@ -108,7 +108,7 @@ def run_assimilate(args: argparse.Namespace) -> None:
     from engine.assimilate import Cancelled, assimilate_to_file
 
     inputs = {"--obs": args.obs, "--model": args.model, "--config": args.config}
-    io.check_outputs_distinct(inputs, {"--out": (args.out, io.partial_path(args.out))})
+    io.check_outputs_distinct(inputs, {"--out": args.out, "--out's unfinished run": io.partial_path(args.out)})
     io.check_writable(args.out)
     method = args.method or args.model or default_model()
     period = parse_period(args.period) if args.period else None

@@ -56,8 +56,11 @@ def _read_csv_frame(file: Path) -> pd.DataFrame:
         raise file_error(file, "is a folder, not a file", "give the path of a CSV file")
     if not read_head(file, 1 << 16).strip():
         raise file_error(file, "file is empty", "give a CSV file with a header row and one row per measurement")
+    header = read_head(file, 4096).split(b"\n", 1)[0]
+    # spreadsheets in many locales save ';'- or tab-separated "CSV"
+    sep = next((s for s in (",", ";", "\t") if s.encode() in header), ",")
     try:
-        frame = pd.read_csv(file, dtype=str, keep_default_na=False, skipinitialspace=True)
+        frame = pd.read_csv(file, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise file_error(
@@ -141,6 +144,8 @@ def _non_iso_dates(text: pd.Series, file: Path, csv_name: str) -> pd.Series:
 
 
 def _parse_times(text: pd.Series, file: Path, csv_name: str) -> pd.Series:
+    # pandas reads 'now' and 'today' as the clock's time: in a data file they are no date
+    text = text.where(~text.str.lower().isin(("now", "today")), "unreadable")
     parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
     rest = parsed.isna() & ~text.str.lower().isin(_MISSING_TEXT)
     if rest.any():
@@ -278,7 +283,14 @@ def _csv_qc(raw: pd.DataFrame, mapping: dict[str, str], file: Path, explicit: bo
         return np.zeros(len(raw), dtype=np.int8)
     codes = pd.to_numeric(raw[mapping["qc"]].str.strip().replace("", "0"), errors="coerce")
     own = list(raw.columns) == list(COLUMNS)
-    if not codes.isin(list(_QC_FLAG_MEANINGS)).all() or not (explicit or own):
+    if not codes.isin(list(_QC_FLAG_MEANINGS)).all():
+        raise file_error(
+            file,
+            f"column '{mapping['qc']}' holds values that are not DeepDA QC codes ({min(_QC_FLAG_MEANINGS)}-"
+            f"{max(_QC_FLAG_MEANINGS)})",
+            f"for IOC/Argo flags map it with --columns source_qc={mapping['qc']}; else rename the column",
+        )
+    if not (explicit or own):
         raise file_error(
             file,
             f"column '{mapping['qc']}' may hold another flag scheme than DeepDA QC codes (0 = good, 1 = missing)",

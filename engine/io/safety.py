@@ -16,6 +16,7 @@ from pathlib import Path
 from engine.errors import InputError
 
 PathsLike = str | Path | Iterable[str | Path] | None
+_FLAG = re.compile(r"-*[a-z-]*")  # the flag that starts a label such as "--out's unfinished run"
 _TEMP = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.part")
 
 
@@ -73,8 +74,9 @@ def _paths(items: Mapping[str, PathsLike]) -> list[tuple[str, Path]]:
 def check_outputs_distinct(inputs: Mapping[str, PathsLike], outputs: Mapping[str, PathsLike]) -> None:
     """Refuse, in one line, an output that is one of the inputs (same path, hard link or symlink).
 
-    ``inputs`` and ``outputs`` map a label (the CLI's flag, e.g. ``--obs``) to a path,
-    several paths, or None (not given). Nothing is created or opened for writing.
+    ``inputs`` and ``outputs`` map a label (the CLI's flag, e.g. ``--obs``, optionally
+    followed by words) to a path, several paths, or None (not given). Nothing is created
+    or opened for writing.
     """
     sources = _paths(inputs)
     for out_label, out in _paths(outputs):
@@ -83,5 +85,5 @@ def check_outputs_distinct(inputs: Mapping[str, PathsLike], outputs: Mapping[str
                 how = "the same file" if out.resolve() == source.resolve() else "a hard link to the same file"
                 raise InputError(
                     f"{out_label} {out} is {how} as {in_label} {source}: writing it would destroy that input; "
-                    f"choose another {out_label}"
+                    f"choose another {_FLAG.match(out_label).group()}"
                 )
