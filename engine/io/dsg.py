@@ -18,14 +18,15 @@ from engine.io.core import (
     history_line,
 )
 from engine.io.netcdf_decode import (
-    _NS,
     _TIME_FILL,
     _TIME_REFERENCE,
+    _cf_integers,
     _decode_time,
     _find_dsg,
     _masked,
     _open_netcdf,
     _strings,
+    _time_encoding,
     damaged_guard,
 )
 from engine.profiles import PLATFORMS, QC_GOOD, as_table
@@ -134,34 +135,6 @@ def _profile_layout(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             bad = ids[np.flatnonzero(~same)[0]]
             raise ValueError(f"profile {bad} has more than one {name}; a profile has one time, position and platform")
     return starts, sizes
-
-
-_EXACT_IN_DOUBLE = 2**53  # integers up to this are exact in float64
-
-
-def _cf_integers(values: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
-    """int64 values as float64 (CF-1.8 has no 64-bit integer type) when that is exact,
-    NaN where ``missing``; else int64 as they are (only ids or times beyond 2**53)."""
-    if not len(values) or np.abs(values[~missing] if missing is not None else values).max() < _EXACT_IN_DOUBLE:
-        out = values.astype(np.float64)
-        if missing is not None:
-            out[missing] = np.nan
-        return out
-    return values
-
-
-def _time_encoding(times: np.ndarray) -> tuple[np.ndarray, str]:
-    """Whole offsets from 1950 in the coarsest unit that holds every time exactly, as
-    float64 (NaN for NaT) unless only int64 holds them exactly (nanoseconds over decades)."""
-    ns = times.astype("datetime64[ns]").view("i8")
-    valid = ~np.isnat(times)
-    offsets = ns[valid] - np.datetime64(_TIME_REFERENCE, "ns").view("i8")
-    for unit in ("days", "hours", "minutes", "seconds", "milliseconds", "microseconds", "nanoseconds"):
-        if np.all(offsets % _NS[unit] == 0):
-            break
-    values = np.full(len(ns), _TIME_FILL, dtype=np.int64)
-    values[valid] = offsets // _NS[unit]
-    return _cf_integers(values, ~valid), f"{unit} since {_TIME_REFERENCE.replace('T', ' ')}"
 
 
 _DSG_ATTRS: dict[str, dict[str, Any]] = {

@@ -1,4 +1,5 @@
-"""Low-level decoding of undecoded netCDF variables: opening, fills, CF times, chars and flags."""
+"""Low-level decoding of undecoded netCDF variables: opening, fills, CF times, chars and flags
+(and the CF-1.8 encoding of whole numbers and times that the decoding reads back exactly)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,34 @@ _NS = {
     "milliseconds": 10**6, "ms": 10**6, "microseconds": 10**3, "us": 10**3, "nanoseconds": 1, "ns": 1,
 }  # fmt: skip
 _TIME_FILL = np.int64(-9223372036854775806)  # netCDF's default int64 fill, for NaT
+
+
+_EXACT_IN_DOUBLE = 2**53  # integers up to this are exact in float64
+
+
+def _cf_integers(values: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
+    """int64 values as float64 (CF-1.8 has no 64-bit integer type) when that is exact,
+    NaN where ``missing``; else int64 as they are (only ids or times beyond 2**53)."""
+    if not len(values) or np.abs(values[~missing] if missing is not None else values).max() < _EXACT_IN_DOUBLE:
+        out = values.astype(np.float64)
+        if missing is not None:
+            out[missing] = np.nan
+        return out
+    return values
+
+
+def _time_encoding(times: np.ndarray) -> tuple[np.ndarray, str]:
+    """Whole offsets from 1950 in the coarsest unit that holds every time exactly, as
+    float64 (NaN for NaT) unless only int64 holds them exactly (nanoseconds over decades)."""
+    ns = times.astype("datetime64[ns]").view("i8")
+    valid = ~np.isnat(times)
+    offsets = ns[valid] - np.datetime64(_TIME_REFERENCE, "ns").view("i8")
+    for unit in ("days", "hours", "minutes", "seconds", "milliseconds", "microseconds", "nanoseconds"):
+        if np.all(offsets % _NS[unit] == 0):
+            break
+    values = np.full(len(ns), _TIME_FILL, dtype=np.int64)
+    values[valid] = offsets // _NS[unit]
+    return _cf_integers(values, ~valid), f"{unit} since {_TIME_REFERENCE.replace('T', ' ')}"
 
 
 def _open_netcdf(path: str | Path) -> tuple[Path, xr.Dataset]:
