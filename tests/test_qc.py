@@ -280,10 +280,10 @@ def test_empty_csv(tmp_path: Path) -> None:
         _one_line(err, "empty.csv", "empty")
 
 
-def test_csv_header_only_is_an_empty_table(tmp_path: Path) -> None:
+def test_csv_header_only_is_refused_not_an_empty_table(tmp_path: Path) -> None:
     (tmp_path / "header.csv").write_text(",".join(df.CSV_COLUMNS.values()) + "\n")
-    table, summary = io.open_observations(tmp_path / "header.csv", columns=df.CSV_COLUMNS)
-    assert len(table) == 0 and summary["rows"].sum() == 0
+    with pytest.raises(io.InputError, match="header but no data rows"):
+        io.open_observations(tmp_path / "header.csv", columns=df.CSV_COLUMNS)
 
 
 def test_csv_column_with_nothing_readable(tmp_path: Path) -> None:
@@ -298,7 +298,7 @@ def test_csv_unreadable_entries_become_flagged_rows(tmp_path: Path) -> None:
     rows = [df.CSV_ROWS[0], ("someday", *df.CSV_ROWS[1][1:]), (*df.CSV_ROWS[1][:4], "warm", *df.CSV_ROWS[1][5:])]
     df.write_csv(tmp_path / "user.csv", rows)
     table, _ = io.open_observations(tmp_path / "user.csv", columns=df.CSV_COLUMNS)
-    assert table["qc"].tolist() == [0, 1, 1]
+    assert table["qc"].tolist() == [0, 13, 13]  # unreadable text, flagged on its row
 
 
 def test_csv_foreign_qc_column_is_refused(tmp_path: Path) -> None:

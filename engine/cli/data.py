@@ -54,6 +54,7 @@ def make_world(config: Config, run: str, years: int | None, period: str | None) 
 
 
 def run_world(args: argparse.Namespace) -> None:
+    io.check_outputs_distinct({"--config": args.config}, {"--out": args.out})
     io.check_writable(args.out)
     world = make_world(load_config(args), args.run, args.years, args.period)
     with progress_bar(world.n_steps, f"world {world.run}") as bar:
@@ -71,7 +72,11 @@ def add_observe(sub: Any) -> None:
     p.add_argument("--seed", type=int, help="world seed (default from the config)")
     p.add_argument("--read", metavar="FILE", help="read a real observation file instead of simulating")
     p.add_argument("--format", choices=("dsg", "en4", "argo", "csv"), help="format of --read (default: by suffix)")
-    p.add_argument("--columns", help="CSV column mapping, e.g. time=date,temperature=temp_c")
+    p.add_argument(
+        "--columns",
+        help="CSV column mapping, e.g. time=date,temperature=temp_c; qc=COL for DeepDA QC codes (0 good), "
+        "source_qc=COL for IOC/Argo flags (1 good, 3/4 bad)",
+    )
     p.add_argument("--counts", action="store_true", help="print profiles per year and platform, write nothing")
     p.add_argument("--out", help="output profile file (CF DSG netCDF, or CSV by suffix)")
     p.set_defaults(func=run_observe)
@@ -95,6 +100,7 @@ def _network(config: Config, deny: str) -> Any:
 
 
 def run_observe(args: argparse.Namespace) -> None:
+    io.check_outputs_distinct({"--read": args.read, "--config": args.config}, {"--out": args.out})
     if args.read:
         return _read_observations(args)
     config = load_config(args)

@@ -43,6 +43,7 @@ def run_train(args: argparse.Namespace) -> None:
     from engine.train.samples import TrainingSamples
     from engine.train.trainer import train, with_steps
 
+    io.check_outputs_distinct({"--init": args.init, "--config": args.config}, {"--out": args.out, "--log": args.log})
     io.check_writable(args.out)
     if args.resume and not Path(args.out).exists():
         raise io.InputError(f"--resume needs an existing checkpoint, and {args.out} does not exist; drop --resume")
@@ -106,6 +107,8 @@ def run_assimilate(args: argparse.Namespace) -> None:
     from engine.da.base import Cancelled
     from engine.da.reanalysis import assimilate_to_file
 
+    inputs = {"--obs": args.obs, "--model": args.model, "--config": args.config}
+    io.check_outputs_distinct(inputs, {"--out": args.out, "--out's unfinished run": io.partial_path(args.out)})
     io.check_writable(args.out)
     method = args.method or args.model or default_model()
     period = parse_period(args.period) if args.period else None

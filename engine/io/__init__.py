@@ -4,9 +4,11 @@
 ``csvfiles`` the profile table on disk; ``profile_index`` the cheap per-profile readers of
 DSG files; ``netcdf_decode`` the low-level netCDF decoding shared by the readers;
 ``realformats`` the EN4 and Argo readers; ``observations`` the one entry point that opens
-any observation file with QC.
+any observation file with QC; ``integrity`` the truncation checks of input files;
+``safety`` the guard that outputs never replace inputs and the temporary-file naming.
 """
 
+from engine.io.analysis import partial_path
 from engine.io.core import (
     InputError,
     append_csv_row,
@@ -45,9 +47,11 @@ from engine.io.dsg import (
     write_profiles,
     write_profiles_incremental,
 )
+from engine.io.integrity import check_complete, readable
 from engine.io.observations import observation_format, open_observations, profile_times, read_observation_groups
 from engine.io.profile_index import read_profile_headers, read_profile_summary
 from engine.io.realformats import depth_from_pressure, read_argo, read_en4
+from engine.io.safety import check_outputs_distinct, clean_stale_temps
 
 __all__ = [
     "DEFAULT_OBS_ERROR",
@@ -58,7 +62,10 @@ __all__ = [
     "atomic_path",
     "cache_dir",
     "cached_default",
+    "check_complete",
+    "check_outputs_distinct",
     "check_writable",
+    "clean_stale_temps",
     "classify_platform",
     "default_obs_error",
     "depth_from_pressure",
@@ -67,11 +74,13 @@ __all__ = [
     "load_grid",
     "observation_format",
     "open_fields",
+    "partial_path",
     "profile_times",
     "read_observation_groups",
     "open_observations",
     "read_argo",
     "read_colormap_table",
+    "readable",
     "read_config",
     "read_csv_table",
     "read_en4",

@@ -16,8 +16,10 @@ import netCDF4
 import numpy as np
 
 from engine.io.core import THETAO_ATTRS, InputError, check_writable
+from engine.io.safety import clean_stale_temps, temp_sibling
 
 FILL = np.float32(1e20)
+_SAME_RUN = ("method",)  # a resumed run must continue with the same method
 TIME_UNITS = "days since 1950-01-01 00:00:00"
 
 _VARIABLES = {
@@ -57,18 +59,44 @@ class AnalysisWriter:
         self.path = check_writable(path)
         self.part = partial_path(path)
         self.members, self.n_steps = members, len(times)
-        if resume:
-            if not self.part.exists():
-                raise InputError(f"nothing to resume: {self.part} does not exist; run without --resume")
-            self.nc = netCDF4.Dataset(self.part, "a")
-            self._check_compatible(grid, times)
-        else:
-            if self.part.exists():
-                self.part.unlink()
+        clean_stale_temps(self.part)
+        if resume and not self.part.exists():
+            raise InputError(f"nothing to resume: {self.part} does not exist; run without --resume")
+        self.nc = self._reopen(grid, times, attrs) if resume else None
+        if self.nc is None:
             self.nc = self._create(grid, times, attrs, save_members)
 
+    def _reopen(self, grid: Any, times: np.ndarray, attrs: dict[str, Any]) -> Any:
+        """The unfinished run to continue, or None when it has no finished step to keep.
+
+        A run killed while its file was being changed can leave it unreadable, or without
+        the step counter: nothing in it can be trusted, so the run starts again.
+        """
+        try:
+            nc = netCDF4.Dataset(self.part, "a")
+        except OSError:
+            return None
+        if "steps_done" not in nc.ncattrs() or int(nc.getncattr("steps_done")) == 0:
+            nc.close()
+            return None
+        self.nc = nc
+        self._check_compatible(grid, times, attrs)
+        return nc
+
     def _create(self, grid: Any, times: np.ndarray, attrs: dict[str, Any], save_members: bool) -> Any:
-        nc = netCDF4.Dataset(self.part, "w", format="NETCDF4")
+        """A new ``.part``: built whole under a temporary name, then renamed, so that
+        ``.part`` is never a half-made file (a kill at start-up leaves one to resume)."""
+        tmp = temp_sibling(self.part)
+        try:
+            nc = netCDF4.Dataset(tmp, "w", format="NETCDF4")
+            self._define(nc, grid, times, attrs, save_members)
+            nc.close()
+            os.replace(tmp, self.part)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return netCDF4.Dataset(self.part, "a")
+
+    def _define(self, nc: Any, grid: Any, times: np.ndarray, attrs: dict[str, Any], save_members: bool) -> None:
         nz, ny, nx = grid.shape
         nc.createDimension("time", len(times))
         nc.createDimension("member", self.members)
@@ -108,18 +136,21 @@ class AnalysisWriter:
             {"long_name": "each member's analysis anomaly at the last finished step (restart state)", "units": "degC"}
         )
         nc.setncatts({"Conventions": "CF-1.8", **attrs, "members": self.members, "steps_done": 0})
-        return nc
 
-    def _check_compatible(self, grid: Any, times: np.ndarray) -> None:
+    def _check_compatible(self, grid: Any, times: np.ndarray, attrs: dict[str, Any]) -> None:
+        dims = self.nc.dimensions
         same = (
-            self.nc.dimensions["time"].size == len(times)
-            and self.nc.dimensions["member"].size == self.members
-            and tuple(self.nc.dimensions[d].size for d in ("depth", "lat", "lon")) == grid.shape
+            dims["time"].size == len(times)
+            and dims["member"].size == self.members
+            and tuple(dims[d].size for d in ("depth", "lat", "lon")) == grid.shape
+            and all(
+                str(self.nc.getncattr(k)) == str(attrs[k]) for k in _SAME_RUN if k in attrs and k in self.nc.ncattrs()
+            )
         )
         if not same:
             self.nc.close()
             raise InputError(
-                f"{self.part} was started with another period, grid or ensemble size; run without --resume"
+                f"{self.part} was started with another method, period, grid or ensemble size; run without --resume"
             )
 
     @property

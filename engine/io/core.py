@@ -27,6 +27,8 @@ import xarray as xr
 from engine.config import Config, GridSpec, config_from_dict, config_to_dict
 from engine.errors import InputError
 from engine.grid import Grid, build_grid
+from engine.io.integrity import check_complete
+from engine.io.safety import clean_stale_temps, temp_sibling
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -126,9 +128,13 @@ def check_writable(path: str | Path) -> Path:
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling path; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary sibling path; rename it onto ``path`` only if the block succeeds.
+
+    Temporaries that killed runs left for the same ``path`` are removed first.
+    """
     file = check_writable(path)
-    tmp = file.with_name(f".{file.name}.part")
+    clean_stale_temps(file)
+    tmp = temp_sibling(file)
     try:
         yield tmp
         os.replace(tmp, file)
@@ -185,8 +191,9 @@ def write_figure(figure: Any, path: str | Path, dpi: int = 120) -> None:
 def write_dataset(ds: xr.Dataset, path: str | Path, command: str | None = None) -> None:
     """Write a small Dataset (metrics, a subset) as CF netCDF atomically, with history."""
     ds = ds.assign_attrs(Conventions=ds.attrs.get("Conventions", "CF-1.8"), history=history_line(command))
+    encoding = {str(name): {"_FillValue": None} for name in ds.coords if name in ds.dims}  # CF 2.5.1
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4")
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
@@ -215,8 +222,10 @@ def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     for name, var in ds.data_vars.items():
         if var.dtype.kind == "f":
             enc[name] = {"zlib": True, "complevel": 1, "_FillValue": np.float32(1e20), "dtype": "f4"}
+    for name in ds.coords:  # CF 2.5.1: a coordinate variable has no missing values, so no _FillValue
+        enc[str(name)] = {"_FillValue": None}
     if "time" in ds.coords:
-        enc["time"] = {"dtype": "f8"}
+        enc["time"] = {"dtype": "f8", "_FillValue": None}
         if isinstance(ds.time.values[0], np.datetime64):
             enc["time"]["units"] = "days since 1950-01-01"
             enc["time"]["calendar"] = "standard"
@@ -282,6 +291,9 @@ def open_fields(path: str | Path) -> xr.Dataset:
     file = Path(path)
     if not file.exists():
         raise InputError(f"{file} does not exist; give the path of a DeepDA netCDF file")
+    if file.is_dir():
+        raise InputError(f"{file} is a folder; give the path of a DeepDA netCDF file")
+    check_complete(file)
     try:
         return xr.open_dataset(file, use_cftime=None)
     except Exception as err:
@@ -300,7 +312,8 @@ def write_world(
     ``world`` is anything with ``n_steps``, ``dataset(start, stop)`` and ``grid`` (a ModelWorld).
     """
     template = xr.Dataset({"mask": world.grid.mask()})
-    template.attrs.update({"Conventions": "CF-1.8", "history": history_line(command)})
+    title = f"DeepDA model world ({getattr(world, 'run', 'control')} run)"
+    template.attrs.update({"Conventions": "CF-1.8", "title": title, "history": history_line(command)})
     chunks = (world.dataset(s, min(s + chunk_steps, world.n_steps)) for s in range(0, world.n_steps, chunk_steps))
     write_fields_incremental(path, template, chunks, world.n_steps, progress)
 

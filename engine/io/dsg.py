@@ -18,14 +18,16 @@ from engine.io.core import (
     history_line,
 )
 from engine.io.netcdf_decode import (
-    _NS,
     _TIME_FILL,
     _TIME_REFERENCE,
+    _cf_integers,
     _decode_time,
     _find_dsg,
     _masked,
     _open_netcdf,
     _strings,
+    _time_encoding,
+    damaged_guard,
 )
 from engine.observe.profiles import PLATFORMS, QC_GOOD, as_table
 
@@ -50,6 +52,10 @@ _QC_FLAG_MEANINGS = {
     7: "time_outside_period",
     8: "duplicate",
     9: "flagged_bad_in_source_file",
+    10: "non_finite_value",
+    11: "deeper_than_deepest_ocean",
+    12: "obs_error_not_positive",
+    13: "unreadable_value_in_source_file",
 }
 
 
@@ -131,19 +137,6 @@ def _profile_layout(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return starts, sizes
 
 
-def _time_encoding(times: np.ndarray) -> tuple[np.ndarray, str]:
-    """Integer offsets from 1950 in the coarsest unit that holds every time exactly."""
-    ns = times.astype("datetime64[ns]").view("i8")
-    valid = ~np.isnat(times)
-    offsets = ns[valid] - np.datetime64(_TIME_REFERENCE, "ns").view("i8")
-    for unit in ("days", "hours", "minutes", "seconds", "milliseconds", "microseconds", "nanoseconds"):
-        if np.all(offsets % _NS[unit] == 0):
-            break
-    values = np.full(len(ns), _TIME_FILL, dtype=np.int64)
-    values[valid] = offsets // _NS[unit]
-    return values, f"{unit} since {_TIME_REFERENCE.replace('T', ' ')}"
-
-
 _DSG_ATTRS: dict[str, dict[str, Any]] = {
     "profile_id": {"cf_role": "profile_id", "long_name": "profile identifier"},
     "time": {"standard_name": "time", "long_name": "time of the profile", "calendar": "standard", "axis": "T"},
@@ -175,7 +168,7 @@ _DSG_ATTRS: dict[str, dict[str, Any]] = {
         "units": "degC",
     },
     "qc": {
-        "standard_name": "sea_water_temperature status_flag",
+        "standard_name": "quality_flag",  # the status_flag modifier is deprecated
         "long_name": "DeepDA quality-control reason (0 good; rows are flagged, never dropped)",
         "flag_values": np.array(sorted(_QC_FLAG_MEANINGS), dtype="i1"),
         "flag_meanings": " ".join(_QC_FLAG_MEANINGS[c] for c in sorted(_QC_FLAG_MEANINGS)),
@@ -187,7 +180,7 @@ def _dsg_dataset(table: pd.DataFrame, starts: np.ndarray, sizes: np.ndarray) -> 
     """The profile table as CF-1.8 DSG variables (no global attributes)."""
     time, time_units = _time_encoding(table["time"].to_numpy()[starts])
     profile = {
-        "profile_id": table["profile_id"].to_numpy()[starts],
+        "profile_id": _cf_integers(table["profile_id"].to_numpy()[starts]),
         "time": time,
         "lat": table["lat"].to_numpy()[starts],
         "lon": table["lon"].to_numpy()[starts],
@@ -207,7 +200,8 @@ def write_profiles(table: pd.DataFrame, path: str | Path, attrs: dict[str, Any] 
 
     Layout: a ``profile`` dimension (profile_id, time, lat, lon, platform flag, rowSize)
     and an ``obs`` dimension (depth, temperature, obs_error, qc) as a contiguous ragged
-    array. Times are stored as int64 in the coarsest exact unit, so reading gives back the
+    array. Times are whole numbers in the coarsest exact unit and ids whole numbers, both
+    stored as float64 (exact below 2**53; CF-1.8 has no int64), so reading gives back the
     same table, dtypes, NaNs and QC-flagged rows included.
 
     Parameters
@@ -239,7 +233,7 @@ def write_profiles(table: pd.DataFrame, path: str | Path, attrs: dict[str, Any] 
     encoding: dict[str, dict[str, Any]] = {
         name: {"_FillValue": None} for name in ("profile_id", "platform", "rowSize", "qc")
     }
-    encoding["time"] = {"_FillValue": _TIME_FILL}
+    encoding["time"] = {"_FillValue": np.nan if ds["time"].dtype.kind == "f" else _TIME_FILL}
     for name in ("depth", "temperature", "obs_error", "qc"):  # the long dimension: compress (losslessly)
         encoding.setdefault(name, {}).update({"zlib": True, "complevel": 1})
     with atomic_path(path) as tmp:
@@ -272,7 +266,7 @@ def write_profiles_incremental(
                 )
                 for name in ("profile_id", "lat", "lon", "platform", "rowSize"):
                     nc.variables[name][n_prof : n_prof + len(starts)] = ds[name].values
-                nc.variables["time"][n_prof : n_prof + len(starts)] = seconds.astype("i8")
+                nc.variables["time"][n_prof : n_prof + len(starts)] = seconds.astype("f8")
                 for name in ("depth", "temperature", "obs_error", "qc"):
                     nc.variables[name][n_obs : n_obs + len(table)] = ds[name].values
                 n_prof, n_obs = n_prof + len(starts), n_obs + len(table)
@@ -284,9 +278,10 @@ def write_profiles_incremental(
 def _create_dsg(nc: Any, attrs: dict[str, Any] | None, command: str | None) -> None:
     nc.createDimension("profile", None)
     nc.createDimension("obs", None)
-    types = {"profile_id": "i8", "time": "i8", "lat": "f8", "lon": "f8", "platform": "i1", "rowSize": "i4"}
+    # float64 ids and times: CF-1.8 has no 64-bit integers; whole numbers below 2**53 are exact
+    types = {"profile_id": "f8", "time": "f8", "lat": "f8", "lon": "f8", "platform": "i1", "rowSize": "i4"}
     for name, dtype in types.items():
-        fill = _TIME_FILL if name == "time" else None
+        fill = np.nan if name == "time" else None
         var = nc.createVariable(name, dtype, ("profile",), fill_value=fill)
         var.setncatts(_DSG_ATTRS[name])
     nc.variables["time"].units = f"seconds since {_TIME_REFERENCE.replace('T', ' ')}"
@@ -330,7 +325,7 @@ def read_profiles(path: str | Path, profiles: slice | None = None) -> pd.DataFra
         Missing or unreadable file, or variables missing, in one line with the fix.
     """
     file, ds = _open_netcdf(path)
-    with ds:
+    with ds, damaged_guard(file):
         roles = {
             "row_size": _find_dsg(ds, "rowSize", "sample_dimension", None),
             "time": _find_dsg(ds, "time", "standard_name", ("time",)),

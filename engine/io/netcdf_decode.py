@@ -1,8 +1,11 @@
-"""Low-level decoding of undecoded netCDF variables: opening, fills, CF times, chars and flags."""
+"""Low-level decoding of undecoded netCDF variables: opening, fills, CF times, chars and flags
+(and the CF-1.8 encoding of whole numbers and times that the decoding reads back exactly)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,7 @@ import pandas as pd
 import xarray as xr
 
 from engine.errors import file_error
+from engine.io.integrity import check_complete
 
 SOURCE_BAD_FLAGS = (b"3", b"4")  # Argo / EN4 / IOC flags: 3 probably bad, 4 bad
 LEGACY_FILL = 99999.0  # Argo and EN4 fill value; older files omit the _FillValue attribute
@@ -25,6 +29,34 @@ _NS = {
 _TIME_FILL = np.int64(-9223372036854775806)  # netCDF's default int64 fill, for NaT
 
 
+_EXACT_IN_DOUBLE = 2**53  # integers up to this are exact in float64
+
+
+def _cf_integers(values: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
+    """int64 values as float64 (CF-1.8 has no 64-bit integer type) when that is exact,
+    NaN where ``missing``; else int64 as they are (only ids or times beyond 2**53)."""
+    if not len(values) or np.abs(values[~missing] if missing is not None else values).max() < _EXACT_IN_DOUBLE:
+        out = values.astype(np.float64)
+        if missing is not None:
+            out[missing] = np.nan
+        return out
+    return values
+
+
+def _time_encoding(times: np.ndarray) -> tuple[np.ndarray, str]:
+    """Whole offsets from 1950 in the coarsest unit that holds every time exactly, as
+    float64 (NaN for NaT) unless only int64 holds them exactly (nanoseconds over decades)."""
+    ns = times.astype("datetime64[ns]").view("i8")
+    valid = ~np.isnat(times)
+    offsets = ns[valid] - np.datetime64(_TIME_REFERENCE, "ns").view("i8")
+    for unit in ("days", "hours", "minutes", "seconds", "milliseconds", "microseconds", "nanoseconds"):
+        if np.all(offsets % _NS[unit] == 0):
+            break
+    values = np.full(len(ns), _TIME_FILL, dtype=np.int64)
+    values[valid] = offsets // _NS[unit]
+    return _cf_integers(values, ~valid), f"{unit} since {_TIME_REFERENCE.replace('T', ' ')}"
+
+
 def _open_netcdf(path: str | Path) -> tuple[Path, xr.Dataset]:
     """Open a netCDF file undecoded (we decode times, fills and chars ourselves)."""
     file = Path(path)
@@ -34,6 +66,7 @@ def _open_netcdf(path: str | Path) -> tuple[Path, xr.Dataset]:
         raise file_error(file, "is a folder, not a file", "give the path of an observation file")
     if file.stat().st_size == 0:
         raise file_error(file, "file is empty (0 bytes)", "give a complete netCDF file; re-download or re-export it")
+    check_complete(file)
     try:
         return file, xr.open_dataset(file, decode_cf=False, engine="netcdf4")
     except Exception as err:  # the netCDF library raises OSError, ValueError, ...
@@ -42,6 +75,19 @@ def _open_netcdf(path: str | Path) -> tuple[Path, xr.Dataset]:
             f"not a readable netCDF file ({type(err).__name__})",
             "check the path, or give --format csv if it is a CSV table",
         ) from None
+
+
+@contextlib.contextmanager
+def damaged_guard(file: Path) -> Iterator[None]:
+    """Turn the netCDF library's read errors (a damaged chunk, a bad checksum) into one line."""
+    try:
+        yield
+    except (RuntimeError, OSError) as err:
+        text = str(err)
+        if not ("NetCDF" in text or "HDF" in text):
+            raise
+        problem = f"is damaged: its values cannot be read ({text.splitlines()[0][:80]})"
+        raise file_error(file, problem, "download or write it again") from None
 
 
 def _require(ds: xr.Dataset, file: Path, kind: str, names: tuple[str, ...]) -> None:
@@ -84,8 +130,9 @@ def _masked(var: xr.DataArray, legacy_fill: bool = False) -> np.ndarray:
 def _decode_time(var: xr.DataArray, file: Path, legacy_fill: bool = False) -> np.ndarray:
     """CF ``<unit> since <date>`` numbers -> datetime64[ns]; exact for integers.
 
-    Float offsets (Argo and EN4 ``JULD`` in days) are rounded to the second: the files
-    carry no more precision, and rounding keeps float noise out of the times.
+    Float offsets that are all whole numbers (DeepDA's files) are exact; others (Argo
+    and EN4 ``JULD`` in days) are rounded to the second: the files carry no more
+    precision, and rounding keeps float noise out of the times.
     """
     units = str(var.attrs.get("units", f"days since {_TIME_REFERENCE}"))
     match = re.fullmatch(r"\s*(\w+)\s+since\s+(.+?)\s*(utc|UTC|Z|GMT)?\s*", units)
@@ -104,7 +151,11 @@ def _decode_time(var: xr.DataArray, file: Path, legacy_fill: bool = False) -> np
     else:
         values = _masked(var, legacy_fill).astype(np.float64)
         fill = ~np.isfinite(values)
-        ns = origin + np.round(np.where(fill, 0.0, values) * (step / 1e9)).astype(np.int64) * 10**9
+        whole = np.where(fill, 0.0, values)
+        if np.all(whole == np.round(whole)) and np.all(np.abs(whole) < 2**53):  # DeepDA's exact whole offsets
+            ns = origin + whole.astype(np.int64) * step
+        else:
+            ns = origin + np.round(whole * (step / 1e9)).astype(np.int64) * 10**9
     return np.where(fill, np.datetime64("NaT", "ns"), ns.view("datetime64[ns]"))
 
 

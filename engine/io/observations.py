@@ -110,6 +110,8 @@ def open_observations(
         raise file_error(
             file, f"could not be read as {fmt} ({reason})", "check that --format matches the file"
         ) from None
+    if table.empty and fmt != "dsg":  # DeepDA's own files may be empty (a denial run with nothing left)
+        raise file_error(file, f"holds no profiles ({fmt} file with no measurements)", "give a file with data")
     table = run_qc(table, grid=grid, period=period)
     return table, qc_summary(table)
 

@@ -10,7 +10,8 @@ import xarray as xr
 
 from engine.errors import InputError, file_error
 from engine.io.dsg import _platform_flags
-from engine.io.netcdf_decode import _decode_time, _masked
+from engine.io.integrity import check_complete
+from engine.io.netcdf_decode import _decode_time, _masked, damaged_guard
 from engine.observe.profiles import PLATFORMS, QC_GOOD, qc_summary
 
 _HEADER_VARIABLES = ("profile_id", "time", "lat", "lon", "platform", "rowSize")
@@ -27,6 +28,7 @@ def _open_deepda_dsg(path: str | Path, names: tuple[str, ...]) -> tuple[Path, xr
     file = Path(path)
     if not file.exists():
         raise InputError(f"{file} does not exist; give the path of a profile file")
+    check_complete(file)
     try:
         ds = xr.open_dataset(file, decode_cf=False, engine="netcdf4")
     except Exception:  # the netCDF library raises OSError, ValueError, ...
@@ -60,7 +62,7 @@ def read_profile_headers(path: str | Path) -> pd.DataFrame:
     """One row per profile (profile_id, time, lat, lon, platform, rows) of a DeepDA DSG file,
     reading only the profile dimension: cheap even for 40-year OSSE files."""
     file, ds = _open_deepda_dsg(path, _HEADER_VARIABLES)
-    with ds:
+    with ds, damaged_guard(file):
         return _header_frame(ds, file)
 
 
@@ -124,7 +126,7 @@ def read_profile_summary(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         ``rowSize`` that does not add up to the rows, in one line with the fix.
     """
     file, ds = _open_deepda_dsg(path, (*_HEADER_VARIABLES, "qc"))
-    with ds:
+    with ds, damaged_guard(file):
         headers = _header_frame(ds, file)
         qc = np.asarray(ds["qc"].values).astype(np.int8, copy=False)  # the table's dtype
     if headers["rows"].sum() != len(qc):

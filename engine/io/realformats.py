@@ -21,6 +21,7 @@ from engine.io.netcdf_decode import (
     _open_netcdf,
     _require,
     _strings,
+    damaged_guard,
 )
 from engine.observe.profiles import PLATFORMS, QC_GOOD, as_table
 
@@ -90,7 +91,7 @@ def read_en4(path: str | Path, obs_error: float | dict[str, float] | None = None
         Missing or unreadable file, or variables missing, in one line with the fix.
     """
     file, ds = _open_netcdf(path)
-    with ds:
+    with ds, damaged_guard(file):
         _require(ds, file, "an EN4 profile", ("JULD", "LATITUDE", "LONGITUDE"))
         temp_name = _first_present(ds, file, "an EN4 profile", ("POTM_CORRECTED", "TEMP"))
         depth_name = _first_present(ds, file, "an EN4 profile", ("DEPH_CORRECTED", "DEPH_CORRTEMP", "DEPH"))
@@ -143,7 +144,7 @@ def read_argo(path: str | Path, obs_error: float | dict[str, float] | None = Non
         Missing or unreadable file, or variables missing, in one line with the fix.
     """
     file, ds = _open_netcdf(path)
-    with ds:
+    with ds, damaged_guard(file):
         _require(ds, file, "an Argo profile", ("JULD", "LATITUDE", "LONGITUDE", "PRES", "TEMP"))
         n_prof = ds["TEMP"].shape[0]
         mode = _strings(ds["DATA_MODE"]).astype(str) if "DATA_MODE" in ds.variables else np.full(n_prof, "R")

@@ -51,6 +51,10 @@ QC_REASONS = {
     7: "time outside the period",
     8: "duplicate measurement",
     9: "flagged bad in the source file",
+    10: "non-finite value (inf)",
+    11: "deeper than the deepest ocean (11000 m)",
+    12: "observation error not positive",
+    13: "unreadable value in the source file (e.g. year 9999)",
 }
 
 

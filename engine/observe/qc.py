@@ -27,6 +27,9 @@ LATITUDE_LIMIT = 90.0
 
 QC_MISSING, QC_RANGE, QC_KELVIN, QC_POSITION = 1, 2, 3, 4
 QC_NEGATIVE_DEPTH, QC_BELOW_FLOOR, QC_PERIOD, QC_DUPLICATE = 5, 6, 7, 8
+QC_NON_FINITE, QC_TOO_DEEP, QC_BAD_ERROR, QC_UNREADABLE = 10, 11, 12, 13
+DEEPEST_OCEAN_M = 11_000.0  # the Challenger Deep is about 10,935 m
+_NUMERIC = ("lat", "lon", "depth", "temperature", "obs_error")
 
 PeriodLike = str | tuple[Any, Any]
 
@@ -35,6 +38,24 @@ def missing_values(table: pd.DataFrame) -> np.ndarray:
     """Rows with a NaN/NaT in time, position, depth, temperature or obs_error."""
     columns = ("time", "lat", "lon", "depth", "temperature", "obs_error")
     return np.any([table[c].isna().to_numpy() for c in columns], axis=0)
+
+
+def non_finite(table: pd.DataFrame) -> np.ndarray:
+    """Rows with an infinite position, depth, temperature or obs_error (NaN has its own code)."""
+    return np.any([np.isinf(table[c].to_numpy(dtype=np.float64)) for c in _NUMERIC], axis=0)
+
+
+def deeper_than_any_ocean(depth: np.ndarray) -> np.ndarray:
+    """Depths below the deepest ocean (NaN and inf have their own codes)."""
+    d = np.asarray(depth, dtype=np.float64)
+    return np.isfinite(d) & (d > DEEPEST_OCEAN_M)
+
+
+def error_not_positive(obs_error: np.ndarray) -> np.ndarray:
+    """Observation errors of zero or below: no instrument is perfect (NaN has its own code)."""
+    e = np.asarray(obs_error, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return e <= 0
 
 
 def out_of_range(temperature: np.ndarray) -> np.ndarray:
@@ -164,13 +185,15 @@ def duplicate_rows(table: pd.DataFrame, candidates: np.ndarray) -> np.ndarray:
 def run_qc(table: pd.DataFrame, grid: Grid | None = None, period: PeriodLike | None = None) -> pd.DataFrame:
     """Set each row's QC code to the first check it fails; no row is ever dropped.
 
-    Checks, in order: missing value (1); Kelvin profile (3, before the range test,
-    which a Kelvin value would also fail, because it is the more telling reason);
-    temperature outside -2.5..40 degC (2); impossible position (4); negative depth (5);
-    deeper than the local sea floor (6, only with ``grid``); time outside ``period``
-    (7, only with a period); duplicate of an earlier good row (8). A row that passes
-    them all keeps any code it had (such as 9, flagged bad in the source file): QC only
-    adds flags, so running it again, or with a grid later, is safe.
+    Checks, in order: missing value (1); non-finite value (10); Kelvin profile (3,
+    before the range test, which a Kelvin value would also fail, because it is the more
+    telling reason); temperature outside -2.5..40 degC (2); impossible position (4);
+    negative depth (5); deeper than the deepest ocean (11); observation error not
+    positive (12); deeper than the local sea floor (6, only with ``grid``); time outside
+    ``period`` (7, only with a period); duplicate of an earlier good row (8). A row that
+    passes them all keeps any code it had (such as 9, flagged bad in the source file):
+    QC only adds flags, so running it again, or with a grid later, is safe. A row the
+    reader could not read (13) keeps that code.
 
     Parameters
     ----------
@@ -193,17 +216,20 @@ def run_qc(table: pd.DataFrame, grid: Grid | None = None, period: PeriodLike | N
     depth, temperature = out["depth"].to_numpy(), out["temperature"].to_numpy()
     checks = [
         (QC_MISSING, missing_values(out)),
+        (QC_NON_FINITE, non_finite(out)),
         (QC_KELVIN, kelvin_rows(out["profile_id"].to_numpy(), temperature)),
         (QC_RANGE, out_of_range(temperature)),
         (QC_POSITION, impossible_position(lat, lon)),
         (QC_NEGATIVE_DEPTH, depth < 0),
+        (QC_TOO_DEEP, deeper_than_any_ocean(depth)),
+        (QC_BAD_ERROR, error_not_positive(out["obs_error"].to_numpy())),
     ]
     if grid is not None:
         checks.append((QC_BELOW_FLOOR, below_sea_floor(lat, lon, depth, grid)))
     if period is not None:
         checks.append((QC_PERIOD, outside_period(out["time"].to_numpy(), period)))
     code = out["qc"].to_numpy().copy()
-    failed = np.zeros(len(out), dtype=bool)
+    failed = code == QC_UNREADABLE  # the reader's reason is the telling one: the text could not be read
     for reason, mask in checks:  # the first failed check names the reason
         code[mask & ~failed] = reason
         failed |= mask
