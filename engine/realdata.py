@@ -88,3 +88,40 @@ def observation_space_tables(
     if not tables:
         raise InputError(f"{obs_path}: no good observation falls in the period of {analysis_path}; check both")
     return tables
+
+
+DEPTH_BANDS = ((0.0, 200.0), (200.0, 700.0), (700.0, 2000.0))
+
+
+def _band_sums(deps: pd.DataFrame, depth: np.ndarray) -> pd.DataFrame:
+    """Squared-error sums and counts of O-A (and of the observed anomaly: climatology) per depth band."""
+    z = depth[deps["k"].to_numpy()]
+    labels = [f"{lo:g}-{hi:g} m" for lo, hi in DEPTH_BANDS]
+    band = pd.cut(z, [b[0] for b in DEPTH_BANDS] + [DEPTH_BANDS[-1][1]], labels=labels, include_lowest=True)
+    frame = pd.DataFrame({"band": band, "n": 1, "analysis": deps["oma"] ** 2, "climatology": deps["anomaly"] ** 2})
+    return frame.groupby("band", observed=False).sum()
+
+
+def withheld_scores(analyses: dict[str, str | Path], withheld_path: str | Path, config: Config) -> pd.DataFrame:
+    """RMSE (degC) of each analysis, and of the climatology, at withheld observations, by depth band.
+
+    Scored at each observation's own place, time and depth (interpolated to the analysis
+    levels, :func:`engine.observe.gridding.observation_levels`); every analysis must have
+    left those observations out. Rows are methods, columns the bands, plus the count.
+    """
+    rows, counts = {}, None
+    for label, path in analyses.items():
+        blocks, _, grid = departure_blocks(path, withheld_path, config)
+        total = None
+        for deps in blocks:
+            if len(deps):
+                sums = _band_sums(deps, grid.depth)
+                total = sums if total is None else total + sums
+        if total is None:
+            raise InputError(f"{withheld_path}: no withheld observation falls in the period of {path}; check both")
+        rows[label] = np.sqrt(total["analysis"] / total["n"])
+        rows.setdefault("climatology", np.sqrt(total["climatology"] / total["n"]))
+        counts = total["n"]
+    table = pd.DataFrame(rows).T
+    table.loc["observations"] = counts
+    return table

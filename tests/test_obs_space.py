@@ -9,8 +9,8 @@ import xarray as xr
 
 from engine import cli, io
 from engine.evaluate.obs_space import add_sums, departures, group_sums, latitude_band, statistics
-from engine.observe.gridding import obs_steps, obs_steps_from_file
-from engine.realdata import departure_blocks, observation_space_tables
+from engine.observe.gridding import obs_steps, obs_steps_from_file, observation_levels
+from engine.realdata import departure_blocks, observation_space_tables, withheld_scores
 from tests.test_train import TINY
 
 
@@ -132,3 +132,26 @@ def test_withheld_profiles_are_left_out_of_the_run_and_written_apart(run_dir, tm
         np.testing.assert_array_equal(a.mask, b.mask)
         np.testing.assert_allclose(a.anomaly, b.anomaly, atol=1e-6)
     assert kept["profile_id"].nunique() + held["profile_id"].nunique() == table["profile_id"].nunique()
+    # scored at the withheld observations, by depth band, beside the climatology
+    scores = withheld_scores({"persistence": out}, withheld_path(out), TINY)
+    assert list(scores.index) == ["persistence", "climatology", "observations"]
+    assert list(scores.columns) == ["0-200 m", "200-700 m", "700-2000 m"]
+    levels = observation_levels(held, grid, 2010, 73, 0, 73)
+    upper = levels[grid.depth[levels["k"]] <= 200.0]
+    assert scores.loc["observations", "0-200 m"] == len(upper)
+    assert scores.loc["climatology", "0-200 m"] == pytest.approx(np.sqrt((upper["anomaly"] ** 2).mean()), rel=1e-6)
+    assert np.isfinite(scores.loc["persistence"]).all()
+
+
+def test_assimilate_withhold_flag_writes_the_withheld_file_and_refuses_bad_values(run_dir, tmp_path, capsys):
+    base = ["assimilate", "--config", str(run_dir / "tiny.toml"), "--method", "climatology"]
+    base += ["--obs", str(run_dir / "obs.nc")]
+    out = tmp_path / "a.nc"
+    assert cli.main([*base, "--withhold", "0.2,argo", "--out", str(out)]) == 0
+    held, _ = io.open_observations(tmp_path / "a.withheld.nc")
+    assert "argo" in set(held["platform"]) and len(set(held["platform"])) > 1
+    for bad, message in (("1.5", "below 1"), ("0.1,gliders", "unknown platform")):
+        assert cli.main([*base, "--withhold", bad, "--out", str(tmp_path / "b.nc")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "b.nc").exists() and not (tmp_path / "b.withheld.nc").exists()

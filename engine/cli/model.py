@@ -16,6 +16,8 @@ from engine.cli.common import (
     progress_bar,
 )
 from engine.da.registry import BASELINES
+from engine.observe.profiles import PLATFORMS
+from engine.observe.withhold import Withholding
 
 
 def add_train(sub: Any) -> None:
@@ -99,16 +101,45 @@ def add_assimilate(sub: Any) -> None:
     p.add_argument("--members", type=int, default=1, help="ensemble members (default 1)")
     p.add_argument("--save-members", action="store_true", help="also write every member")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run (OUT.part)")
+    p.add_argument(
+        "--withhold",
+        metavar="FRACTION|PLATFORMS",
+        help="keep whole profiles out to score the run on: a share of them (e.g. 0.1) and/or platforms "
+        "(e.g. argo,mooring), written to OUT's stem + .withheld.nc",
+    )
+    p.add_argument("--withhold-seed", type=int, default=0, help="seed of the withheld share (default 0)")
     p.add_argument("--out", required=True, help="output analysis netCDF")
     p.set_defaults(func=run_assimilate)
 
 
+def parse_withhold(text: str | None, seed: int) -> Withholding | None:
+    """``--withhold 0.1``, ``--withhold argo,xbt`` or both (``0.1,mooring``)."""
+    if not text:
+        return None
+    fraction, platforms = 0.0, []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        try:
+            fraction = float(item)
+        except ValueError:
+            platforms.append(item)
+    unknown = [p for p in platforms if p not in PLATFORMS]
+    if unknown:
+        raise io.InputError(f"--withhold {','.join(unknown)}: unknown platform; choose from {', '.join(PLATFORMS)}")
+    if not 0.0 <= fraction < 1.0:
+        raise io.InputError(f"--withhold {fraction:g}: the withheld share must be at least 0 and below 1, e.g. 0.1")
+    return Withholding(fraction, tuple(platforms), seed)
+
+
 def run_assimilate(args: argparse.Namespace) -> None:
     from engine.da.base import Cancelled
-    from engine.da.reanalysis import assimilate_to_file
+    from engine.da.reanalysis import assimilate_to_file, withheld_path
 
+    withhold = parse_withhold(args.withhold, args.withhold_seed)
     inputs = {"--obs": args.obs, "--model": args.model, "--config": args.config}
-    io.check_outputs_distinct(inputs, {"--out": args.out, "--out's unfinished run": io.partial_path(args.out)})
+    outputs = {"--out": args.out, "--out's unfinished run": io.partial_path(args.out)}
+    if withhold is not None:
+        outputs["--withhold's file"] = withheld_path(args.out)
+    io.check_outputs_distinct(inputs, outputs)
     io.check_writable(args.out)
     method = args.method or args.model or default_model()
     period = parse_period(args.period) if args.period else None
@@ -122,7 +153,7 @@ def run_assimilate(args: argparse.Namespace) -> None:
     try:
         path = assimilate_to_file(
             method, args.obs, args.out, period=period, members=args.members, resume=args.resume, progress=report,
-            config=load_config(args), command=args.command, save_members=args.save_members,
+            config=load_config(args), command=args.command, save_members=args.save_members, withhold=withhold,
         )  # fmt: skip
     except (KeyboardInterrupt, Cancelled):
         bar.close()
