@@ -7,6 +7,7 @@ DSG files; ``netcdf_decode`` the low-level netCDF decoding shared by the readers
 any observation file with QC.
 """
 
+from engine.io import first_start
 from engine.io.core import (
     InputError,
     append_csv_row,
@@ -14,7 +15,9 @@ from engine.io.core import (
     atomic_path,
     cache_dir,
     cached_default,
+    check_fields,
     check_writable,
+    default_files,
     history_line,
     load_geography,
     open_fields,
@@ -43,7 +46,13 @@ from engine.io.dsg import (
     write_profiles,
     write_profiles_incremental,
 )
-from engine.io.observations import observation_format, open_observations, profile_times, read_observation_groups
+from engine.io.observations import (
+    check_observations,
+    observation_format,
+    open_observations,
+    profile_times,
+    read_observation_groups,
+)
 from engine.io.profile_index import read_profile_headers, read_profile_summary
 from engine.io.realformats import depth_from_pressure, read_argo, read_en4
 
@@ -56,9 +65,13 @@ __all__ = [
     "atomic_path",
     "cache_dir",
     "cached_default",
+    "check_fields",
+    "check_observations",
     "check_writable",
     "classify_platform",
+    "default_files",
     "default_obs_error",
+    "first_start",
     "depth_from_pressure",
     "history_line",
     "load_geography",
