@@ -192,7 +192,10 @@ def bad_inputs(files: dict[str, Path], folder: Path) -> list[tuple[list[str], st
         (["--world", str(folder / "missing.nc")], "does not exist"),
         (["--world", str(garbage)], "is not a readable netCDF file"),
         (["--world", str(files["world"]), "--analysis", str(files["obs"])], "is an observation (profile) file"),
-        (["--world", str(files["world"]), "--obs", str(files["world"])], "is a gridded field, not observations; give it as --world or --analysis"),
+        (
+            ["--world", str(files["world"]), "--obs", str(files["world"])],
+            "is a gridded field, not observations; give it as --world or --analysis",
+        ),
         (["--obs", str(files["obs"])], "--obs needs a gridded file"),
     ]
 

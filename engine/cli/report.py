@@ -168,6 +168,7 @@ def run_view(args: argparse.Namespace) -> None:
     # the served app imports the viewer and the engine from where this one was found
     root = str(app.parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    env["BOKEH_RESOURCES"] = "server"  # every script and stylesheet from this server, whatever the environment says
     print(f"DeepDA dashboard on http://{args.address}:{args.port}/app (Ctrl-C to stop)", file=sys.stderr)
     if computing is not None:
         log = cache / io.first_start.LOG
