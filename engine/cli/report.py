@@ -246,7 +246,7 @@ def run_demo(args: argparse.Namespace) -> None:
     bar = progress_bar(100, "demo", unit="%")
 
     def report(stage: str, fraction: float) -> None:
-        bar.set_description(f"demo: {stage}")
+        bar.set_description(f"demo ({stage})", refresh=False)
         bar.n = int(100 * fraction)
         bar.refresh()
 
@@ -262,11 +262,16 @@ def run_demo(args: argparse.Namespace) -> None:
 
 def _default_data(cache: Path) -> None:
     """The first start's computation, one process at a time, its progress in the cache."""
+    import signal
     import time
 
     from engine.osse import prepare_default
     from engine.progress import Eta
 
+    # Ctrl-C and a terminating parent stop it between steps (kept for the next start), even
+    # where it was started with SIGINT ignored (a background job of a shell script)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     with io.first_start.exclusive_lock(cache / io.first_start.LOCK) as held:
         if not held:
             print(f"the embedded default is already being computed into {cache} by another process")
