@@ -19,9 +19,9 @@ from engine.osse import default_plan, default_stages
 from engine.progress import Eta, Stages, format_duration
 from viewer.app import PAGES, DeepDAApp, from_browser, parse_args, setup_store
 from viewer.bench import sample_data
-from viewer.jobs import JobRunner
+from viewer.jobs import JobRunner, follow_default
 from viewer.plots import load_backends
-from viewer.store import DataStore, follow_default
+from viewer.store import DataStore
 
 MODEL = io.assets_dir() / "deepda_coarse.pt"
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,9 +96,9 @@ def test_the_dashboard_shows_the_first_year_while_the_rest_is_computed(files, tm
     """The follower registers the first year's files one by one as the computing process
     records them, says how far it is and the time left, and at the end points the same names
     at the whole period's files."""
-    import viewer.store
+    import viewer.jobs
 
-    monkeypatch.setattr(viewer.store, "FOLLOW_S", 0.05)
+    monkeypatch.setattr(viewer.jobs, "FOLLOW_S", 0.05)
     cache = tmp_path / "cache"
     first = linked(files, cache / io.first_start.FIRST_YEAR)
     full = linked(files, cache / "full")
@@ -133,10 +133,10 @@ def test_the_dashboard_shows_the_first_year_while_the_rest_is_computed(files, tm
 
 
 def test_a_stopped_or_failed_computation_is_said_on_the_page(tmp_path, monkeypatch):
-    import viewer.store
+    import viewer.jobs
 
-    monkeypatch.setattr(viewer.store, "FOLLOW_S", 0.05)
-    monkeypatch.setattr(viewer.store, "DEAD_AFTER_S", 0.2)
+    monkeypatch.setattr(viewer.jobs, "FOLLOW_S", 0.05)
+    monkeypatch.setattr(viewer.jobs, "DEAD_AFTER_S", 0.2)
     store = DataStore()
     follow_default(store, tmp_path / "a", start=lambda cache: None).join(10)  # nobody computes
     assert "stopped" in store.error and "restart 'deepda view'" in store.error

@@ -1,14 +1,17 @@
-"""The DeepDA dashboard: ``panel serve viewer/app.py --address 127.0.0.1`` (or ``deepda view``).
+"""The DeepDA dashboard: ``deepda view`` (``panel serve`` on this file, on localhost).
 
-Data come from explicit files::
+Data come from explicit files (checked; a bad one is a message on the page)::
 
-    panel serve viewer/app.py --args --world W.nc --obs O.nc --analysis A.nc [--analysis B.nc]
+    deepda view --world W.nc --obs O.nc --analysis A.nc [--analysis B.nc]
 
-or the environment (``DEEPDA_WORLD``, ``DEEPDA_OBS``, ``DEEPDA_ANALYSIS`` with several paths
-joined by ``os.pathsep``); with neither, the embedded default (coarse historical world
-1981-2020, its OSSE observations and the shipped model's reanalysis) is found in, or on the
-first start computed into, ``$DEEPDA_CACHE`` (default ``~/.cache/deepda``) in a background
-thread while the page shows the progress.
+which serves this file with ``--args --world W.nc ...``, or from the environment
+(``DEEPDA_WORLD``, ``DEEPDA_OBS``, ``DEEPDA_ANALYSIS`` with several paths joined by
+``os.pathsep``); with neither, the embedded default (coarse historical world 1981-2020, its
+OSSE observations and the shipped model's reanalysis) is found in ``--cache`` (default
+``$DEEPDA_CACHE`` or ``~/.cache/deepda``), or, on the first start, followed while
+``deepda demo --data-only`` computes it in its own process (started by ``deepda view``, or
+by the first session when served otherwise): its first year as soon as it is there, one
+progress bar with the time left, the whole period when done.
 """
 
 from __future__ import annotations
@@ -25,10 +28,10 @@ from typing import Any
 import panel as pn
 
 from engine import io
-from viewer.jobs import JobRunner, get_runner
+from viewer.jobs import JobRunner, follow_default, get_runner
 from viewer.plots import load_backends
 from viewer.state import AppState
-from viewer.store import DataStore, configure, follow_default, get_store, memo
+from viewer.store import DataStore, configure, get_store, memo
 
 POLL_MS = 500
 HEADER_COLOR = "#0b3d5c"
