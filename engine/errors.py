@@ -22,3 +22,14 @@ def file_error(file: str | Path, problem: str, fix: str) -> InputError:
 def setting_error(name: str, value: object, expected: str) -> InputError:
     """One line for a setting out of its valid range: its name, the value, what is valid."""
     return InputError(f"setting {name} = {value!r} is invalid: {expected}".replace("\n", " "))
+
+
+def with_flag(flag: str, err: InputError) -> InputError:
+    """``err`` for a command-line option: prefixed by the flag, the fix in the flags' words."""
+    text = f"{flag}: {err}"
+    for words, option in (
+        ("give it as the observations", "--obs"),
+        ("give it as the world or an analysis", "--world or --analysis"),
+    ):
+        text = text.replace(words, f"give it as {option}")
+    return InputError(text)

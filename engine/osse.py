@@ -1,7 +1,7 @@
 """Observing-system simulation experiments: composition of world, observing, methods, metrics.
 
 No logic of its own beyond wiring: the truth comes from :mod:`engine.world.synthetic`, the
-observations from :mod:`engine.observe.network`, the analyses from :mod:`engine.assimilate`
+observations from :mod:`engine.observe.network`, the analyses from :mod:`engine.da`
 (DeepDA and the baselines), the scores from :mod:`engine.evaluate.metrics`, files from
 :mod:`engine.io`. ``deepda osse``, ``deepda evaluate``, ``deepda demo`` and the
 dashboard's first start all come through here.
@@ -27,6 +27,7 @@ from engine.evaluate.scoring import ObservedCells, OsseScores
 from engine.grid import Grid, step_day_of_year, time_to_step
 from engine.observe.network import ObservingNetwork, iter_observe
 from engine.observe.qc import run_qc
+from engine.progress import Stages
 from engine.train.checkpoint import load_checkpoint
 from engine.world.synthetic import ModelWorld
 
@@ -66,19 +67,29 @@ def osse_observations(
 
 
 def make_truth_and_obs(
-    config: Config, out_dir: Path, period: tuple[int, int], progress: Progress | None = None, command: str | None = None
+    config: Config,
+    out_dir: Path,
+    period: tuple[int, int],
+    progress: Progress | None = None,
+    command: str | None = None,
+    finished: Callable[[dict[str, Path]], None] | None = None,
 ) -> dict[str, Path]:
     """Write the historical world (truth) and its OSSE observations into ``out_dir``.
 
-    Files that already exist are kept (an interrupted experiment picks up where it was).
+    Files that already exist are kept (an interrupted experiment picks up where it was);
+    ``finished(paths)`` is called with the files done so far after each one.
     """
     grid = io.load_grid(config.grid)
     world = historical_world(config, grid, period)
     paths = {"world": out_dir / "world.nc", "obs": out_dir / "obs.nc"}
     if not paths["world"].exists():
         io.write_world(world, paths["world"], progress=_stage(progress, "truth", world.n_steps), command=command)
+    if finished:
+        finished({"world": paths["world"]})
     if not paths["obs"].exists():
         write_osse_observations(world, config, paths["obs"], _stage(progress, "observations", world.n_steps), command)
+    if finished:
+        finished(paths)
     return paths
 
 
@@ -136,22 +147,67 @@ def run_methods(
     return paths
 
 
-def prepare_default(cache_dir: Path, progress: Progress | None = None, config: Config | None = None) -> dict[str, Path]:
+# Seconds per model year of each stage on two busy CPU cores (coarse grid, one member),
+# measured: they only share out the first start's one progress bar between its stages.
+STAGE_SECONDS_PER_YEAR = {"truth": 0.7, "observations": 3.3, "analysis": 13.5}
+
+
+def default_plan(config: Config, first_year: bool) -> list[tuple[str, tuple[int, int]]]:
+    """The embedded default's parts in the order computed: (label, period); with
+    ``first_year``, the first year alone first (what the dashboard shows meanwhile)."""
+    period = (config.world.historical_start_year, config.world.historical_end_year)
+    first = [(f"first year {period[0]}", (period[0], period[0]))] if first_year else []
+    return [*first, (f"{period[0]}-{period[1]}", period)]
+
+
+def default_stages(plan: list[tuple[str, tuple[int, int]]]) -> Stages:
+    """One progress over every stage of every part, each weighted by its expected time."""
+    weights = {}
+    for label, (y0, y1) in plan:
+        for stage, seconds in STAGE_SECONDS_PER_YEAR.items():
+            weights[f"{stage} {label}"] = seconds * (y1 - y0 + 1)
+    return Stages(weights)
+
+
+def prepare_default(
+    cache_dir: Path, progress: Progress | None = None, config: Config | None = None, first_year: bool = False
+) -> dict[str, Path]:
     """The dashboard's embedded default: coarse historical world 1981-2020, its OSSE
-    observations, and the shipped model's reanalysis, computed once into ``cache_dir``."""
+    observations, and the shipped model's reanalysis, computed once into ``cache_dir``.
+
+    ``progress(stage, fraction)`` gets the fraction of the whole computation (every stage,
+    weighted by its expected time). With ``first_year``, the first year is computed whole
+    first into ``cache_dir/first_year`` (with its own manifest), for the dashboard to show
+    while the rest follows. Finished files are kept: a restart continues from them.
+    """
     from engine.config import preset
 
     config = config or preset("coarse")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    period = (config.world.historical_start_year, config.world.historical_end_year)
-    paths = make_truth_and_obs(config, cache_dir, period, progress)
     model = io.shipped_model()
     # keyed by the model's creation time: a newer shipped model never reuses an old analysis
     created = str(load_checkpoint(model).provenance.get("created", ""))
     label = "deepda_" + "".join(c for c in created if c.isdigit())[:14]
-    analyses = run_methods(config, {label: model}, paths["obs"], cache_dir, period, progress=progress)
-    paths = {**paths, "analysis": analyses[label]}
-    io.write_default_manifest(cache_dir, paths, model)
+    plan = default_plan(config, first_year and io.cached_default(cache_dir, model) is None)
+    stages = default_stages(plan)
+    paths: dict[str, Path] = {}
+    for part, period in plan:
+        folder = cache_dir if part == plan[-1][0] else cache_dir / io.first_start.FIRST_YEAR
+        folder.mkdir(parents=True, exist_ok=True)
+
+        def report(stage: str, fraction: float, part: str = part) -> None:
+            name = f"{stage.split()[0]} {part}"  # "analysis deepda_..." -> "analysis 1981-2020"
+            if progress:
+                progress(name, stages.overall(name, fraction))
+
+        # each file is in the manifest once written: the dashboard shows the first year's
+        # truth within seconds, its observations and analysis as they follow
+        def finished(done: dict[str, Path], folder: Path = folder) -> None:
+            io.write_default_manifest(folder, done, model)
+
+        paths = make_truth_and_obs(config, folder, period, report, finished=finished)
+        analyses = run_methods(config, {label: model}, paths["obs"], folder, period, progress=report)
+        paths = {**paths, "analysis": analyses[label]}
+        io.write_default_manifest(folder, paths, model)
     return paths
 
 

@@ -148,6 +148,7 @@ def test_assimilate_withhold_flag_writes_the_withheld_file_and_refuses_bad_value
     base += ["--obs", str(run_dir / "obs.nc")]
     out = tmp_path / "a.nc"
     assert cli.main([*base, "--withhold", "0.2,argo", "--out", str(out)]) == 0
+    capsys.readouterr()  # the run's progress lines
     held, _ = io.open_observations(tmp_path / "a.withheld.nc")
     assert "argo" in set(held["platform"]) and len(set(held["platform"])) > 1
     for bad, message in (("1.5", "below 1"), ("0.1,gliders", "unknown platform")):

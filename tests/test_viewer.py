@@ -378,59 +378,6 @@ def test_observations_page_reads_only_profiles_of_a_dsg_file(viewer_files, tmp_p
 # --- the app ---------------------------------------------------------------------------------
 
 
-def test_app_builds_pages_lazily_and_follows_the_default_data(viewer_files, monkeypatch, tmp_path):
-    import engine.osse
-    from viewer.app import PAGES, DeepDAApp, parse_args
-    from viewer.store import prepare_default_async
-
-    monkeypatch.setenv("DEEPDA_ANALYSIS", f"a.nc{__import__('os').pathsep}b.nc")
-    assert parse_args(["--world", "w.nc"]).analysis == ["a.nc", "b.nc"]
-
-    def fake_prepare(cache, progress=None):  # the engine's first-start computation, instantly
-        progress("truth", 0.5)
-        return viewer_files
-
-    monkeypatch.setattr(engine.osse, "prepare_default", fake_prepare)
-    store = DataStore()
-    app = DeepDAApp(store, JobRunner(store), out_dir=tmp_path)
-    assert not app.containers  # no data yet: the page waits
-    prepare_default_async(store, tmp_path).join(30)
-    app.poll()
-    assert store.ready and set(store.names("analysis")) == {"deepda"}
-    assert list(app.pages) == ["Explore"] and len(app.tabs) == len(PAGES)
-    app.tabs.active = PAGES.index("Export")  # builds every page to offer all views
-    assert set(app.pages) == set(PAGES)
-    assert any(k.startswith("Trends") for k in app.state.exports)
-
-
-def test_later_starts_find_the_default_without_computing(viewer_files, monkeypatch, tmp_path):
-    """Once computed, the default is registered at once from the cache's manifest (no thread,
-    no checkpoint loading); a changed checkpoint makes it computed again."""
-    import os
-
-    import engine.osse
-    from engine import io
-    from viewer.store import prepare_default_async
-
-    model = io.assets_dir() / "deepda_coarse.pt"
-    assert io.cached_default(tmp_path, model) is None  # nothing there yet
-    io.write_default_manifest(tmp_path, viewer_files, model)
-    assert io.cached_default(tmp_path, model) == viewer_files
-
-    def no_compute(cache, progress=None):
-        raise AssertionError("the cached default was computed again")
-
-    monkeypatch.setattr(engine.osse, "prepare_default", no_compute)
-    store = DataStore()
-    assert prepare_default_async(store, tmp_path) is None  # nothing left to do in the background
-    assert store.ready and store.names("analysis") == ["deepda"] and store.names("truth") == ["truth"]
-
-    copy = tmp_path / "model.pt"  # the same checkpoint with another time stamp: not current
-    copy.write_bytes(model.read_bytes())
-    os.utime(copy, (1.0, 1.0))
-    assert io.cached_default(tmp_path, copy) is None
-
-
 def test_first_page_needs_neither_matplotlib_nor_mathjax(viewer_files):
     """The served first page (in a fresh interpreter, as ``panel serve`` runs it) imports no
     matplotlib and holds no model that makes Panel send the MathJax bundle."""

@@ -1,14 +1,17 @@
-"""The DeepDA dashboard: ``panel serve viewer/app.py --address 127.0.0.1`` (or ``deepda view``).
+"""The DeepDA dashboard: ``deepda view`` (``panel serve`` on this file, on localhost).
 
-Data come from explicit files::
+Data come from explicit files (checked; a bad one is a message on the page)::
 
-    panel serve viewer/app.py --args --world W.nc --obs O.nc --analysis A.nc [--analysis B.nc]
+    deepda view --world W.nc --obs O.nc --analysis A.nc [--analysis B.nc]
 
-or the environment (``DEEPDA_WORLD``, ``DEEPDA_OBS``, ``DEEPDA_ANALYSIS`` with several paths
-joined by ``os.pathsep``); with neither, the embedded default (coarse historical world
-1981-2020, its OSSE observations and the shipped model's reanalysis) is found in, or on the
-first start computed into, ``$DEEPDA_CACHE`` (default ``~/.cache/deepda``) in a background
-thread while the page shows the progress.
+which serves this file with ``--args --world W.nc ...``, or from the environment
+(``DEEPDA_WORLD``, ``DEEPDA_OBS``, ``DEEPDA_ANALYSIS`` with several paths joined by
+``os.pathsep``); with neither, the embedded default (coarse historical world 1981-2020, its
+OSSE observations and the shipped model's reanalysis) is found in ``--cache`` (default
+``$DEEPDA_CACHE`` or ``~/.cache/deepda``), or, on the first start, followed while
+``deepda demo --data-only`` computes it in its own process (started by ``deepda view``, or
+by the first session when served otherwise): its first year as soon as it is there, one
+progress bar with the time left, the whole period when done.
 """
 
 from __future__ import annotations
@@ -17,16 +20,18 @@ import argparse
 import os
 import sys
 import threading
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import panel as pn
 
-from viewer.jobs import JobRunner, get_runner
+from engine import io
+from viewer.jobs import JobRunner, follow_default, get_runner
 from viewer.plots import load_backends
 from viewer.state import AppState
-from viewer.store import DataStore, configure, get_store, memo, prepare_default_async
+from viewer.store import DataStore, configure, get_store, memo
 
 POLL_MS = 500
 HEADER_COLOR = "#0b3d5c"
@@ -41,22 +46,33 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     env_analyses = [p for p in os.environ.get("DEEPDA_ANALYSIS", "").split(os.pathsep) if p]
     parser.add_argument("--analysis", action="append", default=None, help="analysis netCDF (repeatable)")
     parser.add_argument("--cache", default=None, help="cache folder for the embedded default and the runs")
+    parser.add_argument(
+        "--no-start", action="store_true", help="follow the first start's computation, started by deepda view"
+    )
     args = parser.parse_args(list(argv))
     args.analysis = args.analysis or env_analyses
     return args
 
 
-def server_store(args: argparse.Namespace) -> DataStore:
-    """The per-process store, configured once: explicit files, else the default in the background."""
-    store = get_store()
-
-    def setup() -> threading.Thread | None:
+def setup_store(store: DataStore, args: argparse.Namespace) -> threading.Thread | None:
+    """Register the explicit files, else follow the default (in the background while it is
+    computed). A bad file is put in ``store.error``, shown on the page, not raised: an
+    exception in a served app leaves a blank page."""
+    try:
         if configure(store, args.world, args.obs, args.analysis):
             store.ready = True
             return None
-        return prepare_default_async(store, Path(args.cache) if args.cache else None)
+    except io.InputError as err:
+        store.error = f"Cannot show the data: {err}"
+        return None
+    start = (lambda cache: None) if args.no_start else None
+    return follow_default(store, Path(args.cache) if args.cache else None, start)
 
-    memo(("configured",), setup)
+
+def server_store(args: argparse.Namespace) -> DataStore:
+    """The per-process store, set up once (:func:`setup_store`)."""
+    store = get_store()
+    memo(("configured",), lambda: setup_store(store, args))
     return store
 
 
@@ -170,17 +186,19 @@ class DeepDAApp:
         """Follow background work: default-data preparation, jobs, new datasets."""
         store = self.store
         self.state.sync()
-        if store.error:
-            self.banner.object = f"**{store.error}**"
-        elif store.status:
-            self.banner.object = f"{store.status} ({100 * store.progress:.0f} %)"
-        else:
-            self.banner.object = ""
+        self.banner.object = f"**{store.error}**" if store.error else store.status
         self.banner.visible = bool(self.banner.object)
-        self.progress.visible = bool(store.status)
+        self.progress.visible = bool(store.status) and not store.error
         self.progress.value = int(100 * store.progress)
-        if not self.containers and self.state.gridded():
-            self.build_pages()
+        if not self.containers and self.state.gridded() and not store.error:
+            try:
+                self.build_pages()
+            except Exception as err:  # a file that opened but cannot be shown: say so on the page
+                if not isinstance(err, io.InputError):
+                    traceback.print_exc()
+                self.tabs[:], self.containers = [], {}
+                store.error = f"Cannot show the data: {err if isinstance(err, io.InputError) else repr(err)}"
+                self.banner.object, self.banner.visible = f"**{store.error}**", True
         for name in ("Explore", "Observations", "Assimilate"):
             if name in self.pages:
                 self.pages[name].poll()
@@ -212,7 +230,15 @@ def build(argv: Sequence[str] | None = None) -> DeepDAApp:
     return DeepDAApp(store, get_runner(store), out_dir)
 
 
-if __name__.startswith("bokeh"):  # run by `panel serve`
+def from_browser(headers: Any) -> bool:
+    """Whether a request comes from a web browser; a script polling the address (curl,
+    urllib) gets a one-line page instead of a whole session (about a second of CPU)."""
+    return "Mozilla/" in str(dict(headers or {}).get("User-Agent", ""))
+
+
+if __name__.startswith("bokeh") and not from_browser(pn.state.headers):
+    pn.pane.Str("DeepDA dashboard: open this address in a web browser").servable(title="DeepDA")
+elif __name__.startswith("bokeh"):  # run by `panel serve`
     _app = build()
     # polling starts once the browser has the page: Panel does not send the changes made
     # between the session's creation and the browser's connection (such as the pages added

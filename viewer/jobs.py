@@ -1,10 +1,11 @@
-"""Long engine work (assimilation, OSSE observations) off the UI thread, with progress and cancel.
+"""Long engine work (assimilation, OSSE observations, the first start) off the UI thread, with progress.
 
 A :class:`JobRunner` (one per server, see :func:`get_runner`) runs one job at a time in a
 daemon thread, because the engine already uses every core. The pages never wait on a
 job: they poll :attr:`Job.fraction` and :attr:`Job.status` from a periodic callback, and a
 finished assimilation is registered in the :class:`~viewer.store.DataStore`, which puts it
-in every session's dataset selector.
+in every session's dataset selector. :func:`follow_default` follows the embedded default's
+first start, computed in its own process, and registers its files as they are finished.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from engine import io
+from engine.progress import describe
 from viewer.store import DataStore, memo
 
 STATUSES = ("running", "done", "cancelled", "failed")
@@ -173,3 +176,98 @@ class JobRunner:
 def get_runner(store: DataStore) -> JobRunner:
     """The job runner of this server process."""
     return memo(("runner", id(store)), lambda: JobRunner(store))
+
+
+# --- the embedded default's first start -----------------------------------------------------
+
+DEFAULT_NAMES = {
+    "world": ("truth", "truth"),
+    "obs": ("observations", "observations"),
+    "analysis": ("analysis", "deepda"),
+}
+
+
+def register_default(store: DataStore, paths: dict[str, Path]) -> None:
+    """Register the embedded default's files (truth, observations, the shipped model's
+    analysis; those given) under their fixed names, in place of those of its first year."""
+    for key, path in paths.items():
+        kind, name = DEFAULT_NAMES[key]
+        store.add(path, kind, name, replace=True)
+    store.ready = True
+
+
+FOLLOW_S = 1.0  # how often the server looks at the first start's progress
+DEAD_AFTER_S = 30.0  # no computing process for this long (and no default): it has stopped
+
+
+def follow_default(
+    store: DataStore, cache: Path | None = None, start: Callable[[Path], Any] | None = None
+) -> threading.Thread | None:
+    """Register the embedded default at once when it is in the cache for the shipped model
+    (later starts: nothing to compute, torch not even imported); else make sure it is being
+    computed (``start(cache)``, by default ``deepda demo --data-only`` in its own process,
+    which ``deepda view`` has normally started already) and follow it in a thread: its first
+    year is shown as soon as it is there, the whole period when done, and meanwhile
+    ``store.status`` and ``store.progress`` tell how far it is and the time left."""
+    cache = cache or io.cache_dir()
+    model = io.shipped_model()
+    found = io.cached_default(cache, model)
+    if found is not None:
+        register_default(store, found)
+        return None
+    if start is None:
+        from engine.cli.report import start_default_data as start
+    start(cache)
+    store.status, store.progress = "Computing the embedded default (first start)", 0.0
+    thread = threading.Thread(target=_follow, args=(store, cache, model), name="deepda-default-data", daemon=True)
+    thread.start()
+    return thread
+
+
+def _follow(store: DataStore, cache: Path, model: Path) -> None:
+    """The loop of :func:`follow_default`: until the whole default is registered or failed.
+
+    The first year's files are registered one by one as they are finished (the truth
+    within seconds: the Explore page is then usable), the whole period's at the end.
+    """
+    shown: dict[str, Path] = {}
+    quiet_since = time.monotonic()
+    while True:
+        full = io.cached_default(cache, model)
+        if full is not None:
+            register_default(store, full)
+            store.status, store.progress = "", 1.0
+            return
+        first_year = io.default_files(cache / io.first_start.FIRST_YEAR, model)
+        if first_year != shown:
+            register_default(store, {k: p for k, p in first_year.items() if shown.get(k) != p})
+            shown = first_year
+        entry = io.first_start.read_progress(cache) or {}
+        if entry.get("error"):
+            store.error = f"The first start's computation failed: {entry['error']} (log: {cache / io.first_start.LOG})"
+            store.status = ""
+            return
+        if io.first_start.is_locked(cache / io.first_start.LOCK):
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > DEAD_AFTER_S:
+            store.error = (
+                f"The first start's computation stopped (log: {cache / io.first_start.LOG}); "
+                "restart 'deepda view' to continue it from the cache"
+            )
+            store.status = ""
+            return
+        store.status, store.progress = first_start_status(entry, shown), float(entry.get("fraction", 0.0))
+        time.sleep(FOLLOW_S)
+
+
+def first_start_status(entry: dict[str, Any], shown: dict[str, Path]) -> str:
+    """The banner over the page while the default is computed: how far, the time left, what
+    runs now and what the page shows meanwhile."""
+    text = "Computing the embedded default (first start, once)"
+    if entry.get("stage"):
+        text += f": {describe(float(entry.get('fraction', 0.0)), entry.get('seconds_left'))}; now: {entry['stage']}"
+    if shown:
+        names = {"world": "truth", "obs": "observations", "analysis": "analysis (deepda)"}
+        listed = [names[k] for k in names if k in shown]
+        text += f". Showing the first year's {' and '.join(listed)} meanwhile; the whole 40 years follow"
+    return text

@@ -75,7 +75,7 @@ class AppState(param.Parameterized):
                 updates[name] = options[0] if options else None
         if updates:
             self.param.update(**updates)
-        self.param.trigger("dataset")
+        self.param.trigger("dataset", "truth", "observations")  # a source may now point at another file
         return True
 
     @param.depends("dataset", "variable", watch=True)

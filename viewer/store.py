@@ -23,6 +23,7 @@ import param
 import xarray as xr
 
 from engine import io
+from engine.errors import with_flag
 from engine.grid import Grid, grid_spec_for
 from engine.observe.qc import normalise_longitude
 from engine.train.normalize import climatology_at_times
@@ -98,17 +99,20 @@ class DataStore(param.Parameterized):
 
     # --- registry -------------------------------------------------------------------------
 
-    def add(self, path: str | Path, kind: str, name: str | None = None) -> str:
-        """Register a file (checked readable) and return its name in the selectors."""
+    def add(self, path: str | Path, kind: str, name: str | None = None, replace: bool = False) -> str:
+        """Register a file (checked: a gridded file for a truth or an analysis) and return
+        its name in the selectors; ``replace`` points an existing ``name`` at ``path``."""
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; use one of {KINDS}")
         file = Path(path).expanduser().resolve()
         if not file.exists():
             raise io.InputError(f"{file} does not exist; give the path of an existing file")
+        if kind != "observations":
+            io.check_fields(file)
         base = name or (kind if kind != "analysis" else file.stem.removeprefix("analysis_"))
         with self._lock:
             label, n = base, 1
-            while label in self.sources and self.sources[label].path != file:
+            while label in self.sources and self.sources[label].path != file and not replace:
                 n += 1
                 label = f"{base} ({n})"
             self.sources[label] = Source(label, file, kind)
@@ -311,43 +315,22 @@ def get_store() -> DataStore:
 
 
 def configure(store: DataStore, world: str | None, obs: str | None, analyses: list[str]) -> bool:
-    """Register explicitly given files; True when at least a truth or an analysis was given."""
-    for path, kind in [(world, "truth"), (obs, "observations")] + [(a, "analysis") for a in analyses]:
-        if path:
-            store.add(path, kind)
-    return bool(world or analyses)
+    """Register explicitly given files; True when at least a truth or an analysis was given.
 
-
-def register_default(store: DataStore, paths: dict[str, Path]) -> None:
-    """Register the embedded default's files (truth, observations, the shipped model's analysis)."""
-    store.add(paths["world"], "truth", "truth")
-    store.add(paths["obs"], "observations", "observations")
-    store.add(paths["analysis"], "analysis", "deepda")
-    store.status, store.progress, store.ready = "", 1.0, True
-
-
-def prepare_default_async(store: DataStore, cache: Path | None = None) -> threading.Thread | None:
-    """Register the embedded default at once when its files are in the cache for the shipped
-    model (later starts: nothing to compute, torch not even imported), else compute it in a
-    background thread (first start) while the page shows the progress."""
-    cache = cache or io.cache_dir()
-    found = io.cached_default(cache, io.shipped_model())
-    if found is not None:
-        register_default(store, found)
-        return None
-    from engine.osse import prepare_default
-
-    def report(stage: str, fraction: float) -> None:
-        store.status, store.progress = f"Preparing the embedded default: {stage}", float(np.clip(fraction, 0, 1))
-
-    def run() -> None:
+    Raises InputError, naming the option, for a file that is missing or of the wrong kind.
+    """
+    if obs and not (world or analyses):
+        raise io.InputError("--obs needs a gridded file to show with it: add --world W.nc or --analysis A.nc")
+    given = [("--world", world, "truth"), ("--obs", obs, "observations")] + [
+        ("--analysis", a, "analysis") for a in analyses
+    ]
+    for flag, path, kind in given:
+        if not path:
+            continue
         try:
-            store.status, store.progress = "Preparing the embedded default data", 0.0
-            register_default(store, prepare_default(cache, progress=report))
-        except Exception as err:  # shown on the page; the server keeps running
-            store.error = f"could not prepare the default data: {type(err).__name__}: {err}"
-            store.status = ""
-
-    thread = threading.Thread(target=run, name="deepda-default-data", daemon=True)
-    thread.start()
-    return thread
+            if kind == "observations":
+                io.check_observations(path)
+            store.add(path, kind)
+        except io.InputError as err:
+            raise with_flag(flag, err) from None
+    return bool(world or analyses)

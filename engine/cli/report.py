@@ -19,6 +19,7 @@ from engine.cli.common import (
 )
 from engine.config import preset
 from engine.da.registry import METHODS
+from engine.errors import with_flag
 
 
 def add_evaluate(sub: Any) -> None:
@@ -102,35 +103,138 @@ def run_osse(args: argparse.Namespace) -> None:
 
 
 def add_view(sub: Any) -> None:
-    p = sub.add_parser("view", help="the dashboard (panel serve) on localhost")
+    p = sub.add_parser(
+        "view",
+        help="the dashboard on localhost: your files, or the embedded default (computed in the background on the first start)",
+    )
+    p.add_argument("--world", help="truth (model world) netCDF, e.g. from 'deepda world'")
+    p.add_argument("--obs", help="observation (profile) file: CF DSG, CSV, EN4 or Argo")
+    p.add_argument("--analysis", action="append", help="analysis netCDF, e.g. from 'deepda assimilate' (repeatable)")
+    p.add_argument(
+        "--cache",
+        help="folder of the embedded default and the dashboard's runs (default $DEEPDA_CACHE or ~/.cache/deepda)",
+    )
     p.add_argument("--port", type=int, default=5006, help="port (default 5006)")
     p.add_argument("--address", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--show", action="store_true", help="open a browser tab")
     p.set_defaults(func=run_view)
 
 
+def view_app() -> Path:
+    """The dashboard's ``panel serve`` target, wherever the ``viewer`` package is installed
+    (found without importing it: the engine never imports the viewer)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("viewer")
+    app = Path(spec.origin).parent / "app.py" if spec is not None and spec.origin else None
+    if app is None or not app.exists():
+        raise io.InputError(
+            "the dashboard (package viewer) is not installed; run 'python3 -m pip install -e .' in DeepDA"
+        )
+    return app
+
+
+def check_view_files(args: argparse.Namespace) -> list[str]:
+    """The app's arguments for the given files, each checked first (one line, exit 2)."""
+    if args.obs and not (args.world or args.analysis):
+        raise io.InputError("--obs needs a gridded file to show with it: add --world W.nc or --analysis A.nc")
+    app_args = []
+    checks = [("--world", args.world, io.check_fields), ("--obs", args.obs, io.check_observations)]
+    for flag, path, check in checks + [("--analysis", a, io.check_fields) for a in args.analysis or []]:
+        if path:
+            try:
+                check(path)
+            except io.InputError as err:
+                raise with_flag(flag, err) from None
+            app_args += [flag, str(Path(path).expanduser().resolve())]
+    return app_args
+
+
 def run_view(args: argparse.Namespace) -> None:
+    import os
+    import signal
     import subprocess
 
-    app = Path(__file__).resolve().parent.parent / "viewer" / "app.py"
+    app = view_app()
+    app_args = check_view_files(args)
+    cache = Path(args.cache).expanduser().resolve() if args.cache else io.cache_dir()
+    computing = None if app_args else start_default_data(cache)
     command = [sys.executable, "-m", "panel", "serve", str(app), "--address", args.address, "--port", str(args.port)]
     # no --warm: building a throw-away session at start-up only delays the first page (the
     # imports are paid once either way; see viewer/bench.py bench_first_page)
-    command += [
-        "--allow-websocket-origin",
-        f"{args.address}:{args.port}",
-        "--allow-websocket-origin",
-        f"localhost:{args.port}",
-    ]
+    for host in (args.address, "localhost", "127.0.0.1"):
+        command += ["--allow-websocket-origin", f"{host}:{args.port}"]
     if args.show:
         command.append("--show")
+    command += ["--args", *app_args, "--cache", str(cache)] + (["--no-start"] if computing is not None else [])
+    # the served app imports the viewer and the engine from where this one was found
+    root = str(app.parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    env["BOKEH_RESOURCES"] = "server"  # every script and stylesheet from this server, whatever the environment says
     print(f"DeepDA dashboard on http://{args.address}:{args.port}/app (Ctrl-C to stop)", file=sys.stderr)
-    raise SystemExit(subprocess.call(command))
+    if computing is not None:
+        log = cache / io.first_start.LOG
+        print(
+            f"first start: computing the embedded default in the background (progress on the page, log {log})",
+            file=sys.stderr,
+        )
+    signal.signal(signal.SIGTERM, _interrupt)  # a terminated view stops its children too
+    server = subprocess.Popen(command, env=env)
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:
+        code = 0
+    finally:
+        for child in (server, computing):
+            _stop(child)
+    if computing is not None:
+        print("stopped; the next 'deepda view' continues the embedded default from the cache", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop(child: Any) -> None:
+    """Stop a child process (a no-op when it has ended): SIGINT first, so that a computation
+    keeps its finished steps, then harder."""
+    import signal
+    import subprocess
+
+    if child is None or child.poll() is not None:
+        return
+    child.send_signal(signal.SIGINT)
+    try:
+        child.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def start_default_data(cache: Path) -> Any:
+    """Start ``deepda demo --data-only`` on ``cache`` in a background process, unless the
+    default is already there or being computed; returns the process (or None). Its output
+    goes to the cache's ``first_start.log``, its progress to ``first_start.json``."""
+    import subprocess
+
+    if io.cached_default(cache, default_model()) is not None:
+        return None
+    if io.first_start.is_locked(cache / io.first_start.LOCK):
+        return None
+    command = [sys.executable, "-m", "engine.cli", "demo", "--data-only", "--out", str(cache)]
+    with io.first_start.open_log(cache) as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
 def add_demo(sub: Any) -> None:
     p = sub.add_parser("demo", help="the embedded default end to end, headless (world, OSSE, DeepDA, scores)")
     p.add_argument("--out", help="folder for the results (default: the cache, $DEEPDA_CACHE or ~/.cache/deepda)")
+    p.add_argument(
+        "--data-only",
+        action="store_true",
+        help="compute the default's files (its first year first, for the dashboard) and stop: what 'deepda view' runs",
+    )
     p.set_defaults(func=run_demo)
 
 
@@ -138,10 +242,13 @@ def run_demo(args: argparse.Namespace) -> None:
     from engine.osse import evaluate_files, prepare_default
 
     out = out_dir(args.out) if args.out else io.cache_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    if args.data_only:
+        return _default_data(out)
     bar = progress_bar(100, "demo", unit="%")
 
     def report(stage: str, fraction: float) -> None:
-        bar.set_description(f"demo: {stage}")
+        bar.set_description(f"demo ({stage})", refresh=False)
         bar.n = int(100 * fraction)
         bar.refresh()
 
@@ -153,6 +260,46 @@ def run_demo(args: argparse.Namespace) -> None:
     written = evaluate_files(config, {"deepda": paths["analysis"]}, scores, paths["world"], paths["obs"], args.command)
     print(written["headline"].to_string(index=False))
     print(f"results in {out}; open the dashboard with 'deepda view'")
+
+
+def _default_data(cache: Path) -> None:
+    """The first start's computation, one process at a time, its progress in the cache."""
+    import signal
+    import time
+
+    from engine.osse import prepare_default
+    from engine.progress import Eta
+
+    # Ctrl-C and a terminating parent stop it between steps (kept for the next start), even
+    # where it was started with SIGINT ignored (a background job of a shell script)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    with io.first_start.exclusive_lock(cache / io.first_start.LOCK) as held:
+        if not held:
+            print(f"the embedded default is already being computed into {cache} by another process")
+            return
+        bar, eta, last = progress_bar(100, "first start", unit="%"), Eta(), [0.0]
+
+        def report(stage: str, fraction: float) -> None:
+            bar.set_description(f"first start ({stage})", refresh=False)
+            bar.n = int(100 * fraction)
+            bar.refresh()
+            left = eta.left(fraction)
+            if time.monotonic() - last[0] >= 0.5:
+                io.first_start.write_progress(cache, {"stage": stage, "fraction": fraction, "seconds_left": left})
+                last[0] = time.monotonic()
+
+        try:
+            paths = prepare_default(cache, report, first_year=True)
+        except KeyboardInterrupt:
+            print("first start: interrupted; the next start continues from the files in the cache")
+            raise SystemExit(130) from None
+        except Exception as err:  # the dashboard shows it
+            io.first_start.write_progress(cache, {"error": f"{type(err).__name__}: {err}"})
+            raise
+        bar.close()
+        io.first_start.write_progress(cache, {"stage": "done", "fraction": 1.0, "seconds_left": 0.0})
+        print(f"the embedded default is in {cache}: {', '.join(p.name for p in paths.values())}")
 
 
 def add_bench(sub: Any) -> None:

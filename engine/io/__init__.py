@@ -8,6 +8,7 @@ any observation file with QC; ``integrity`` the truncation checks of input files
 ``safety`` the guard that outputs never replace inputs and the temporary-file naming.
 """
 
+from engine.io import first_start
 from engine.io.analysis import partial_path
 from engine.io.core import (
     InputError,
@@ -16,7 +17,9 @@ from engine.io.core import (
     atomic_path,
     cache_dir,
     cached_default,
+    check_fields,
     check_writable,
+    default_files,
     history_line,
     load_geography,
     load_grid,
@@ -48,7 +51,13 @@ from engine.io.dsg import (
     write_profiles_incremental,
 )
 from engine.io.integrity import check_complete, readable
-from engine.io.observations import observation_format, open_observations, profile_times, read_observation_groups
+from engine.io.observations import (
+    check_observations,
+    observation_format,
+    open_observations,
+    profile_times,
+    read_observation_groups,
+)
 from engine.io.profile_index import read_profile_headers, read_profile_summary
 from engine.io.realformats import depth_from_pressure, read_argo, read_en4
 from engine.io.safety import check_outputs_distinct, clean_stale_temps
@@ -64,10 +73,14 @@ __all__ = [
     "cached_default",
     "check_complete",
     "check_outputs_distinct",
+    "check_fields",
+    "check_observations",
     "check_writable",
     "clean_stale_temps",
     "classify_platform",
+    "default_files",
     "default_obs_error",
+    "first_start",
     "depth_from_pressure",
     "history_line",
     "load_geography",

@@ -25,7 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from engine.config import Config, GridSpec, config_from_dict, config_to_dict
-from engine.errors import InputError
+from engine.errors import InputError, file_error
 from engine.grid import Grid, build_grid
 from engine.io.integrity import check_complete
 from engine.io.safety import clean_stale_temps, temp_sibling
@@ -300,6 +300,22 @@ def open_fields(path: str | Path) -> xr.Dataset:
         raise InputError(f"{file} is not a readable netCDF file ({type(err).__name__}); check the path") from None
 
 
+FIELD_DIMS = {"time", "depth", "lat", "lon"}
+
+
+def check_fields(path: str | Path) -> None:
+    """Fail with one line unless ``path`` is a gridded temperature file (``thetao`` or
+    ``thetao_anomaly`` on time, depth, lat, lon: a world or an analysis)."""
+    file = Path(path)
+    with open_fields(file) as ds:
+        if any(v in ds and set(ds[v].dims) == FIELD_DIMS for v in ("thetao", "thetao_anomaly")):
+            return
+        profiles = ds.attrs.get("featureType") == "profile" or "rowSize" in ds.variables
+    if profiles:
+        raise file_error(file, "is an observation (profile) file, not a gridded field", "give it as the observations")
+    raise file_error(file, "holds no thetao on (time, depth, lat, lon)", "give a world or analysis file made by DeepDA")
+
+
 def write_world(
     world: Any,
     path: str | Path,
@@ -333,16 +349,25 @@ def write_default_manifest(cache: Path, paths: dict[str, Path], model: Path) -> 
     write_text(cache / DEFAULT_MANIFEST, json.dumps(entry, indent=1))
 
 
-def cached_default(cache: Path, model: Path) -> dict[str, Path] | None:
-    """The embedded default's files recorded in ``cache`` by :func:`write_default_manifest`,
-    if they exist and were made with ``model`` as it is now (same size and time); else None."""
+def default_files(cache: Path, model: Path) -> dict[str, Path]:
+    """Those of the embedded default's files ("world", "obs", "analysis") that the manifest
+    in ``cache`` (:func:`write_default_manifest`) records and that exist, if they were made
+    with ``model`` as it is now (same size and time); else none. A default being computed
+    records each file as it is finished."""
     try:
         entry = json.loads((cache / DEFAULT_MANIFEST).read_text())
-        paths = {k: Path(entry[k]) for k in ("world", "obs", "analysis")}
+        paths = {k: Path(entry[k]) for k in ("world", "obs", "analysis") if k in entry}
         current = all(entry[k] == v for k, v in _model_stamp(model).items())
     except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return paths if current and all(p.exists() for p in paths.values()) else None
+        return {}
+    return {k: p for k, p in paths.items() if p.exists()} if current else {}
+
+
+def cached_default(cache: Path, model: Path) -> dict[str, Path] | None:
+    """The embedded default's files recorded in ``cache`` by :func:`write_default_manifest`,
+    if all three exist and were made with ``model`` as it is now; else None."""
+    paths = default_files(cache, model)
+    return paths if len(paths) == 3 else None
 
 
 def read_natural_earth(kind: str) -> list[Any]:

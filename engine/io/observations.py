@@ -53,6 +53,23 @@ def observation_format(file: Path, format: str | None) -> str:
     raise file_error(file, "cannot tell which observation format this is", "give --format dsg, en4, argo or csv")
 
 
+def check_observations(path: str | Path) -> str:
+    """The format of an observation file, or one line saying why it is none (a gridded
+    world or analysis given in its place is named as such)."""
+    from engine.io.core import check_fields
+
+    file = Path(path).expanduser()
+    try:
+        return observation_format(file, None)
+    except InputError as err:
+        problem = err
+    try:
+        check_fields(file)
+    except InputError:
+        raise problem from None
+    raise file_error(file, "is a gridded field, not observations", "give it as the world or an analysis")
+
+
 def open_observations(
     path: str | Path,
     format: str | None = None,
