@@ -22,6 +22,7 @@ from engine import io, summary
 from engine.assimilate import assimilate_to_file
 from engine.checkpoint import load_checkpoint
 from engine.config import Config
+from engine.evaluate_checks import check_evaluation
 from engine.grid import Grid, build_grid, step_day_of_year, time_to_step
 from engine.observing import ObservingNetwork, iter_observe
 from engine.qc import run_qc
@@ -234,7 +235,8 @@ def evaluate_files(
 
     grid = build_grid(config.grid, io.load_geography())
     keep = ("thetao_anomaly", "thetao_spread")
-    opened = {name: (d := io.open_fields(path))[[v for v in keep if v in d]] for name, path in analyses.items()}
+    checked = check_evaluation(config, grid, analyses, truth_path)
+    opened = {name: d[[v for v in keep if v in d]] for name, d in checked.items()}
     times = next(iter(opened.values()))["time"].values
     years = pd.DatetimeIndex(times).year
     period = (int(years.min()), int(years.max()))
