@@ -475,8 +475,7 @@ def config_from_dict(values: dict[str, Any], base: Config | None = None) -> Conf
         raise setting_error("config", values, 'sections of settings such as [grid] and [train], or preset = "coarse"')
     values = dict(values)
     if "preset" in values:
-        name = values.pop("preset")
-        base = preset(name) if isinstance(name, str) else preset(repr(name))
+        base = preset(values.pop("preset"))
     base = base or Config()
     names = [f.name for f in fields(Config)]
     _unknown("", set(values) - set(names), ["preset", *names])

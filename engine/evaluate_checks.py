@@ -92,7 +92,7 @@ def check_evaluation(
             if truth["time"].dtype != times.dtype or not np.isin(times.values, truth["time"].values).all():
                 raise file_error(
                     truth_path,
-                    f"the truth covers {_years(truth['time'])} and the analyses {_years(times)}, not all of which it holds",
+                    f"the truth covers {_years(truth['time'])}, not every step of the analyses, {_years(times)}",
                     "give the world file of the run the observations were drawn from (deepda world --run historical)",
                 )
     else:

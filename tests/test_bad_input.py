@@ -219,7 +219,7 @@ EVALUATE = [
     (("--analysis", "analysis.nc", "--truth", "world_other_grid.nc"), r"world_other_grid.nc: the truth is on a 4x4x8"),
     (
         ("--analysis", "analysis.nc", "--truth", "world_short.nc"),
-        r"the truth covers 2010-2010 \(30 steps\) and the analyses 2010-2010 \(73 steps\)",
+        r"the truth covers 2010-2010 \(30 steps\), not every step of the analyses, 2010-2010 \(73 steps\)",
     ),
     (
         ("--analysis", "analysis.nc", "--truth", "world.nc", "--obs", "analysis.nc"),
