@@ -359,7 +359,7 @@ TRAIN_RULES = {
     "validation_years": Rule(1, 1000, unit="years"),
     "window": Rule(1, 1000, unit="steps"),
     "chains": Rule(1, 1024),
-    "chain_years": Rule(0.01, 1000.0, unit="years"),
+    "chain_years": Rule(0.01, unit="years", note="a huge value never restarts a chain"),
     "backprop_steps": Rule(1, 1000),
     "steps": STEPS,
     "learning_rate": RATE,
