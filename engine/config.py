@@ -10,8 +10,12 @@ file reading itself lives in ``engine.io``).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+
+from engine.config_rules import Rule, check_fields, require
+from engine.errors import SettingError, setting_error
 
 # Depth levels (m, layer centres).  Coarse and medium are hand-picked to resolve the
 # thermocline; paper has 10 m spacing to 195 m then geometric stretching to 2000 m.
@@ -30,6 +34,11 @@ def _paper_depths() -> tuple[float, ...]:
 
 
 PAPER_DEPTHS = _paper_depths()
+PLATFORM_NAMES = ("argo", "xbt", "ctd", "mooring", "sst")  # the OSSE platforms (engine.observe.profiles.PLATFORMS)
+OBS_INPUT_NAMES = ("obs", "innovation", "error")  # engine.nn.generator.OBS_INPUTS
+NETWORK_YEARS = (1981, 2020)  # first and last year of the OSSE observing networks
+ONI_YEARS = (1950, 2021)  # full years of the shipped Nino-3.4 record the historical run follows
+SEED = Rule(0, 2**32 - 1)
 
 
 @dataclass(frozen=True)
@@ -68,12 +77,25 @@ class GridSpec:
         return (self.nz, self.nlat, self.nlon)
 
     def __post_init__(self) -> None:
-        if self.resolution <= 0 or abs(180.0 / self.resolution - round(180.0 / self.resolution)) > 1e-9:
-            raise ValueError(f"grid resolution {self.resolution} must divide 180 degrees evenly")
-        d = list(self.depths)
-        if not d or any(b <= a for a, b in zip(d, d[1:], strict=False)) or d[0] <= 0:
-            raise ValueError("grid depths must be positive and strictly increasing")
-        object.__setattr__(self, "depths", tuple(float(x) for x in d))
+        check_fields(self, GRID_RULES, "grid")
+        steps = self.resolution / 0.5
+        require(
+            abs(steps - round(steps)) < 1e-9 and abs(180.0 / self.resolution - round(180.0 / self.resolution)) < 1e-9,
+            "grid.resolution", self.resolution,
+            "a multiple of 0.5 degree that divides 180 evenly, e.g. 1, 2.5 or 5 (the geography is at 0.5 degree)",
+        )  # fmt: skip
+        d = self.depths
+        require(
+            all(b > a for a, b in zip(d, d[1:], strict=False)),
+            "grid.depths", list(d), "level depths must increase strictly downwards",
+        )  # fmt: skip
+
+
+GRID_RULES = {
+    "resolution": Rule(0.5, 90.0, unit="degrees", note="a multiple of 0.5 that divides 180"),
+    # the shipped Levitus climatology reaches 5000 m
+    "depths": Rule(0.5, 5000.0, size=(1, 200), unit="m"),
+}
 
 
 @dataclass(frozen=True)
@@ -105,6 +127,42 @@ class WorldSpec:
     historical_end_year: int = 2020
     control_start_year: int = 1  # control runs use model years on a noleap calendar
 
+    def __post_init__(self) -> None:
+        check_fields(self, WORLD_RULES, "world")
+        pairs = (
+            ("min_memory_days", self.min_memory_days, self.max_memory_years * 365.0, "max_memory_years * 365"),
+            ("min_length_km", self.min_length_km, self.max_length_km, "max_length_km"),
+            ("min_efold_m", self.min_efold_m, self.max_efold_m, "max_efold_m"),
+            ("historical_start_year", self.historical_start_year, self.historical_end_year, "historical_end_year"),
+        )
+        for name, low, high, bound in pairs:
+            require(low <= high, f"world.{name}", low, f"at most world.{bound} ({high:g})")
+
+
+WORLD_RULES = {
+    "seed": SEED,
+    "steps_per_year": Rule(1, 365, note="73 = pentads, 12 = months"),
+    "n_modes": Rule(3, 1000, note="the ENSO pair and at least one more"),
+    "min_memory_days": Rule(1.0, 36500.0, unit="days"),
+    "max_memory_years": Rule(0.01, 1000.0, unit="years"),
+    "min_length_km": Rule(10.0, 40000.0, unit="km"),
+    "max_length_km": Rule(10.0, 40000.0, unit="km"),
+    "min_efold_m": Rule(1.0, 10000.0, unit="m"),
+    "max_efold_m": Rule(1.0, 10000.0, unit="m"),
+    "enso_period_years": Rule(0.5, 50.0, unit="years"),
+    "enso_damping_years": Rule(0.1, 100.0, unit="years"),
+    "enso_nino34_std": Rule(0.0, 5.0, unit="degC"),
+    "eddy_memory_pentads": Rule(0.1, 1000.0, unit="pentads"),
+    "eddy_length_km": Rule(10.0, 5000.0, unit="km"),
+    "eddy_variance_fraction": Rule(0.0, 0.95),
+    "surface_warming_per_decade": Rule(-2.0, 2.0, unit="degC"),
+    "warming_efold_m": Rule(1.0, 10000.0, unit="m"),
+    "volcanic_cooling": Rule(-5.0, 5.0, unit="degC"),
+    "historical_start_year": Rule(*ONI_YEARS, note="the years of the shipped ENSO record"),
+    "historical_end_year": Rule(*ONI_YEARS, note="the years of the shipped ENSO record"),
+    "control_start_year": Rule(1, 9999),
+}
+
 
 @dataclass(frozen=True)
 class NetworkSpec:
@@ -125,12 +183,32 @@ class NetworkSpec:
     argo_floats_2007: int = 3000
     sst_clear_fraction: float = 0.3  # share of ocean cells seen by satellite each pentad
 
+    def __post_init__(self) -> None:
+        check_fields(self, NETWORK_RULES, "network")
+        require(len(set(self.platforms)) == len(self.platforms), "network.platforms", list(self.platforms),
+                "each platform at most once")  # fmt: skip
+        require(bool(self.active), "network.deny", list(self.deny),
+                f"leave at least one of network.platforms ({', '.join(self.platforms)}) observing")  # fmt: skip
+        missing = [p for p in self.active if p not in dict(self.errors)]
+        require(not missing, "network.errors", [list(e) for e in self.errors],
+                f"an error for every observing platform; add {', '.join(missing)}")  # fmt: skip
+
     def error(self, platform: str) -> float:
         return dict(self.errors)[platform]
 
     @property
     def active(self) -> tuple[str, ...]:
         return tuple(p for p in self.platforms if p not in self.deny)
+
+
+NETWORK_RULES = {
+    "seed": SEED,
+    "platforms": Rule(choices=PLATFORM_NAMES, size=(1, len(PLATFORM_NAMES))),
+    "deny": Rule(choices=PLATFORM_NAMES, size=(0, len(PLATFORM_NAMES))),
+    "errors": Rule(0.0, 10.0, choices=PLATFORM_NAMES, unit="degC", note="[platform, error] pairs"),
+    "argo_floats_2007": Rule(0, 100000),
+    "sst_clear_fraction": Rule(0.0, 1.0),
+}
 
 
 @dataclass(frozen=True)
@@ -162,16 +240,27 @@ class ModelSpec:
     offset_patterns: int = 8
 
     def __post_init__(self) -> None:
-        if self.reduced_space < 0 or self.offset_patterns < 0:
-            raise ValueError("model.reduced_space and model.offset_patterns must be 0 or more")
-        if self.offset_patterns > 0 and self.reduced_space == 0:
-            raise ValueError(
-                "model.offset_patterns extend the reduced space's EOFs, and reduced_space is 0; "
-                "set offset_patterns = 0 or reduced_space > 0"
-            )
+        check_fields(self, MODEL_RULES, "model")
+        require(len(self.kernels) <= self.n_stages, "model.kernels", [list(k) for k in self.kernels],
+                f"at most model.n_stages ({self.n_stages}) kernels, one per stage")  # fmt: skip
+        require(len(set(self.obs_inputs)) == len(self.obs_inputs), "model.obs_inputs", list(self.obs_inputs),
+                "each input at most once")  # fmt: skip
+        require(
+            self.offset_patterns == 0 or self.reduced_space > 0, "model.offset_patterns", self.offset_patterns,
+            "they extend the reduced space's EOFs, and reduced_space is 0; set offset_patterns = 0 or reduced_space > 0",
+        )  # fmt: skip
 
 
-NETWORK_YEARS = (1981, 2020)  # first and last year of the OSSE observing networks
+MODEL_RULES = {
+    "relu_channels": Rule(1, 1024),
+    "tanh_channels": Rule(1, 1024),
+    "n_stages": Rule(1, 6, note="each pools 2x2 horizontally"),
+    "kernels": Rule(1, 15, size=(1, 6), note="[lon, lat, depth] per stage"),
+    "disc_channels": Rule(1, 1024),
+    "obs_inputs": Rule(choices=OBS_INPUT_NAMES, size=(1, len(OBS_INPUT_NAMES))),
+    "reduced_space": Rule(0, 10000, note="0 is the reference architecture"),
+    "offset_patterns": Rule(0, 1000),
+}
 
 
 @dataclass(frozen=True)
@@ -246,20 +335,54 @@ class TrainSpec:
     network_years: tuple[int, int] = NETWORK_YEARS
 
     def __post_init__(self) -> None:
-        years = self.network_years
+        check_fields(self, TRAIN_RULES, "train")
         first, last = NETWORK_YEARS
-        if len(years) != 2 or not first <= years[0] <= years[1] <= last:
-            raise ValueError(
-                f"train.network_years must be [first, last] within {first}-{last} (the OSSE networks' years), "
-                f"got {list(self.network_years)}"
-            )
-        if self.loss_units not in ("network", "degC"):
-            raise ValueError(f'train.loss_units must be "network" or "degC", got {self.loss_units!r}')
-        if not 1 <= self.batch_size <= self.chains:
-            raise ValueError(
-                f"train.batch_size must be 1 to train.chains ({self.chains}), got {self.batch_size}; "
-                "raise train.chains to cycle more chains side by side"
-            )
+        require(self.network_years[0] <= self.network_years[1], "train.network_years", list(self.network_years),
+                f"[first, last] within {first}-{last} (the OSSE networks' years), first <= last")  # fmt: skip
+        require(self.validation_years < self.control_years, "train.validation_years", self.validation_years,
+                f"fewer than train.control_years ({self.control_years}): training needs the years before them")  # fmt: skip
+        require(self.batch_size <= self.chains, "train.batch_size", self.batch_size,
+                f"1 to train.chains ({self.chains}); raise train.chains to cycle more chains side by side")  # fmt: skip
+        for name in ("backprop_steps", "finetune_backprop_steps"):
+            require(getattr(self, name) <= self.window, f"train.{name}", getattr(self, name),
+                    f"at most train.window ({self.window}), the steps of one window")  # fmt: skip
+        require(self.offset_efold_m[0] <= self.offset_efold_m[1], "train.offset_efold_m",
+                list(self.offset_efold_m), "[shortest, longest] depth scales, shortest first")  # fmt: skip
+
+
+STEPS = Rule(0, 10_000_000)
+RATE = Rule(1e-8, 1.0)
+WEIGHT = Rule(0.0, 1000.0)
+TRAIN_RULES = {
+    "seed": SEED,
+    "control_years": Rule(2, 10000, unit="years"),
+    "validation_years": Rule(1, 1000, unit="years"),
+    "window": Rule(1, 1000, unit="steps"),
+    "chains": Rule(1, 1024),
+    "chain_years": Rule(0.01, unit="years", note="a huge value never restarts a chain"),
+    "backprop_steps": Rule(1, 1000),
+    "steps": STEPS,
+    "learning_rate": RATE,
+    "learning_rate_floor": Rule(0.0, 1.0),
+    "finetune_steps": STEPS,
+    "finetune_backprop_steps": Rule(1, 1000),
+    "finetune_learning_rate": RATE,
+    "ema_decay": Rule(0.0, 0.9999, note="0 is off"),
+    "discriminator_learning_rate": RATE,
+    "mse_weight": WEIGHT,
+    "loss_units": Rule(choices=("network", "degC")),
+    "adversarial_weight": WEIGHT,
+    "adversarial_warmup": Rule(0.0, 1.0, note="a share of the steps"),
+    "discriminator_weight": WEIGHT,
+    "checkpoint_every": Rule(1, 10_000_000, unit="windows"),
+    "validate_every": Rule(1, 10_000_000, unit="windows"),
+    "patience": Rule(1, 1_000_000, unit="validations"),
+    "batch_size": Rule(1, 1024),
+    "offset_share": Rule(0.0, 1.0),
+    "offset_surface_std": Rule(0.0, 5.0, unit="degC"),
+    "offset_efold_m": Rule(1.0, 10000.0, unit="m"),
+    "network_years": Rule(*NETWORK_YEARS, note="the OSSE networks' years"),
+}
 
 
 @dataclass(frozen=True)
@@ -307,7 +430,7 @@ def preset(name: str) -> Config:
             ),
             train=TrainSpec(control_years=41, validation_years=5, adversarial_weight=0.1),
         )
-    raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
+    raise setting_error("preset", name, f"one of {', '.join(PRESET_NAMES)}")
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:
@@ -326,36 +449,40 @@ def config_to_dict(config: Config) -> dict[str, Any]:
     }
 
 
+def _unknown(where: str, names: set[str], known: list[str]) -> None:
+    """A SettingError for a misspelt key or section: the nearest known name, else all of them."""
+    if not names:
+        return
+    name = sorted(names)[0]
+    near = difflib.get_close_matches(name, known, n=1)
+    fix = f"did you mean {where}{near[0]}?" if near else f"the known ones are {', '.join(known)}"
+    raise SettingError(f"unknown {'setting' if where else 'config section'} {where}{name}; {fix}")
+
+
 def _section_from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
-    known = {f.name: f for f in fields(cls)}
-    unknown = set(values) - set(known)
-    if unknown:
-        raise ValueError(f"unknown key(s) in [{where}]: {', '.join(sorted(unknown))}")
-    kwargs = {}
-    for name, value in values.items():
-        default = getattr(cls(), name)
-        if isinstance(default, tuple):
-            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-        kwargs[name] = value
-    return cls(**kwargs)
+    _unknown(f"{where}.", set(values) - {f.name for f in fields(cls)}, [f.name for f in fields(cls)])
+    return cls(**values)  # the spec's __post_init__ checks and normalises every value
 
 
 def config_from_dict(values: dict[str, Any], base: Config | None = None) -> Config:
     """Build a Config from a nested dict, starting from ``base`` (default: coarse preset).
 
-    A top-level ``preset = "name"`` key picks the base. Unknown sections or keys raise
-    ``ValueError`` naming them, so a typo never passes silently.
+    A top-level ``preset = "name"`` key picks the base. Unknown sections or keys, and values
+    of the wrong type or out of range, raise a :class:`~engine.errors.SettingError` naming
+    them, so a typo never passes silently.
     """
+    if not isinstance(values, dict):
+        raise setting_error("config", values, 'sections of settings such as [grid] and [train], or preset = "coarse"')
     values = dict(values)
     if "preset" in values:
-        base = preset(str(values.pop("preset")))
+        base = preset(values.pop("preset"))
     base = base or Config()
-    sections = {f.name: f for f in fields(Config)}
-    unknown = set(values) - set(sections)
-    if unknown:
-        raise ValueError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+    names = [f.name for f in fields(Config)]
+    _unknown("", set(values) - set(names), ["preset", *names])
     updates = {}
     for name, section_values in values.items():
+        if not isinstance(section_values, dict):
+            raise setting_error(name, section_values, f"a section [{name}] of settings, e.g. [{name}] seed = 1")
         current = dataclasses.asdict(getattr(base, name))
         current.update(section_values)
         updates[name] = _section_from_dict(type(getattr(base, name)), current, name)

@@ -14,14 +14,19 @@ class InputError(Exception):
     """A problem with what the user gave us; the message is one line with the fix."""
 
 
+class SettingError(InputError, ValueError):
+    """A setting out of its valid range. Also a ValueError: code that builds specs directly
+    (tests, notebooks) catches what it always caught."""
+
+
 def file_error(file: str | Path, problem: str, fix: str) -> InputError:
     """One line: the file, what is wrong with it, and what to do."""
     return InputError(f"{file}: {problem}; {fix}".replace("\n", " "))
 
 
-def setting_error(name: str, value: object, expected: str) -> InputError:
+def setting_error(name: str, value: object, expected: str) -> SettingError:
     """One line for a setting out of its valid range: its name, the value, what is valid."""
-    return InputError(f"setting {name} = {value!r} is invalid: {expected}".replace("\n", " "))
+    return SettingError(f"setting {name} = {value!r} is invalid: {expected}".replace("\n", " "))
 
 
 def with_flag(flag: str, err: InputError) -> InputError:

@@ -23,6 +23,7 @@ from engine.config import Config
 from engine.da.base import Cancelled
 from engine.da.reanalysis import assimilate_to_file
 from engine.evaluate import summary
+from engine.evaluate.checks import check_evaluation
 from engine.evaluate.scoring import ObservedCells, OsseScores
 from engine.grid import Grid, step_day_of_year, time_to_step
 from engine.observe.network import ObservingNetwork, iter_observe
@@ -316,7 +317,8 @@ def evaluate_files(
 
     grid = io.load_grid(config.grid)
     keep = ("thetao_anomaly", "thetao_spread")
-    opened = {name: (d := io.open_fields(path))[[v for v in keep if v in d]] for name, path in analyses.items()}
+    checked = check_evaluation(config, grid, analyses, truth_path)
+    opened = {name: d[[v for v in keep if v in d]] for name, d in checked.items()}
     times = next(iter(opened.values()))["time"].values
     years = pd.DatetimeIndex(times).year
     period = (int(years.min()), int(years.max()))

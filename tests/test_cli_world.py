@@ -54,14 +54,14 @@ def test_cdo_reads_names_units_levels_and_dates(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--years", "0"], "--years 0 must be at least 1"),
+        (["--years", "0"], "--years: '0' must be a whole number from 1 to 100000"),
         (["--run", "historical", "--period", "1900-1950"], "outside the historical run"),
         (["--run", "historical", "--period", "abc"], "is not YEAR or YEAR-YEAR"),
         (["--run", "historical", "--period", "2000-1990"], "FIRST <= LAST"),
         (["--period", "1990-1991"], "--period is for --run historical"),
         (["--run", "historical", "--years", "3"], "--years is for --run control"),
         (["--preset", "fine"], "invalid choice"),
-        (["--years", "ten"], "invalid int value"),
+        (["--years", "ten"], "--years: 'ten' must be a whole number"),
         (["--config", "missing.toml"], "does not exist"),
     ],
 )

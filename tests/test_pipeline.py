@@ -85,7 +85,7 @@ def test_assimilate_errors_are_one_line(run_dir, tmp_path, capsys):
     cases = [
         (["--method", "persistence", "--obs", str(tmp_path / "missing.nc")], "does not exist"),
         (["--model", str(tmp_path / "none.pt"), "--obs", str(run_dir / "obs.nc")], "does not exist"),
-        (["--method", "persistence", "--obs", str(run_dir / "obs.nc"), "--members", "0"], "at least 1"),
+        (["--method", "persistence", "--obs", str(run_dir / "obs.nc"), "--members", "0"], "from 1 to 1000"),
         (["--method", "persistence", "--obs", str(run_dir / "obs.nc"), "--resume"], "nothing to resume"),
     ]
     garbage = tmp_path / "garbage.nc"

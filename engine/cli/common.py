@@ -7,14 +7,17 @@ folded into one line too); Ctrl-C ends with exit code 130 and no partial output.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 from engine import io
-from engine.config import PRESET_NAMES, Config, preset
+from engine.config import NETWORK_YEARS, PRESET_NAMES, SEED, Config, preset
+from engine.errors import file_error
 from engine.progress import Eta, format_duration
 
 EXIT_BAD_INPUT = 2
@@ -103,21 +106,65 @@ class LineProgress:
         print(text, file=sys.stderr, flush=True)
 
 
-def parse_period(text: str) -> tuple[int, int]:
-    """'1981-2020' -> (1981, 2020); one year 'YYYY' -> (YYYY, YYYY)."""
+def whole(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``lo`` to ``hi`` (the range is in the message)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{text!r} must be a whole number from {lo} to {hi}")
+        return value
+
+    return parse
+
+
+YEARS = whole(1, 100_000)  # control-run years; the memory estimate has the last word
+MEMBERS = whole(1, 1000)
+SEEDS = whole(int(SEED.lo or 0), int(SEED.hi or 0))
+
+
+def parse_period(text: str, within: tuple[int, int] | None = None, what: str = "") -> tuple[int, int]:
+    """'1981-2020' -> (1981, 2020); one year 'YYYY' -> (YYYY, YYYY); inside ``within``
+    (first, last), which ``what`` names, when given."""
     try:
         parts = [int(p) for p in text.split("-")]
     except ValueError:
-        raise io.InputError(f"period {text!r} is not YEAR or YEAR-YEAR, e.g. 1981-2020") from None
+        raise io.InputError(f"--period {text!r} is not YEAR or YEAR-YEAR, e.g. 1981-2020") from None
     first, last = (parts[0], parts[-1]) if len(parts) in (1, 2) else (0, -1)
     if last < first:
-        raise io.InputError(f"period {text!r} must be YEAR or FIRST-LAST with FIRST <= LAST, e.g. 1981-2020")
+        raise io.InputError(f"--period {text!r} must be YEAR or FIRST-LAST with FIRST <= LAST, e.g. 1981-2020")
+    if within and not within[0] <= first <= last <= within[1]:
+        raise io.InputError(
+            f"--period {text} is outside {what} ({within[0]}-{within[1]}); choose years within {within[0]}-{within[1]}"
+        )
     return first, last
+
+
+def network_period(config: Config, text: str | None) -> tuple[int, int]:
+    """An OSSE period: inside both the observing networks' years and the historical run's."""
+    lo = max(NETWORK_YEARS[0], config.world.historical_start_year)
+    hi = min(NETWORK_YEARS[1], config.world.historical_end_year)
+    return (
+        parse_period(text, (lo, hi), "the years the OSSE networks and the historical run cover") if text else (lo, hi)
+    )
 
 
 def load_config(args: argparse.Namespace) -> Config:
     """The run's config: --config FILE if given, else the --preset; flags override."""
-    config = io.read_config(args.config) if getattr(args, "config", None) else preset(args.preset)
+    path = getattr(args, "config", None)
+    try:
+        config = io.read_config(path) if path else preset(args.preset)
+    except IsADirectoryError:
+        raise file_error(path, "is a folder", "give --config a .toml or .yaml file") from None
+    except PermissionError:
+        raise file_error(path, "cannot be read (permission denied)", "give --config a file you can read") from None
+    except UnicodeDecodeError:
+        raise file_error(path, "is not a text file", "give --config a .toml or .yaml file") from None
+    except OSError as err:
+        raise file_error(path, f"cannot be read ({err.strerror})", "give --config a readable file") from None
     if getattr(args, "seed", None) is not None:
         config = replace(config, world=replace(config.world, seed=args.seed))
     return config
@@ -133,12 +180,26 @@ def default_model() -> Path:
     return io.shipped_model()
 
 
-def out_dir(path: str) -> Path:
-    """An output folder, created if missing (its parent must exist)."""
+def out_dir(path: str, create: bool = True) -> Path:
+    """An output folder, created if missing (its parent must exist); ``create=False`` only checks."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise io.InputError(f"--out {folder} is a file; give a folder")
     if not folder.parent.is_dir():
         raise io.InputError(f"--out {folder}: folder {folder.parent} does not exist; create it first")
-    folder.mkdir(exist_ok=True)
+    if create:
+        folder.mkdir(exist_ok=True)
     return folder
+
+
+@contextlib.contextmanager
+def new_folder(path: str) -> Iterator[Path]:
+    """:func:`out_dir`, removed again when the verb fails and leaves the folder it made empty."""
+    existed = Path(path).exists()
+    folder = out_dir(path)
+    try:
+        yield folder
+    except BaseException:
+        if not existed and not any(folder.iterdir()):
+            folder.rmdir()
+        raise

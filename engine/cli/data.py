@@ -8,8 +8,11 @@ from typing import Any
 
 from engine import io
 from engine.cli.common import (
+    SEEDS,
+    YEARS,
     common_options,
     load_config,
+    network_period,
     parse_period,
     progress_bar,
 )
@@ -21,9 +24,9 @@ def add_world(sub: Any) -> None:
     common_options(p)
     p.add_argument("--run", choices=("control", "historical"), default="control")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--years", type=int, help="control run length in years (default 10)")
+    group.add_argument("--years", type=YEARS, help="control run length in years (default 10)")
     group.add_argument("--period", help="historical period, e.g. 1981-2020 (default: the whole run)")
-    p.add_argument("--seed", type=int, help="world seed (default from the config)")
+    p.add_argument("--seed", type=SEEDS, help="world seed (default from the config)")
     p.add_argument("--out", required=True, help="output netCDF file")
     p.set_defaults(func=run_world)
 
@@ -39,17 +42,11 @@ def make_world(config: Config, run: str, years: int | None, period: str | None) 
         if period:
             raise io.InputError("--period is for --run historical; use --years N for a control run")
         n_years = 10 if years is None else years
-        if n_years < 1:
-            raise io.InputError(f"--years {n_years} must be at least 1")
         return ModelWorld(grid, config.world, run="control", n_steps=n_years * steps)
     if years is not None:
         raise io.InputError("--years is for --run control; use --period FIRST-LAST for a historical run")
-    first, last = (
-        parse_period(period) if period else (config.world.historical_start_year, config.world.historical_end_year)
-    )
     lo, hi = config.world.historical_start_year, config.world.historical_end_year
-    if first < lo or last > hi:
-        raise io.InputError(f"period {first}-{last} is outside the historical run {lo}-{hi}; choose years within it")
+    first, last = parse_period(period, (lo, hi), "the historical run") if period else (lo, hi)
     return historical_world(config, grid, (first, last))
 
 
@@ -69,7 +66,7 @@ def add_observe(sub: Any) -> None:
     p.add_argument("--network", choices=("historical",), default="historical", help="observing network history")
     p.add_argument("--period", help="years observed, e.g. 1981-2020 (default: the whole run)")
     p.add_argument("--deny", default="", help="platforms switched off, e.g. argo,xbt (denial experiment)")
-    p.add_argument("--seed", type=int, help="world seed (default from the config)")
+    p.add_argument("--seed", type=SEEDS, help="world seed (default from the config)")
     p.add_argument("--read", metavar="FILE", help="read a real observation file instead of simulating")
     p.add_argument("--format", choices=("dsg", "en4", "argo", "csv"), help="format of --read (default: by suffix)")
     p.add_argument(
@@ -107,7 +104,7 @@ def run_observe(args: argparse.Namespace) -> None:
     if args.counts:
         from engine.observe.network import yearly_counts
 
-        first, last = parse_period(args.period) if args.period else (1981, 2020)
+        first, last = network_period(config, args.period)
         counts = yearly_counts(_network(config, args.deny), range(first, last + 1), config.world.steps_per_year)
         print(counts.to_string())
         return
@@ -116,8 +113,9 @@ def run_observe(args: argparse.Namespace) -> None:
     from engine.osse import write_osse_observations
 
     io.check_writable(args.out)
+    first, last = network_period(config, args.period)
     config = replace(config, network=replace(config.network, deny=denied_platforms(args.deny)))
-    world = make_world(config, "historical", None, args.period)
+    world = make_world(config, "historical", None, f"{first}-{last}")
     with progress_bar(world.n_steps, "observe") as bar:
         network, rows = write_osse_observations(world, config, args.out, bar.update, args.command)
     print(f"wrote {args.out}: {rows} measurements, platforms {','.join(network.platforms)}")

@@ -9,11 +9,13 @@ from typing import Any
 
 from engine import io
 from engine.cli.common import (
+    MEMBERS,
     common_options,
     default_model,
     load_config,
     parse_period,
     progress_bar,
+    whole,
 )
 from engine.da.registry import BASELINES
 from engine.observe.profiles import PLATFORMS
@@ -27,7 +29,7 @@ def add_train(sub: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument(
         "--steps",
-        type=int,
+        type=whole(0, 10_000_000),
         help="windows of the one-step phase (default from the config); [train] finetune_steps more follow",
     )
     p.add_argument(
@@ -41,6 +43,7 @@ def add_train(sub: Any) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
+    from engine.memory import check_fits, train_bytes
     from engine.train.distributed import init_distributed
     from engine.train.samples import TrainingSamples
     from engine.train.trainer import train, with_steps
@@ -56,6 +59,10 @@ def run_train(args: argparse.Namespace) -> None:
     if args.init and args.resume:
         raise io.InputError("--init starts a new run and --resume continues one; give only one of them")
     config = with_steps(load_config(args), args.steps)
+    check_fits(
+        train_bytes(config), f"training on the {config.grid.name} grid ({config.train.control_years} control years)",
+        "lower [train] control_years, window or batch_size, or train on a coarser grid",
+    )  # fmt: skip
     rank = init_distributed()
     grid = io.load_grid(config.grid)
     init = None
@@ -98,7 +105,7 @@ def add_assimilate(sub: Any) -> None:
     group.add_argument("--method", choices=tuple(BASELINES), help="a classical baseline instead of DeepDA")
     p.add_argument("--obs", required=True, help="observation file (CF DSG profile netCDF from 'deepda observe')")
     p.add_argument("--period", help="years to analyse, e.g. 1981-2020 (default: the years observed)")
-    p.add_argument("--members", type=int, default=1, help="ensemble members (default 1)")
+    p.add_argument("--members", type=MEMBERS, default=1, help="ensemble members (default 1)")
     p.add_argument("--save-members", action="store_true", help="also write every member")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run (OUT.part)")
     p.add_argument(
@@ -168,7 +175,7 @@ def add_calibrate(sub: Any) -> None:
         "calibrate", help="tune a model's ensemble inflation on held-out control years (stored in the checkpoint)"
     )
     p.add_argument("--model", help="checkpoint to calibrate in place (default: the shipped one)")
-    p.add_argument("--members", type=int, default=10, help="ensemble size to calibrate for (default 10)")
+    p.add_argument("--members", type=whole(2, 1000), default=10, help="ensemble size to calibrate for (default 10)")
     p.set_defaults(func=run_calibrate)
 
 

@@ -10,11 +10,13 @@ from typing import Any
 
 from engine import io
 from engine.cli.common import (
+    MEMBERS,
     common_options,
     default_model,
     load_config,
+    network_period,
+    new_folder,
     out_dir,
-    parse_period,
     progress_bar,
 )
 from engine.config import preset
@@ -44,18 +46,25 @@ def _labelled(items: list[str]) -> dict[str, Path]:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
+    from engine.evaluate.checks import check_evaluation, check_observations
     from engine.evaluate.summary import as_markdown
     from engine.osse import evaluate_files, held_out_rmse
 
-    out = out_dir(args.out)
+    out_dir(args.out, create=False)
     config = load_config(args)
     if args.held_out:
-        table = held_out_rmse(config, args.held_out)
-        io.write_text(out / "held_out_rmse.csv", table.to_csv())
-        io.write_text(out / "held_out_rmse.md", as_markdown(table) + "\n")
+        with new_folder(args.out) as out:
+            table = held_out_rmse(config, args.held_out)
+            io.write_text(out / "held_out_rmse.csv", table.to_csv())
+            io.write_text(out / "held_out_rmse.md", as_markdown(table) + "\n")
         print(table.to_string())
         return
-    written = evaluate_files(config, _labelled(args.analysis), out, args.truth, args.obs, args.command)
+    analyses = _labelled(args.analysis)
+    check_evaluation(config, io.load_grid(config.grid), analyses, args.truth)
+    if args.obs:
+        check_observations(args.obs)
+    with new_folder(args.out) as out:
+        written = evaluate_files(config, analyses, out, args.truth, args.obs, args.command)
     print(written["headline"].to_string(index=False))
     print(f"wrote {', '.join(str(p) for k, p in written.items() if k != 'headline')}")
 
@@ -68,7 +77,7 @@ def add_osse(sub: Any) -> None:
     p.add_argument(
         "--methods", default=",".join(METHODS), help=f"comma-separated, from {', '.join(METHODS)} (default all)"
     )
-    p.add_argument("--members", type=int, default=1, help="DeepDA ensemble members (default 1)")
+    p.add_argument("--members", type=MEMBERS, default=1, help="DeepDA ensemble members (default 1)")
     p.add_argument("--out", required=True, help="output folder (created; reruns reuse finished files)")
     p.set_defaults(func=run_osse)
 
@@ -76,13 +85,9 @@ def add_osse(sub: Any) -> None:
 def run_osse(args: argparse.Namespace) -> None:
     from engine.osse import evaluate_files, make_truth_and_obs, run_methods
 
-    out = out_dir(args.out)
+    out_dir(args.out, create=False)
     config = load_config(args)
-    period = (
-        parse_period(args.period)
-        if args.period
-        else (config.world.historical_start_year, config.world.historical_end_year)
-    )
+    period = network_period(config, args.period)
     methods = {}
     for name in [m for m in args.methods.split(",") if m]:
         if name not in METHODS:
@@ -95,10 +100,13 @@ def run_osse(args: argparse.Namespace) -> None:
         bar.n = int(100 * fraction)
         bar.refresh()
 
-    paths = make_truth_and_obs(config, out, period, report, args.command)
-    analyses = run_methods(config, methods, paths["obs"], out, period, {"deepda": args.members}, report, args.command)
-    bar.close()
-    written = evaluate_files(config, analyses, out, paths["world"], paths["obs"], args.command)
+    with new_folder(args.out) as out:
+        paths = make_truth_and_obs(config, out, period, report, args.command)
+        analyses = run_methods(
+            config, methods, paths["obs"], out, period, {"deepda": args.members}, report, args.command
+        )
+        bar.close()
+        written = evaluate_files(config, analyses, out, paths["world"], paths["obs"], args.command)
     print(written["headline"].to_string(index=False))
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 from engine.config import Config
 from engine.config import preset as preset_config
 from engine.da.base import Cancelled, cycle, ensemble_fields, initial_backgrounds
-from engine.da.registry import make_method
+from engine.da.registry import BASELINES, make_method
 from engine.errors import InputError
 from engine.grid import Grid, step_times
 from engine.io import (
@@ -22,12 +22,13 @@ from engine.io import (
     write_profiles_incremental,
 )
 from engine.io.analysis import AnalysisWriter
+from engine.memory import assimilate_bytes, check_fits
 from engine.observe.gridding import obs_steps_from_file
 from engine.observe.withhold import Withholding
 
 
-def observed_years(obs_path: str | Path, grid: Grid) -> tuple[int, int]:
-    """First and last year with observations (the default assimilation period).
+def years_with_observations(obs_path: str | Path, grid: Grid) -> list[int]:
+    """The years (sorted) that hold observations.
 
     From the profile times alone when the file has a profile index (DeepDA DSG files);
     otherwise from the rows that pass QC.
@@ -39,8 +40,32 @@ def observed_years(obs_path: str | Path, grid: Grid) -> tuple[int, int]:
     times = times[~np.isnat(times)]
     if not len(times):
         raise InputError(f"{obs_path} has no observations to assimilate; check its QC summary")
-    years = pd.DatetimeIndex(times).year
-    return int(years.min()), int(years.max())
+    return sorted(int(y) for y in np.unique(pd.DatetimeIndex(times).year))
+
+
+def year_spans(years: list[int]) -> str:
+    """[1981, 1982, 1983, 1990] -> '1981-1983, 1990'."""
+    spans: list[list[int]] = []
+    for y in years:
+        if spans and y == spans[-1][1] + 1:
+            spans[-1][1] = y
+        else:
+            spans.append([y, y])
+    return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in spans)
+
+
+def check_period(obs_path: str | Path, grid: Grid, period: tuple[int, int] | None) -> tuple[int, int]:
+    """The period to assimilate (default: the years observed); an InputError when any of
+    its years has no observations, since the analysis there would be the first guess alone."""
+    years = years_with_observations(obs_path, grid)
+    first, last = period or (years[0], years[-1])
+    missing = sorted(set(range(first, last + 1)) - set(years))
+    if missing:
+        raise InputError(
+            f"{obs_path} has no observations in {year_spans(missing)} of the period {first}-{last}; "
+            f"choose a period within the observed years {year_spans(years)}"
+        )
+    return first, last
 
 
 def assimilate_to_file(
@@ -71,7 +96,11 @@ def assimilate_to_file(
         raise InputError(f"--members {members} must be at least 1")
     setup = make_method(method, config)
     assimilator, grid, config, attrs = setup.method, setup.grid, setup.config, setup.attrs
-    first, last = period or observed_years(obs_path, grid)
+    check_fits(
+        assimilate_bytes(config, members, deepda=str(method) not in BASELINES),
+        f"an assimilation with {members} members on the {config.grid.name} grid", "use fewer --members",
+    )  # fmt: skip
+    first, last = check_period(obs_path, grid, period)
     spy = config.world.steps_per_year
     n_steps = (last - first + 1) * spy
     times = step_times(first, n_steps, spy, "standard")

@@ -141,22 +141,50 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"checkpoint {file} is not a {FORMAT} file; give a file written by 'deepda train'")
-    config = config_from_dict(_with_legacy_defaults(payload["config"]))
+    _check_sections(file, payload)
+    try:
+        config = config_from_dict(_with_legacy_defaults(payload["config"]))
+    except InputError as err:
+        raise InputError(f"checkpoint {file} holds an invalid config ({err}); the file is damaged or foreign") from None
     generator = build_generator(config.model, config.grid.shape).to(device)
     try:
         generator.load_state_dict(payload["generator"])
     except RuntimeError:
         raise InputError(f"checkpoint {file}: weights do not match its model config; the file is corrupt") from None
+    try:
+        normalizer = Normalizer.from_dict(payload["normalizer"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError(f"checkpoint {file}: its normalizer has no per-level scale; the file is damaged") from None
     generator.eval()
     return Checkpoint(
         generator=generator,
         config=config,
-        normalizer=Normalizer.from_dict(payload["normalizer"]),
+        normalizer=normalizer,
         ocean=payload["ocean"].cpu().numpy().astype(bool),
         provenance=dict(payload["provenance"]),
         training=dict(payload.get("training", {})),
         ensemble=dict(payload.get("ensemble", {})),
     )
+
+
+REQUIRED = {"generator": dict, "config": dict, "normalizer": dict, "ocean": torch.Tensor, "provenance": dict}
+OPTIONAL = {"training": dict, "ensemble": dict}
+
+
+def _check_sections(file: Path, payload: dict[str, Any]) -> None:
+    """An InputError naming the first section that is missing, unknown or of the wrong kind."""
+    missing = [k for k in REQUIRED if k not in payload]
+    if missing:
+        raise InputError(f"checkpoint {file} lacks its {', '.join(missing)}; the file is damaged, write it again")
+    unknown = sorted(set(payload) - {"format", *REQUIRED, *OPTIONAL})
+    if unknown:
+        raise InputError(
+            f"checkpoint {file} has unknown section(s) {', '.join(map(str, unknown))}; "
+            "it was written by another program or a newer DeepDA"
+        )
+    for key, kind in {**REQUIRED, **OPTIONAL}.items():
+        if key in payload and not isinstance(payload[key], kind):
+            raise InputError(f"checkpoint {file}: its {key} is not a {kind.__name__}; the file is damaged")
 
 
 def _with_legacy_defaults(config: dict[str, Any]) -> dict[str, Any]:

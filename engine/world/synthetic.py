@@ -31,6 +31,7 @@ from scipy import linalg, ndimage
 
 from engine.config import WorldSpec
 from engine.grid import Grid, step_day_of_year, step_times
+from engine.memory import check_fits, world_bytes
 from engine.world import patterns as wp
 from engine.world.modes import lim_dynamics, oni_amplitudes
 
@@ -114,6 +115,12 @@ class ModelWorld:
         if n_steps <= 0:
             raise ValueError(f"n_steps must be positive, got {n_steps}")
         self.n_steps = int(n_steps)
+        years = self.n_steps / spec.steps_per_year
+        check_fits(
+            world_bytes(grid.shape, spec.n_modes, self.n_steps),
+            f"a {run} run of {years:.10g} years ({self.n_steps} steps) on the {grid.spec.name} grid",
+            "ask for fewer years, or fewer world.n_modes",
+        )
         self._oni = oni
         self._run_code = RUN_CODES[run]
         self._amplitudes: np.ndarray | None = None
