@@ -26,7 +26,7 @@ from viewer.views.explore import ExplorePage
 from viewer.views.export import ExportPage, export
 from viewer.views.observations import ObservationsPage
 from viewer.views.trends import TrendsPage
-from viewer.views.validate import ValidatePage
+from viewer.views.validate import OBS_OPTION, ValidatePage
 
 
 @pytest.fixture(scope="session")
@@ -236,7 +236,7 @@ def test_validate_page(state):
     assert (profiles["persistence"] > 0).all()
     assert float(profiles["persistence"][0]) < float(profiles["persistence background"][0])
     assert page.rmse_series()["persistence"].sizes["time"] == len(state.store.times("persistence"))
-    page.with_obs.value = True  # grids the observation file: the observation-error line
+    page.with_obs.value = [OBS_OPTION]  # grids the observation file: the observation-error line
     observed = page.rmse_profiles()["observations"]
     assert observed.dims == ("depth",) and 0.05 < float(observed[0]) < 2.0
     page.on_score()
@@ -366,12 +366,15 @@ def test_observations_page_reads_only_profiles_of_a_dsg_file(viewer_files, tmp_p
     page = ObservationsPage(state, JobRunner(store), upload_dir=tmp_path)
     render(page)
     good = int((full["qc"] == 0).sum())
-    assert f"{len(full):,} measurements in {len(firsts):,} profiles, {good:,} good" in page.summary.object
+    sst = (firsts["platform"].astype(str) == "sst").to_numpy()
+    counted = f"{len(full):,} measurements: {int((~sst).sum()):,} profiles and {int(sst.sum()):,} satellite SST values"
+    assert f"{counted}; {good:,} good" in page.summary.object  # SST values are not counted as profiles
     pd.testing.assert_frame_equal(page.qc_table.value, qc_summary(full))
     pd.testing.assert_frame_equal(page.qc_summary(), qc_summary(full))
     expected = pd.crosstab(pd.DatetimeIndex(firsts["time"]).year, firsts["platform"].astype(str))
     expected.index.name = "year"
-    pd.testing.assert_frame_equal(page.counts(), expected)
+    expected.columns = [f"{c} (field values)" if c == "sst" else c for c in expected.columns]
+    pd.testing.assert_frame_equal(page.counts(), expected, check_column_type=False)
     prof = page.profiles()
     assert list(prof.columns) == ["time", "lat", "lon", "platform", "rows", "good", "x"]
     np.testing.assert_array_equal(prof["rows"], full.groupby("profile_id", sort=False).size())
@@ -382,7 +385,7 @@ def test_observations_page_reads_only_profiles_of_a_dsg_file(viewer_files, tmp_p
     page.on_load()
     assert state.observations == "again" and "again" in page.summary.object, page.status.object
     state.observations = "observations"
-    assert f"{len(firsts):,} profiles" in page.summary.object
+    assert f"{int((~sst).sum()):,} profiles" in page.summary.object
 
 
 # --- the app ---------------------------------------------------------------------------------

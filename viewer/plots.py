@@ -49,7 +49,9 @@ NAMES = {
 UNITS = {"absolute": "degC", "anomaly": "degC", "spread": "degC", "error": "degC", "trend": "degC per decade"}
 LABELS = {kind: f"{NAMES[kind]} ({UNITS[kind]})" for kind in NAMES}
 DEPTH_LABEL = "depth (m)"
-DEPTH_TICKS = (0, 50, 100, 200, 300, 500, 700, 1000, 1500, 2000, 3000, 4000, 5000)
+DEPTH_TICKS = (0, 100, 200, 500, 1000, 1500, 2000, 3000, 4000, 5000)
+MAP_LON_TICKS = tuple(float(lon - 180) for lon in range(0, 360, 60))  # map x of 0, 60E, 120E, 180, 120W, 60W
+MAP_LAT_TICKS = (-60.0, -30.0, 0.0, 30.0, 60.0)
 _LOADED: set[str] = set()
 
 
@@ -273,6 +275,8 @@ def map_opts() -> dict[str, Any]:
     return dict(
         xformatter=CustomJSTickFormatter(code=LON_TICKS),
         yformatter=CustomJSTickFormatter(code=LAT_TICKS),
+        xticks=list(MAP_LON_TICKS),
+        yticks=list(MAP_LAT_TICKS),
         xlabel="longitude",
         ylabel="latitude",
     )

@@ -163,7 +163,10 @@ class ExplorePage:
         return curves(data, LABELS[s.variable], "depth", depth_down=True).opts(
             hv.opts.Curve(**depth_axis(depths), framewise=True, tools=["hover"]),
             hv.opts.Overlay(
-                title=f"Profile at {where}, {date_label(s.time)}", legend_position="bottom_left", framewise=True
+                title=f"Profile at {where}, {date_label(s.time)}",
+                legend_position="bottom_left",
+                framewise=True,
+                fontsize={"title": "10pt"},  # the whole title in the narrow plot
             ),
         )
 

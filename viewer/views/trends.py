@@ -131,8 +131,8 @@ class TrendsPage:
         field = self.trend_field()
         image = map_image(field, "trend").redim.range(trend=symmetric(field.values, 0.05))
         years = derive.record_years(self.store, self.state.dataset)
-        short = " - SHORT RECORD, see the warning" if field.attrs.get("warning") else ""
-        title = f"Linear trend (degC per decade) at {self.state.depth:g} m, {years:.0f} years{short}"
+        short = ": SHORT RECORD" if field.attrs.get("warning") else ""
+        title = f"Linear trend (degC per decade), {self.state.depth:g} m, {years:.0f} years{short}"
         return image.opts(**map_image_opts("trend")).opts(title=title)
 
     def _hovmoller(self, **_: Any) -> hv.QuadMesh:

@@ -17,6 +17,8 @@ from viewer.plots import CMAPS, basemap, depth_axis, map_image, map_image_opts, 
 from viewer.state import LAYERS, AppState, Exportable
 from viewer.views.common import curves, date_label, link, pane
 
+OBS_OPTION = "Show the observation error"
+
 
 class ValidatePage:
     """Scores of the chosen analysis (the Dataset selector) against the chosen truth."""
@@ -38,8 +40,9 @@ class ValidatePage:
         link(self.depth, state, "depth_index")
         self.time = pn.widgets.IntSlider(label="Time step", start=0, end=1, value=state.time_index, show_value=False)
         link(self.time, state, "time_index")
-        # a short label: the whole of it is clickable (a long one wraps past the widget's box)
-        self.with_obs = pn.widgets.Checkbox(label="Show the observation error", value=False, width=300)
+        # a one-option CheckBoxGroup, whose label toggles it (Bokeh's Checkbox label is a plain
+        # div beside the box: clicking the text did nothing)
+        self.with_obs = pn.widgets.CheckBoxGroup(options=[OBS_OPTION], value=[], width=300)
         self.with_obs_note = pn.pane.Markdown("(grids the observation file: a few seconds)", margin=(0, 10))
         self.score = pn.widgets.Button(label="Score the open analyses", color="primary")
         self.score.on_click(self.on_score)
@@ -119,7 +122,7 @@ class ValidatePage:
                 out[f"{s.dataset} background"] = derive.background_rmse_by_depth(self.store, s.dataset, s.truth)
             except ValueError:
                 pass
-        if self.with_obs.value and s.observations is not None:
+        if OBS_OPTION in self.with_obs.value and s.observations is not None:
             out["observations"] = derive.observation_error(self.store, s.observations, s.truth)
         for method, series in (self.shipped() or {}).items():
             out[f"{method} (OSSE summary)"] = xr.DataArray(series.values, dims="depth", coords={"depth": series.index})
