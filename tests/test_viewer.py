@@ -26,7 +26,7 @@ from viewer.views.explore import ExplorePage
 from viewer.views.export import ExportPage, export
 from viewer.views.observations import ObservationsPage
 from viewer.views.trends import TrendsPage
-from viewer.views.validate import ValidatePage
+from viewer.views.validate import OBS_OPTION, ValidatePage
 
 
 @pytest.fixture(scope="session")
@@ -126,7 +126,7 @@ def test_tap_moves_the_point_and_updates_profile_series_and_sections(state):
     profiles = page.profiles()
     analysis = xr.open_dataset(state.store.source("persistence").path)["thetao"]
     np.testing.assert_allclose(profiles["persistence"].values, analysis[state.time_index, :, j, i].values)
-    assert set(profiles) == {"persistence", "truth (truth)"}
+    assert set(profiles) == {"persistence", "truth"}  # the truth said once, not "truth (truth)"
     series = page.series()["persistence"]
     assert series.sizes["time"] == analysis.sizes["time"]
     np.testing.assert_allclose(series.values, analysis[:, state.depth_index, j, i].values)
@@ -187,7 +187,12 @@ def test_observations_page_counts_and_qc(state, viewer_files, tmp_path):
     table, qc = state.store.observations("observations")
     counts = page.counts()
     assert counts.to_numpy().sum() == table["profile_id"].nunique()
-    assert set(counts.columns) <= {"argo", "xbt", "ctd", "mooring", "sst"} and list(counts.index) == [2000]
+    assert set(counts.columns) <= {"argo", "xbt", "ctd", "mooring", "sst (field values)"} and list(counts.index) == [
+        2000
+    ]
+    # satellite SST values are fields, not profiles: left out of the profile bars and counted apart
+    assert "sst (field values)" not in page.profile_counts().columns
+    assert "satellite SST values" in page.summary.object
     assert page.qc_table.value["rows"].sum() == len(table)
     # a CSV with bad rows, loaded by path: QC reasons appear in the summary
     bad = table.head(6).copy()
@@ -231,7 +236,7 @@ def test_validate_page(state):
     assert (profiles["persistence"] > 0).all()
     assert float(profiles["persistence"][0]) < float(profiles["persistence background"][0])
     assert page.rmse_series()["persistence"].sizes["time"] == len(state.store.times("persistence"))
-    page.with_obs.value = True  # grids the observation file: the observation-error line
+    page.with_obs.value = [OBS_OPTION]  # grids the observation file: the observation-error line
     observed = page.rmse_profiles()["observations"]
     assert observed.dims == ("depth",) and 0.05 < float(observed[0]) < 2.0
     page.on_score()
@@ -254,9 +259,9 @@ def test_trends_page(state):
     page = TrendsPage(state)
     render(page)
     means = page.layer_means()
-    assert set(means) == {"persistence", "truth (truth)"}
+    assert set(means) == {"persistence", "truth"}
     assert all(np.isfinite(m.values).all() for m in means.values())
-    ohc = page.heat_content("0-700 m")["truth (truth)"]
+    ohc = page.heat_content("0-700 m")["truth"]
     assert ohc.attrs["units"] == "ZJ" and np.isfinite(ohc.values).all()
     assert page.trend_field().dims == ("lat", "lon")
     assert page.hovmoller_field().dims[0] == "depth"
@@ -292,7 +297,12 @@ def test_export_page_buttons(state, tmp_path):
     path = page.save("csv")
     assert path.exists() and page.download.file == str(path)
     series = pd.read_csv(path, index_col=0)
-    assert "persistence" in series.columns
+    assert "persistence (degC)" in series.columns and series.index.name == "time"
+    # the point's position is in the file, not only in the page's title
+    j, i = state.cell()
+    ds = state.store.fields("persistence")
+    assert series["lat (degrees_north)"].eq(float(ds["lat"][j])).all()
+    assert series["lon (degrees_east)"].eq(float(ds["lon"][i])).all() and "depth (m)" in series.columns
 
 
 # --- assimilation jobs -------------------------------------------------------------------------
@@ -302,7 +312,9 @@ def test_assimilation_job_runs_and_joins_the_selector(state, tmp_path):
     runner = JobRunner(state.store)
     page = AssimilatePage(state, runner, out_dir=tmp_path)
     render(page)
+    assert page.method.value.endswith(".pt") and not page.preset.visible  # a checkpoint knows its grid
     page.method.value = "climatology"
+    assert page.preset.visible
     page.period.value = (2000, 2000)
     page.label.value = "clim run"
     page.on_run()
@@ -327,6 +339,7 @@ def test_assimilation_job_can_be_cancelled(state, tmp_path):
     page.poll()
     assert "cancelled" in page.status.object and page.run.disabled is False
     assert not (tmp_path / f"analysis_{job.label}.nc").exists()
+    assert not (tmp_path / f"analysis_{job.label}.nc.part").exists()  # no resume offered here: nothing left
     with pytest.raises(RuntimeError):  # one job at a time
         runner.start("x", "a", tmp_path / "a", lambda j: __import__("time").sleep(1) or tmp_path, "analysis")
         runner.start("x", "b", tmp_path / "b", lambda j: tmp_path, "analysis")
@@ -356,12 +369,15 @@ def test_observations_page_reads_only_profiles_of_a_dsg_file(viewer_files, tmp_p
     page = ObservationsPage(state, JobRunner(store), upload_dir=tmp_path)
     render(page)
     good = int((full["qc"] == 0).sum())
-    assert f"{len(full):,} measurements in {len(firsts):,} profiles, {good:,} good" in page.summary.object
+    sst = (firsts["platform"].astype(str) == "sst").to_numpy()
+    counted = f"{len(full):,} measurements: {int((~sst).sum()):,} profiles and {int(sst.sum()):,} satellite SST values"
+    assert f"{counted}; {good:,} good" in page.summary.object  # SST values are not counted as profiles
     pd.testing.assert_frame_equal(page.qc_table.value, qc_summary(full))
     pd.testing.assert_frame_equal(page.qc_summary(), qc_summary(full))
     expected = pd.crosstab(pd.DatetimeIndex(firsts["time"]).year, firsts["platform"].astype(str))
     expected.index.name = "year"
-    pd.testing.assert_frame_equal(page.counts(), expected)
+    expected.columns = [f"{c} (field values)" if c == "sst" else c for c in expected.columns]
+    pd.testing.assert_frame_equal(page.counts(), expected, check_column_type=False)
     prof = page.profiles()
     assert list(prof.columns) == ["time", "lat", "lon", "platform", "rows", "good", "x"]
     np.testing.assert_array_equal(prof["rows"], full.groupby("profile_id", sort=False).size())
@@ -372,7 +388,7 @@ def test_observations_page_reads_only_profiles_of_a_dsg_file(viewer_files, tmp_p
     page.on_load()
     assert state.observations == "again" and "again" in page.summary.object, page.status.object
     state.observations = "observations"
-    assert f"{len(firsts):,} profiles" in page.summary.object
+    assert f"{int((~sst).sum()):,} profiles" in page.summary.object
 
 
 # --- the app ---------------------------------------------------------------------------------
@@ -463,3 +479,123 @@ def test_palettes_are_cmoceans_colormaps():
         cmap = getattr(cmocean.cm, name)
         for n in (7, 64, 256):
             assert palette(name, n) == [to_hex(cmap(x)) for x in np.linspace(0.0, 1.0, n)]
+
+
+# --- what the plots say (units, positions, warnings) -------------------------------------------
+
+
+def _bokeh(obj):
+    import holoviews as hv
+
+    return hv.render(obj, backend="bokeh")
+
+
+def test_explore_plots_name_positions_and_units(state):
+    from bokeh.models import ColorBar, HoverTool
+
+    from viewer.plots import depth_stretch
+
+    state.param.update(lat=-2.5, lon=220.0)
+    page = ExplorePage(state)
+    root = render(page)
+    assert "Point: 2.5S, 142.5W" in page.where.object  # not "-2.5N"
+    tooltips = [h.tooltips for h in root.select({"type": HoverTool})]
+    map_tips = next(t for t in tooltips if any(name == "lon" for name, _ in t))
+    assert [name for name, _ in map_tips][:2] == ["lon", "lat"] and map_tips[2][1].endswith("degC")
+    assert all(c.title and "(degC)" in c.title for c in root.select({"type": ColorBar}))
+    profile = _bokeh(page.profile)
+    assert profile.yaxis[0].axis_label == "depth (m)" and "2.5S, 142.5W" in profile.title.text
+    assert "2.5S, 142.5W" in _bokeh(page.timeseries).title.text
+    for along, name in (("lat", "latitude"), ("lon", "longitude")):
+        fig = _bokeh(page.lat_section if along == "lat" else page.lon_section)
+        assert fig.xaxis[0].axis_label == name and fig.yaxis[0].axis_label == "depth (m)"
+        labels = set(fig.xaxis[0].major_label_overrides.values())
+        assert labels & ({"30S", "30N"} if along == "lat" else {"60E", "120W"})
+        # the stretched axis: the upper 500 m take half of 0-2000 m, and nothing runs below 2000 m
+        assert max(fig.y_range.start, fig.y_range.end) == pytest.approx(float(depth_stretch(2000.0)))
+        assert float(depth_stretch(500.0)) / float(depth_stretch(2000.0)) == pytest.approx(0.5)
+        hover = next(iter(fig.select({"type": HoverTool})))
+        assert hover.tooltips[-1][1].endswith("degC")
+
+
+def test_trend_of_a_short_record_carries_a_warning(state):
+    page = TrendsPage(state)
+    render(page)
+    assert page.warning.visible and "Only 1.0 years" in page.warning.object
+    assert "years" in page.trend_field().attrs["warning"]
+    assert "SHORT RECORD" in _bokeh(page.trend_map).title.text
+
+
+def test_trends_series_match_the_engine_diagnostics(state):
+    """The one-pass depth sums give the engine's layer mean, heat content and area means."""
+    from engine.evaluate import diagnostics, metrics
+
+    store = state.store
+    w, mask = derive.weights(store, "truth"), derive.region(store, "truth", "pacific")
+    mean = derive.layer_mean(store, "truth", (0.0, 700.0), "pacific")
+    expected = diagnostics.layer_mean(store.data("truth", "absolute"), w, (0.0, 700.0), mask=mask)
+    np.testing.assert_allclose(mean.values, expected.values, rtol=1e-6)
+    ohc = derive.heat_content(store, "truth", (700.0, 2000.0), "pacific")
+    expected = diagnostics.ocean_heat_content(store.data("truth", "anomaly"), w, (700.0, 2000.0), mask=mask)
+    np.testing.assert_allclose(ohc.values, expected.values / derive.ZJ, rtol=1e-5, atol=1e-6)
+    hov = derive.hovmoller(store, "truth", "pacific")
+    area_mean = metrics.weighted_mean(store.data("truth", "anomaly"), w, ("lat", "lon"), mask=mask)
+    expected = area_mean.resample(time="MS").mean().transpose("depth", "time")
+    np.testing.assert_allclose(hov.values, expected.values, rtol=1e-5, atol=1e-7)
+
+
+def test_validate_offers_only_analyses_and_shows_every_curve_whole(state):
+    page = ValidatePage(state)
+    render(page)
+    assert list(page.analysis.options) == ["persistence"]  # the truth is not an analysis to validate
+    state.dataset = "truth"
+    assert "not an analysis" in page.problem()
+    state.dataset = "persistence"
+    fig = _bokeh(page.rmse_depth)
+    top = max(float(d.max()) for d in page.rmse_profiles().values())
+    assert fig.x_range.end > top * 1.02  # no curve touches the frame
+    assert fig.legend[0] in fig.right  # the legend beside the curves, not over them
+    page.on_score()
+    shown = page.table.value
+    state.truth = None
+    page.on_score()
+    assert page.table.value is shown  # a failed score keeps the table
+
+
+def test_observations_bars_count_profiles_with_readable_ticks(state, tmp_path):
+    from bokeh.models import NumeralTickFormatter
+
+    page = ObservationsPage(state, JobRunner(state.store), upload_dir=tmp_path)
+    fig = _bokeh(page.bars)
+    assert isinstance(fig.yaxis[0].formatter, NumeralTickFormatter)  # 200,000 rather than 2.000e+5
+    shown = set(page._bars().data["platform"])  # the legend's entries
+    assert shown and not shown & {"unknown", "sst", "sst (field values)"}
+    platforms = page._points(value=page.window.value).data["platform"]
+    assert set(platforms.cat.categories) == set(platforms)  # no legend entry for an absent platform
+
+
+@pytest.mark.parametrize(
+    "key", ["Explore: latitude-depth section", "Trends: time-depth (Hovmoller)", "Explore: profile"]
+)
+def test_exports_are_printable_and_keep_units_and_positions(state, tmp_path, key):
+    import holoviews as hv
+    from PIL import Image as PILImage
+
+    from viewer.plots import depth_stretch
+    from viewer.views.export import element
+
+    state.param.update(lat=-2.5, lon=220.0)
+    ExplorePage(state), TrendsPage(state)
+    item = state.exports[key]
+    png = export(item, "png", tmp_path)
+    assert PILImage.open(png).size[0] >= 1200
+    frame = pd.read_csv(export(item, "csv", tmp_path))
+    assert "depth (m)" in frame.columns and any("(degC)" in c for c in frame.columns)
+    if item.kind != "curves":
+        figure = hv.render(element(item), backend="matplotlib")
+        assert max(figure.axes[0].get_ylim()) <= float(depth_stretch(2000.0)) + 1e-9  # nothing below 2000 m
+        return
+    assert {"lat (degrees_north)", "lon (degrees_east)", "time"} <= set(frame.columns)
+    with xr.open_dataset(export(item, "nc", tmp_path)) as ds:
+        assert set(ds.data_vars) == {"persistence", "truth"}  # no "truth_truth"
+        assert float(ds["lat"]) == -2.5 and "time" in ds.coords and ds["persistence"].attrs["units"] == "degC"

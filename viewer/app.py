@@ -156,7 +156,7 @@ class DeepDAApp:
             return TrendsPage(s)
         from viewer.views.export import ExportPage
 
-        return ExportPage(s)
+        return ExportPage(s, self.out_dir.parent / "exports" if self.out_dir else None)  # --cache: there
 
     def page(self, name: str) -> Any:
         """The page called ``name``, built on first use."""
@@ -175,12 +175,24 @@ class DeepDAApp:
             return
         name = PAGES[event.new]
         self.state.page = name
-        if name == "Export":  # offers the views of every page
-            for other in PAGES:
+
+        def build() -> None:
+            for other in PAGES if name == "Export" else (name,):  # Export offers the views of every page
                 self.page(other)
-            self.pages["Export"].refresh()
-        else:
-            self.page(name)
+            if name == "Export":
+                self.pages["Export"].refresh()
+
+        if name in self.pages or pn.state.curdoc is None or not pn.state.curdoc.session_context:
+            build()
+            return
+        # a page's first build can take seconds (the Observations page reads its file): show the
+        # spinner first, build at the next tick, once the browser has it
+        self.containers[name][:] = [
+            pn.Row(
+                pn.indicators.LoadingSpinner(value=True, size=40), pn.pane.Markdown(f"**Opening the {name} page ...**")
+            )
+        ]  # something to see: an empty container has no height to show its loading overlay on
+        pn.state.curdoc.add_next_tick_callback(build)
 
     def poll(self) -> None:
         """Follow background work: default-data preparation, jobs, new datasets."""

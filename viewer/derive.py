@@ -16,6 +16,7 @@ import xarray as xr
 from engine import io
 from engine.evaluate import diagnostics, metrics
 from engine.evaluate.regions import region_mask
+from engine.grid import SEAWATER_RHO_CP
 from viewer.store import DataStore, file_key, memo
 
 SUMMARY_FILE = "osse_summary.csv"
@@ -143,25 +144,68 @@ def summary_table(store: DataStore, analyses: list[str], truth: str) -> pd.DataF
 # --- trends ------------------------------------------------------------------------------------
 
 
+def depth_sums(store: DataStore, name: str, variable: str, region_name: str) -> xr.Dataset:
+    """Per time and depth, the volume-weighted sum of ``variable`` over a region (``total``) and
+    the weight of its valid cells (``weight``): one pass over the record that the layer mean,
+    the heat content and the time-depth plot all derive from (a new region costs one pass per
+    dataset and variable instead of one per plot: about a second for 40 years, not ten)."""
+
+    def compute() -> xr.Dataset:
+        data = store.data(name, variable)
+        volume = weights(store, name)["volume"].where(region(store, name, region_name), 0.0)
+        w = volume.transpose("depth", "lat", "lon").fillna(0.0).values.astype("f8")
+        dims = data.dims.index("time"), data.dims.index("depth")
+        totals, valid = [], []
+        for start in range(0, data.sizes["time"], 73):  # a year at a time: no copy of the whole record
+            block = np.moveaxis(np.asarray(data.isel(time=slice(start, start + 73)).values), dims, (0, 1))
+            finite = np.isfinite(block)
+            totals.append(np.einsum("tzyx,zyx->tz", np.where(finite, block, 0.0), w))
+            valid.append(np.einsum("tzyx,zyx->tz", finite, w))
+        coords = {"time": data["time"].values, "depth": data["depth"].values}
+        dims_out = ("time", "depth")
+        return xr.Dataset(
+            {"total": (dims_out, np.concatenate(totals)), "weight": (dims_out, np.concatenate(valid))}, coords=coords
+        )
+
+    return memo(("depth_sums", _key(store, name), variable, region_name), compute)
+
+
+def _layer_factor(store: DataStore, name: str, layer: tuple[float, float]) -> xr.DataArray:
+    """The fraction of each level's thickness inside ``layer`` (partial levels count)."""
+    thickness = weights(store, name)["thickness"]
+    return metrics.layer_weights(thickness.to_dataset(name="thickness"), thickness, layer) / thickness
+
+
 def layer_mean(store: DataStore, name: str, layer: tuple[float, float], region_name: str) -> xr.DataArray:
-    """Volume-weighted mean temperature of a layer and region at each time step."""
-
-    def compute() -> xr.DataArray:
-        data = store.data(name, "absolute")
-        return diagnostics.layer_mean(data, weights(store, name), layer, mask=region(store, name, region_name)).load()
-
-    return memo(("layer_mean", _key(store, name), layer, region_name), compute)
+    """Volume-weighted mean temperature of a layer and region at each time step (degC)."""
+    sums, factor = depth_sums(store, name, "absolute", region_name), _layer_factor(store, name, layer)
+    mean = (sums["total"] * factor).sum("depth") / (sums["weight"] * factor).sum("depth")
+    return mean.assign_attrs(units="degC", long_name=f"mean temperature {layer[0]:g}-{layer[1]:g} m")
 
 
 def heat_content(store: DataStore, name: str, layer: tuple[float, float], region_name: str) -> xr.DataArray:
     """Ocean heat content anomaly of a layer (ZJ) against the grid's climatology."""
+    sums, factor = depth_sums(store, name, "anomaly", region_name), _layer_factor(store, name, layer)
+    ohc = SEAWATER_RHO_CP * (sums["total"] * factor).sum("depth") / ZJ
+    return ohc.assign_attrs(units="ZJ", long_name=f"heat content anomaly {layer[0]:g}-{layer[1]:g} m")
 
-    def compute() -> xr.DataArray:
-        data = store.data(name, "anomaly")
-        ohc = diagnostics.ocean_heat_content(data, weights(store, name), layer, mask=region(store, name, region_name))
-        return (ohc / ZJ).assign_attrs(units="ZJ", long_name=f"heat content anomaly {layer[0]:g}-{layer[1]:g} m").load()
 
-    return memo(("ohc", _key(store, name), layer, region_name), compute)
+def hovmoller(store: DataStore, name: str, region_name: str) -> xr.DataArray:
+    """Area-weighted mean anomaly by depth and month over a region: (depth, time), degC."""
+    sums = depth_sums(store, name, "anomaly", region_name)
+    mean = sums["total"] / sums["weight"].where(sums["weight"] > 0)
+    if mean.sizes["time"] > 36:
+        mean = mean.resample(time="MS").mean()
+    return mean.transpose("depth", "time").assign_attrs(units="degC")
+
+
+def record_years(store: DataStore, name: str) -> float:
+    """Length of a dataset's record in years (first to last step, plus one step)."""
+    times = store.times(name)
+    if len(times) < 2:
+        return 0.0
+    step = (times[-1] - times[0]) / (len(times) - 1)
+    return float((times[-1] - times[0] + step) / np.timedelta64(1, "D")) / 365.25
 
 
 def trend(store: DataStore, name: str, depth_index: int) -> xr.DataArray:
@@ -172,20 +216,6 @@ def trend(store: DataStore, name: str, depth_index: int) -> xr.DataArray:
         return diagnostics.trend_map(level.assign_attrs(units="degC")).load()
 
     return memo(("trend", _key(store, name), depth_index), compute)
-
-
-def hovmoller(store: DataStore, name: str, region_name: str) -> xr.DataArray:
-    """Area-weighted mean anomaly by depth and month over a region: (depth, time)."""
-
-    def compute() -> xr.DataArray:
-        data = store.data(name, "anomaly")
-        w = weights(store, name)
-        mean = metrics.weighted_mean(data, w, ("lat", "lon"), mask=region(store, name, region_name))
-        if mean.sizes["time"] > 36:
-            mean = mean.resample(time="MS").mean()
-        return mean.transpose("depth", "time").load()
-
-    return memo(("hovmoller", _key(store, name), region_name), compute)
 
 
 def nino34(store: DataStore, name: str) -> pd.Series:

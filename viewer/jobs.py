@@ -71,7 +71,7 @@ class Job:
     def describe(self) -> str:
         """One line for the page: what, how far, how it ended."""
         elapsed = (self.finished or time.monotonic()) - self.started
-        steps = f"{self.done}/{self.total} steps" if self.total else "starting"
+        steps = f"{self.done}/{self.total} steps" if self.total else "preparing (model, observations)"
         text = f"{self.kind} '{self.label}': {self.status}, {steps}, {elapsed:.0f} s"
         return f"{text}. {self.message}" if self.message else text
 
@@ -138,13 +138,18 @@ class JobRunner:
         resume: bool = False,
     ) -> Job:
         """Run ``engine.da.reanalysis.assimilate_to_file``; the analysis joins the dataset selector."""
+        from engine.da.base import Cancelled
         from engine.da.reanalysis import assimilate_to_file
 
         def work(job: Job) -> Path:
-            return assimilate_to_file(
-                method, Path(obs_path), Path(out), preset=preset, period=period, members=members, resume=resume,
-                progress=job.update, should_stop=job.stop_requested,
-            )  # fmt: skip
+            try:
+                return assimilate_to_file(
+                    method, Path(obs_path), Path(out), preset=preset, period=period, members=members, resume=resume,
+                    progress=job.update, should_stop=job.stop_requested,
+                )  # fmt: skip
+            except Cancelled:
+                io.discard_partial(out)  # the page offers no resume: a cancelled run leaves nothing
+                raise
 
         return self.start("assimilation", label, Path(out), work, "analysis")
 

@@ -37,7 +37,21 @@ PLATFORM_COLORS = {
     "sst": "#9467bd",
     "unknown": "#7f7f7f",
 }
-LABELS = {"absolute": "temperature (degC)", "anomaly": "anomaly (degC)", "spread": "ensemble spread (degC)"}
+LAND_COLOR = "#d9d9d9"
+# what each kind of field is, and its unit: colour bars, hover tooltips and axes say both
+NAMES = {
+    "absolute": "temperature",
+    "anomaly": "anomaly",
+    "spread": "ensemble spread",
+    "error": "analysis minus truth",
+    "trend": "trend",
+}
+UNITS = {"absolute": "degC", "anomaly": "degC", "spread": "degC", "error": "degC", "trend": "degC per decade"}
+LABELS = {kind: f"{NAMES[kind]} ({UNITS[kind]})" for kind in NAMES}
+DEPTH_LABEL = "depth (m)"
+DEPTH_TICKS = (0, 100, 200, 500, 1000, 1500, 2000, 3000, 4000, 5000)
+MAP_LON_TICKS = tuple(float(lon - 180) for lon in range(0, 360, 60))  # map x of 0, 60E, 120E, 180, 120W, 60W
+MAP_LAT_TICKS = (-60.0, -30.0, 0.0, 30.0, 60.0)
 _LOADED: set[str] = set()
 
 
@@ -144,7 +158,29 @@ def clim_for(kind: str, values: Any) -> tuple[float, float]:
     return symmetric(values)
 
 
-def map_image(field: xr.DataArray, vdim: str = "value") -> hv.Image:
+def value_dim(kind: str) -> hv.Dimension:
+    """The value dimension of a field of ``kind``: its name and unit (``temperature (degC)``)."""
+    return hv.Dimension(kind, label=NAMES[kind], unit=UNITS[kind])
+
+
+def lat_text(lat: float) -> str:
+    """A latitude as ``2.5S`` / ``0.0`` / ``12.5N``."""
+    return f"{abs(lat):.1f}{'S' if lat < 0 else 'N'}" if round(lat, 1) != 0 else "0.0"
+
+
+def lon_text(lon: float) -> str:
+    """A longitude (any range) as ``140.0E`` / ``107.5W`` / ``180.0``."""
+    lon = float(lon) % 360.0
+    if round(lon, 1) in (0.0, 180.0, 360.0):
+        return f"{lon % 360.0:.1f}"
+    return f"{lon:.1f}E" if lon < 180.0 else f"{360.0 - lon:.1f}W"
+
+
+def position_text(lat: float, lon: float) -> str:
+    return f"{lat_text(lat)}, {lon_text(lon)}"
+
+
+def map_image(field: xr.DataArray, kind: str = "absolute") -> hv.Image:
     """A (lat, lon) field as a Pacific-centred image in map coordinates (lon 0..360 -> x = lon - 180).
 
     The pages draw it as it is (a regular grid needs no datashader: the image is already
@@ -154,7 +190,7 @@ def map_image(field: xr.DataArray, vdim: str = "value") -> hv.Image:
     order = np.argsort(lon % 360.0)
     x = lon[order] % 360.0 - 180.0
     values = np.asarray(field.transpose("lat", "lon").values)[:, order]
-    return hv.Image((x, field["lat"].values, values), kdims=["x", "y"], vdims=[vdim])
+    return hv.Image((x, field["lat"].values, values), kdims=["x", "y"], vdims=[value_dim(kind)])
 
 
 def geo_image(image: hv.Image) -> Any:
@@ -212,13 +248,13 @@ def basemap(backend: str = "bokeh") -> hv.Overlay:
     if backend == "bokeh":
         land_x, land_y = projected_outlines("land")
         coast_x, coast_y = projected_outlines("coastline")
-        land = hv.Polygons([{"x": land_x, "y": land_y}]).opts(fill_color="#d9d9d9", line_color=None)
+        land = hv.Polygons([{"x": land_x, "y": land_y}]).opts(fill_color=LAND_COLOR, line_color=None)
         return land * hv.Path([np.column_stack([coast_x, coast_y])]).opts(color="black", line_width=0.7)
     cartopy_crs()  # GeoViews' features read the shipped shapefiles
     import geoviews as gv
 
     land, coast = gv.feature.land.clone(), gv.feature.coastline.clone()
-    return land.opts(facecolor="#d9d9d9", edgecolor="none", backend="matplotlib") * coast.opts(
+    return land.opts(facecolor=LAND_COLOR, edgecolor="none", backend="matplotlib") * coast.opts(
         edgecolor="black", linewidth=0.6, backend="matplotlib"
     )
 
@@ -239,19 +275,110 @@ def map_opts() -> dict[str, Any]:
     return dict(
         xformatter=CustomJSTickFormatter(code=LON_TICKS),
         yformatter=CustomJSTickFormatter(code=LAT_TICKS),
+        xticks=list(MAP_LON_TICKS),
+        yticks=list(MAP_LAT_TICKS),
         xlabel="longitude",
         ylabel="latitude",
     )
 
 
+LON_HOVER = "const lon = ((value + 180) % 360 + 360) % 360;" + (
+    "return lon < 180 ? lon.toFixed(1) + 'E' : (360 - lon).toFixed(1) + 'W';"
+)
+LAT_HOVER = "return value < 0 ? (-value).toFixed(1) + 'S' : value.toFixed(1) + 'N';"
+DEPTH_HOVER = "return (value * value).toFixed(0) + ' m';"  # the inverse of depth_stretch
+
+
+def map_image_opts(kind: str) -> dict[str, Any]:
+    """Bokeh options of a map image: a hover giving longitude and latitude in degrees E/W and
+    N/S (not the map's internal x, y) and the value with its unit; model land in land colour."""
+    from bokeh.models import CustomJSHover
+
+    return dict(
+        tools=["hover"],
+        hover_tooltips=[
+            ("lon", "$x{custom}"),
+            ("lat", "$y{custom}"),
+            (NAMES[kind], f"@image{{0.000}} {UNITS[kind]}"),
+        ],
+        hover_formatters={"$x": CustomJSHover(code=LON_HOVER), "$y": CustomJSHover(code=LAT_HOVER)},
+        clipping_colors={"NaN": LAND_COLOR},  # model land cells read as land, not as holes
+    )
+
+
 def depth_axis(values: np.ndarray) -> dict[str, Any]:
-    """Options for a plot with depth (m, positive down) on the y axis."""
-    return {"invert_yaxis": True, "ylim": (0.0, float(np.max(values)) * 1.02)}
+    """Options for a plot with depth (m, positive down, linear) on the y axis."""
+    return {"invert_yaxis": True, "ylim": (0.0, float(np.max(values)) * 1.02), "ylabel": DEPTH_LABEL}
 
 
-def section_mesh(field: xr.DataArray, along: str, kind: str) -> hv.QuadMesh:
-    """A (depth, lat|lon) section as a QuadMesh (irregular depth levels), lon in 0..360."""
+def depth_stretch(depth: Any) -> np.ndarray:
+    """The stretched depth coordinate of sections and time-depth plots: sqrt(depth), so the
+    upper 100 m take a fifth of a 0-2000 m axis and the upper 500 m half (the thermocline is
+    not squashed into a few pixels as on a linear axis)."""
+    return np.sqrt(np.clip(np.asarray(depth, dtype="f8"), 0.0, None))
+
+
+def depth_edges(depths: np.ndarray) -> np.ndarray:
+    """Cell edges of depth levels: the surface, the midpoints, and the deepest level itself, so
+    that a plot ends at the deepest level (2000 m) rather than half a cell below it."""
+    z = np.asarray(depths, dtype="f8")
+    return np.concatenate([[0.0], (z[1:] + z[:-1]) / 2.0, [z[-1]]])
+
+
+def stretched_depth_opts(depths: np.ndarray) -> dict[str, Any]:
+    """Axis options (either backend) for a stretched, inverted depth axis ending at the deepest level."""
+    bottom = float(np.max(depths))
+    ticks = [(float(depth_stretch(z)), f"{z:g}") for z in DEPTH_TICKS if z <= bottom]
+    return {"invert_yaxis": True, "ylim": (0.0, float(depth_stretch(bottom))), "yticks": ticks, "ylabel": DEPTH_LABEL}
+
+
+def degree_ticks(along: str, values: np.ndarray) -> list[tuple[float, str]]:
+    """Ticks of a latitude (every 30 degrees) or longitude (0..360, every 60) axis, in degrees N/S or E/W."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    if along == "lat":
+        return [(float(v), lat_text(v).replace(".0", "")) for v in range(-90, 91, 30) if lo - 1 <= v <= hi + 1]
+    return [(float(v), lon_text(v).replace(".0", "")) for v in range(0, 361, 60) if lo - 3 <= v <= hi + 3]
+
+
+def section_mesh(field: xr.DataArray, along: str, kind: str, backend: str | None = None) -> hv.QuadMesh:
+    """A (depth, lat|lon) section as a QuadMesh on the stretched depth axis (lon in 0..360),
+    with its axes' labels, ticks and limits (bokeh or matplotlib)."""
     x = field[along].values
-    return hv.QuadMesh(
-        (x, field["depth"].values, np.asarray(field.transpose("depth", along).values)), [along, "depth"], [kind]
+    y = depth_stretch(depth_edges(field["depth"].values))
+    name = {"lat": "latitude", "lon": "longitude"}[along]
+    mesh = hv.QuadMesh(
+        (x, y, np.asarray(field.transpose("depth", along).values)),
+        [hv.Dimension(along, label=name), hv.Dimension("depth", label="depth", unit="m")],
+        [value_dim(kind)],
+    )
+    axes = stretched_depth_opts(field["depth"].values)
+    return mesh.opts(xticks=degree_ticks(along, x), xlabel=name, **axes, backend=backend)
+
+
+def hovmoller_mesh(field: xr.DataArray, kind: str = "anomaly", backend: str | None = None) -> hv.QuadMesh:
+    """A (depth, time) field as a QuadMesh on the stretched depth axis."""
+    y = depth_stretch(depth_edges(field["depth"].values))
+    mesh = hv.QuadMesh(
+        (field["time"].values, y, np.asarray(field.transpose("depth", "time").values)),
+        ["time", hv.Dimension("depth", label="depth", unit="m")],
+        [value_dim(kind)],
+    )
+    return mesh.opts(xlabel="time", **stretched_depth_opts(field["depth"].values), backend=backend)
+
+
+def stretched_hover(kind: str, along: str) -> dict[str, Any]:
+    """Bokeh hover options of a section (``along`` lat or lon) or a time-depth plot (``time``):
+    the position in degrees or as a date, the depth in metres and the value with its unit."""
+    from bokeh.models import CustomJSHover
+
+    x_code = {"lat": LAT_HOVER, "lon": "value = value - 180;" + LON_HOVER}
+    x_formatter = CustomJSHover(code=x_code[along]) if along in x_code else "datetime"
+    return dict(
+        tools=["hover"],
+        hover_tooltips=[
+            (along, "$x{%F}" if along == "time" else "$x{custom}"),
+            ("depth", "$y{custom}"),
+            (NAMES[kind], f"@{{{kind}}}{{0.000}} {UNITS[kind]}"),
+        ],
+        hover_formatters={"$x": x_formatter, "$y": CustomJSHover(code=DEPTH_HOVER)},
     )

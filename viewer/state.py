@@ -33,6 +33,10 @@ class Exportable:
     title: str
     kind: str
     data: Callable[[], Any]
+    label: str | Callable[[], str] = ""  # curves: the value axis with its unit, e.g. "RMSE (degC)"
+
+    def value_label(self) -> str:
+        return self.label() if callable(self.label) else self.label
 
 
 class AppState(param.Parameterized):

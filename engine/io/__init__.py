@@ -9,7 +9,7 @@ any observation file with QC; ``integrity`` the truncation checks of input files
 """
 
 from engine.io import first_start
-from engine.io.analysis import partial_path
+from engine.io.analysis import discard_partial, partial_path
 from engine.io.core import (
     InputError,
     append_csv_row,
@@ -88,6 +88,7 @@ __all__ = [
     "observation_format",
     "open_fields",
     "partial_path",
+    "discard_partial",
     "profile_times",
     "read_observation_groups",
     "open_observations",

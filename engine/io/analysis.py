@@ -38,6 +38,11 @@ def partial_path(path: str | Path) -> Path:
     return file.with_name(file.name + ".part")
 
 
+def discard_partial(path: str | Path) -> None:
+    """Remove an unfinished run's file, for front ends that offer no resume."""
+    partial_path(path).unlink(missing_ok=True)
+
+
 class AnalysisWriter:
     """Write an analysis one step at a time; reopen it to resume.
 

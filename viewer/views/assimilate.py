@@ -11,6 +11,7 @@ import pandas as pd
 import panel as pn
 
 from engine import io
+from engine.config import PRESET_NAMES
 from engine.da.registry import BASELINES as REGISTRY
 from viewer.jobs import JobRunner
 from viewer.state import AppState
@@ -39,7 +40,8 @@ class AssimilatePage:
         self.observations = pn.widgets.Select.from_param(state.param.observations, label="Observations")
         self.period = pn.widgets.IntRangeSlider(label="Period", start=1981, end=2020, value=(1981, 2020), step=1)
         self.members = pn.widgets.IntInput(label="Ensemble members", value=1, start=1, end=30)
-        self.preset = pn.widgets.Select(label="Grid preset", options=["coarse", "medium", "paper"], value="coarse")
+        # a checkpoint knows its grid; only a baseline asks for one
+        self.preset = pn.widgets.Select(label="Grid preset", options=list(PRESET_NAMES), value="coarse")
         self.label = pn.widgets.TextInput(label="Name of the result", placeholder="automatic")
         self.out_dir = pn.widgets.TextInput(label="Output folder", value=str(out_dir or io.cache_dir() / "runs"))
         self.run = pn.widgets.Button(label="Run", color="primary", width=120)
@@ -51,6 +53,12 @@ class AssimilatePage:
         self.history = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False, width=900)
         state.param.watch(self._period_from_obs, ["observations"])
         self._period_from_obs()
+        self.method.param.watch(self._preset_for_baselines_only, ["value"])
+        self.checkpoint.param.watch(self._preset_for_baselines_only, ["value"])
+        self._preset_for_baselines_only()
+
+    def _preset_for_baselines_only(self, *_: Any) -> None:
+        self.preset.visible = self.method_value() in REGISTRY
 
     def _period_from_obs(self, *_: Any) -> None:
         """Limit the period slider to the years of the chosen observation file."""

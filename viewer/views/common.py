@@ -11,6 +11,7 @@ import panel as pn
 import param
 import xarray as xr
 
+DEPTH = hv.Dimension("depth", label="depth", unit="m")
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
@@ -29,20 +30,27 @@ def link(widget: pn.widgets.Widget, obj: param.Parameterized, name: str, attr: s
     obj.param.watch(to_widget, name)
 
 
+def truth_label(name: str) -> str:
+    """The legend label of a truth dataset: its name, marked as the truth unless it says so."""
+    return name if "truth" in name.lower() else f"{name} (truth)"
+
+
 def date_label(time: Any) -> str:
     """A time stamp as YYYY-MM-DD."""
     return pd.Timestamp(time).strftime("%Y-%m-%d")
 
 
 def curves(series: dict[str, xr.DataArray], x: str, y: str, depth_down: bool = False) -> hv.Overlay:
-    """Overlay of labelled 1-D series; with ``depth_down`` the series are profiles (value vs depth)."""
+    """Overlay of labelled 1-D series; with ``depth_down`` the series are profiles (value vs
+    depth, the depth axis in metres)."""
+    y_dim: str | hv.Dimension = DEPTH if depth_down and y == "depth" else y
     items = []
     for (label, da), color in zip(series.items(), COLORS, strict=False):
         coord = da[da.dims[0]].values
         data = (np.asarray(da.values), coord) if depth_down else (coord, np.asarray(da.values))
-        items.append(hv.Curve(data, x, y, label=label).opts(color=color, line_width=2))
+        items.append(hv.Curve(data, x, y_dim, label=label).opts(color=color, line_width=2))
     if not items:
-        return hv.Overlay([hv.Curve([], x, y)])
+        return hv.Overlay([hv.Curve([], x, y_dim)])
     return hv.Overlay(items)
 
 

@@ -10,9 +10,26 @@ import numpy as np
 import panel as pn
 import xarray as xr
 
-from viewer.plots import CMAPS, LABELS, basemap, clim_for, depth_axis, lon_of, map_image, map_opts, section_mesh, x_of
+from viewer.plots import (
+    CMAPS,
+    LABELS,
+    LAND_COLOR,
+    basemap,
+    clim_for,
+    depth_axis,
+    lat_text,
+    lon_of,
+    lon_text,
+    map_image,
+    map_image_opts,
+    map_opts,
+    position_text,
+    section_mesh,
+    stretched_hover,
+    x_of,
+)  # fmt: skip
 from viewer.state import AppState, Exportable
-from viewer.views.common import curves, date_label, link, pane
+from viewer.views.common import curves, date_label, link, pane, truth_label
 
 MAP_FIELDS = ["dataset", "variable", "depth_index", "time_index"]
 POINT_FIELDS = ["dataset", "variable", "time_index", "lat", "lon"]
@@ -28,6 +45,7 @@ class ExplorePage:
         self._build_widgets()
         self._build_plots()
         self._note_series_wait()  # now: Panel does not send changes made while it builds the page
+        label = lambda: LABELS[state.variable]  # noqa: E731 - the unit of what is shown now
         for key, kind, fn in (
             ("map", "map", self.map_field),
             ("profile", "curves", self.profiles),
@@ -35,7 +53,7 @@ class ExplorePage:
             ("latitude-depth section", "section", lambda: self.section("lat")),
             ("longitude-depth section", "section", lambda: self.section("lon")),
         ):
-            state.register(f"Explore: {key}", Exportable(f"Explore: {key}", kind, fn))
+            state.register(f"Explore: {key}", Exportable(f"Explore: {key}", kind, fn, label))
 
     # --- widgets ------------------------------------------------------------------------------
 
@@ -78,7 +96,8 @@ class ExplorePage:
         self.when.object = f"**{date_label(s.time)}** (step {s.time_index + 1} of {len(self.store.times(s.dataset))})"
         j, i = s.cell()
         ds = self.store.fields(s.dataset)
-        self.where.object = f"Point: {float(ds['lat'][j]):.1f}N, {float(ds['lon'][i]):.1f}E (tap the map to move it)"
+        where = position_text(float(ds["lat"][j]), float(ds["lon"][i]))
+        self.where.object = f"Point: {where} (tap the map to move it)"
 
     # --- data -----------------------------------------------------------------------------------
 
@@ -95,7 +114,7 @@ class ExplorePage:
         t = s.truth_time_index()
         if t is not None and s.truth != s.dataset and s.variable in self.store.variables(s.truth):
             jt, it = s.cell(s.truth)
-            out[f"{s.truth} (truth)"] = self.store.select(s.truth, s.variable, time=t, lat=jt, lon=it)
+            out[truth_label(s.truth)] = self.store.select(s.truth, s.variable, time=t, lat=jt, lon=it)
         return out
 
     def series_sources(self) -> dict[str, str]:
@@ -103,7 +122,7 @@ class ExplorePage:
         s = self.state
         out = {s.dataset: s.dataset}
         if s.truth and s.truth != s.dataset and s.variable in self.store.variables(s.truth):
-            out[f"{s.truth} (truth)"] = s.truth
+            out[truth_label(s.truth)] = s.truth
         return out
 
     def series(self) -> dict[str, xr.DataArray]:
@@ -126,8 +145,9 @@ class ExplorePage:
     # --- plots ----------------------------------------------------------------------------------
 
     def _map(self, **_: Any) -> hv.Element:
-        field = self.map_field()
-        return map_image(field, "value").redim.range(value=clim_for(self.state.variable, field.values))
+        kind, field = self.state.variable, self.map_field()
+        image = map_image(field, kind).redim.range(**{kind: clim_for(kind, field.values)})
+        return image.opts(**map_image_opts(kind)).opts(tools=["tap", "hover"])
 
     def _marker(self, **_: Any) -> hv.Points:
         return hv.Points([(x_of(self.state.lon), self.state.lat)]).opts(
@@ -138,16 +158,23 @@ class ExplorePage:
         s = self.state
         data = self.profiles()
         depths = self.store.depths(s.dataset)
+        first = next(iter(data.values()))
+        where = position_text(float(first["lat"]), float(first["lon"]))
         return curves(data, LABELS[s.variable], "depth", depth_down=True).opts(
             hv.opts.Curve(**depth_axis(depths), framewise=True, tools=["hover"]),
-            hv.opts.Overlay(title=f"Profile, {date_label(s.time)}", legend_position="bottom_left", framewise=True),
+            hv.opts.Overlay(
+                title=f"Profile at {where}, {date_label(s.time)}",
+                legend_position="bottom_left",
+                framewise=True,
+                fontsize={"title": "10pt"},  # the whole title in the narrow plot
+            ),
         )
 
     def _series(self, **_: Any) -> hv.Overlay:
         """The series, or while a long record is read into memory in the background (seconds
         for 40 years), the same curves empty, so that the rest of the page does not wait."""
         s = self.state
-        title = f"Time series at {s.depth:g} m"
+        title = self.series_title()
         sources = self.series_sources()
         waiting = self._note_series_wait()
         if waiting:
@@ -163,6 +190,13 @@ class ExplorePage:
             hv.opts.Curve(framewise=True, tools=["hover"]),
             hv.opts.Overlay(title=title, legend_position="top_left", framewise=True),
         )
+
+    def series_title(self, *_: Any) -> str:
+        """What the time series shows: where (the grid cell's centre) and at which depth."""
+        s = self.state
+        j, i = s.cell()
+        ds = self.store.fields(s.dataset)
+        return f"Time series at {position_text(float(ds['lat'][j]), float(ds['lon'][i]))}, {s.depth:g} m"
 
     def _note_series_wait(self) -> list[str]:
         """The datasets whose records the time series waits for, also said under the controls."""
@@ -180,13 +214,13 @@ class ExplorePage:
     def _section(self, along: str) -> hv.Overlay:
         s = self.state
         field = self.section(along)
-        mesh = section_mesh(field, along, "value").opts(
-            cmap=CMAPS[s.variable], clim=clim_for(s.variable, field.values), colorbar=True, tools=["hover"],
-            **depth_axis(field["depth"].values), framewise=True,
+        mesh = section_mesh(field, along, s.variable).opts(
+            cmap=CMAPS[s.variable], clim=clim_for(s.variable, field.values), colorbar=True, framewise=True,
+            clipping_colors={"NaN": LAND_COLOR}, **stretched_hover(s.variable, along),
         )  # fmt: skip
         at = s.lat if along == "lat" else s.lon % 360.0
-        other = "lon" if along == "lat" else "lat"
-        title = f"{'Latitude' if along == 'lat' else 'Longitude'}-depth section at {other} {float(field[other]):.1f}"
+        where = lon_text(float(field["lon"])) if along == "lat" else lat_text(float(field["lat"]))
+        title = f"{'Latitude' if along == 'lat' else 'Longitude'}-depth section at {where}, {date_label(s.time)}"
         return (mesh * hv.VLine(at).opts(color="black", line_dash="dotted")).opts(title=title)
 
     def _build_plots(self) -> None:
@@ -197,7 +231,7 @@ class ExplorePage:
         self.raster = (
             hv.DynamicMap(self._map, streams=[map_stream])
             .apply.opts(cmap=cmap)
-            .opts(colorbar=True, tools=["tap", "hover"], width=760, height=380)
+            .opts(colorbar=True, width=760, height=380)
         )
         marker = hv.DynamicMap(self._marker, streams=[hv.streams.Params(s, ["lat", "lon"])])
         title = pn.bind(lambda v: f"{LABELS[v]}, tap for a profile", s.param.variable)
@@ -213,8 +247,12 @@ class ExplorePage:
             self.series_redraw,
         ]
         now = hv.DynamicMap(self._now, streams=[hv.streams.Params(s, ["dataset", "time_index"])])
-        self.timeseries = (hv.DynamicMap(self._series, streams=series_streams) * now).opts(
-            width=1100, height=260, xlabel="time"
+        # the overlay with the date line takes its title from here (the inner title is lost)
+        title = pn.bind(self.series_title, s.param.dataset, s.param.depth_index, s.param.lat, s.param.lon)
+        self.timeseries = (
+            (hv.DynamicMap(self._series, streams=series_streams) * now)
+            .opts(width=1100, height=260, xlabel="time")
+            .apply.opts(title=title)
         )
         self.lat_section = hv.DynamicMap(lambda **_: self._section("lat"), streams=[point]).opts(width=550, height=280)
         self.lon_section = hv.DynamicMap(lambda **_: self._section("lon"), streams=[point]).opts(width=550, height=280)

@@ -21,6 +21,8 @@ from viewer.state import AppState, Exportable
 from viewer.views.common import pane
 
 PLATFORMS = ("argo", "xbt", "ctd", "mooring", "sst")
+FIELD_PLATFORMS = ("sst",)  # one value per cell and time from a field (satellite SST), not a profile
+MANY_YEARS = 12  # above this, only every fifth year is labelled on the bars (the labels overlap)
 
 
 def save_upload(data: bytes, filename: str, folder: Path) -> Path:
@@ -47,7 +49,11 @@ class ObservationsPage:
             datashade(points, aggregator=ds.count_cat("platform"), color_key=PLATFORM_COLORS, min_alpha=120),
             threshold=0.6, max_px=3,
         )  # fmt: skip
-        self.map = (shaded * basemap()).opts(**map_opts()).opts(width=700, height=350, title="Profile positions")
+        self.map = (
+            (shaded * basemap())
+            .opts(**map_opts())
+            .opts(width=700, height=350, title="Observation positions (profiles and SST)")
+        )
         self.bars = hv.DynamicMap(self._bars, streams=[self.source_stream]).opts(width=540, height=260)
         self.qc_table = pn.widgets.Tabulator(
             pd.DataFrame(),
@@ -94,14 +100,21 @@ class ObservationsPage:
         return self.store.profiles(name) if name else empty
 
     def counts(self) -> pd.DataFrame:
-        """Profiles per platform (columns) and year (rows)."""
+        """Profiles per platform (columns) and year (rows); satellite SST, which are fields and not
+        profiles, in their own column ``sst (field values)``."""
         prof = self.profiles()
         if prof.empty:
             return pd.DataFrame()
         years = pd.DatetimeIndex(prof["time"]).year
         table = pd.crosstab(years, prof["platform"].astype(str))
         table.index.name = "year"
-        return table
+        table.columns.name = None
+        return table.rename(columns={p: f"{p} (field values)" for p in FIELD_PLATFORMS})
+
+    def profile_counts(self) -> pd.DataFrame:
+        """Profiles only (no SST field values) per platform and year: what the bars show."""
+        table = self.counts()
+        return table[[c for c in table.columns if not c.endswith("(field values)")]]
 
     def qc_summary(self) -> pd.DataFrame:
         """Rows per QC outcome of the file shown (from its stored codes for DSG files)."""
@@ -116,18 +129,31 @@ class ObservationsPage:
             lo, hi = (np.datetime64(pd.Timestamp(v)) for v in value)
             times = prof["time"].to_numpy()
             prof = prof[(times >= lo) & (times <= hi)]
+        # categories of absent platforms (an empty "unknown") would get a legend entry
+        prof = prof.assign(platform=prof["platform"].astype("category").cat.remove_unused_categories())
         return hv.Points(prof, ["x", "lat"], ["platform"])  # x: map coordinate (lon - 180)
 
     def _bars(self, **_: Any) -> hv.Bars:
-        table = self.counts()
+        from bokeh.models import NumeralTickFormatter
+
+        table = self.profile_counts()
+        table = table.loc[:, table.sum() > 0] if not table.empty else table
         if table.empty:
             return hv.Bars([], ["year", "platform"], "profiles")
         long = table.stack().rename("profiles").reset_index()
+        long.columns = ["year", "platform", "profiles"]
         long["year"] = long["year"].astype(str)
         colors = [PLATFORM_COLORS.get(p, "#7f7f7f") for p in table.columns]
+        years = [str(y) for y in table.index]
+        hidden = {y: "" for y in years if len(years) > MANY_YEARS and int(y) % 5}
+
+        def thin_years(plot: Any, _element: Any) -> None:
+            plot.state.xaxis.major_label_overrides = hidden
+
         return hv.Bars(long, ["year", "platform"], "profiles").opts(
-            stacked=True, cmap=colors, tools=["hover"], title="Profiles per platform and year", xrotation=60,
-            legend_position="top_left", framewise=True,
+            stacked=True, cmap=colors, tools=["hover"], title="Profiles per platform and year (SST not included)",
+            xrotation=0 if hidden or len(years) <= 6 else 60, legend_position="top_left", framewise=True,
+            yformatter=NumeralTickFormatter(format="0,0"), hooks=[thin_years],
         )  # fmt: skip
 
     def _refresh(self, *_: Any) -> None:
@@ -147,8 +173,10 @@ class ObservationsPage:
             hi = hi if hi > lo else lo + pd.Timedelta(days=1)
             self.window.param.update(start=lo, end=hi, value=(lo, hi))
         rows, good = int(prof["rows"].sum()), int(prof["good"].sum())
+        fields = prof["platform"].astype(str).isin(FIELD_PLATFORMS).to_numpy()
+        sst = f" and {int(prof['rows'][fields].sum()):,} satellite SST values" if fields.any() else ""
         self.summary.object = (
-            f"**{name}**: {rows:,} measurements in {len(prof):,} profiles, "
+            f"**{name}**: {rows:,} measurements: {int((~fields).sum()):,} profiles{sst}; "
             f"{good:,} good ({100.0 * good / max(rows, 1):.1f} %). "
             f"File: `{self.store.source(name).path}`"
         )

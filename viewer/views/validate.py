@@ -13,9 +13,11 @@ import panel as pn
 import xarray as xr
 
 from viewer import derive
-from viewer.plots import CMAPS, basemap, depth_axis, map_image, map_opts, symmetric
+from viewer.plots import CMAPS, basemap, depth_axis, map_image, map_image_opts, map_opts, symmetric
 from viewer.state import LAYERS, AppState, Exportable
 from viewer.views.common import curves, date_label, link, pane
+
+OBS_OPTION = "Show the observation error"
 
 
 class ValidatePage:
@@ -25,7 +27,11 @@ class ValidatePage:
 
     def __init__(self, state: AppState) -> None:
         self.state, self.store = state, state.store
-        self.analysis = pn.widgets.Select.from_param(state.param.dataset, label="Analysis")
+        # analyses only: a truth scored against itself is no validation
+        self.analysis = pn.widgets.Select(label="Analysis", options=self.store.names("analysis"))
+        self.analysis.param.watch(self._choose_analysis, "value")
+        state.param.watch(self._follow_dataset, ["dataset"])
+        self._follow_dataset()
         self.truth = pn.widgets.Select.from_param(state.param.truth, label="Truth (model world)")
         self.layer = pn.widgets.Select.from_param(state.param.layer, label="Layer for RMSE over time")
         self.depth = pn.widgets.IntSlider(
@@ -34,7 +40,10 @@ class ValidatePage:
         link(self.depth, state, "depth_index")
         self.time = pn.widgets.IntSlider(label="Time step", start=0, end=1, value=state.time_index, show_value=False)
         link(self.time, state, "time_index")
-        self.with_obs = pn.widgets.Checkbox(label="Observation error (grids the observation file)", value=False)
+        # a one-option CheckBoxGroup, whose label toggles it (Bokeh's Checkbox label is a plain
+        # div beside the box: clicking the text did nothing)
+        self.with_obs = pn.widgets.CheckBoxGroup(options=[OBS_OPTION], value=[], width=300)
+        self.with_obs_note = pn.pane.Markdown("(grids the observation file: a few seconds)", margin=(0, 10))
         self.score = pn.widgets.Button(label="Score the open analyses", color="primary")
         self.score.on_click(self.on_score)
         self.note = pn.pane.Markdown("")
@@ -50,7 +59,19 @@ class ValidatePage:
             ("RMSE over time", "curves", self.rmse_series),
             ("summary table", "table", lambda: self.table.value),
         ):
-            state.register(f"Validate: {key}", Exportable(f"Validate: {key}", kind, fn))
+            state.register(f"Validate: {key}", Exportable(f"Validate: {key}", kind, fn, "RMSE (degC)"))
+
+    def _follow_dataset(self, *_: Any) -> None:
+        """Offer the open analyses; show the chosen dataset when it is one."""
+        options = self.store.names("analysis")
+        if list(self.analysis.options) != options:
+            self.analysis.options = options
+        if self.state.dataset in options and self.analysis.value != self.state.dataset:
+            self.analysis.value = self.state.dataset
+
+    def _choose_analysis(self, event: Any) -> None:
+        if event.new is not None and event.new != self.state.dataset:
+            self.state.dataset = event.new
 
     def _refresh(self, *_: Any) -> None:
         s = self.state
@@ -67,6 +88,8 @@ class ValidatePage:
         s = self.state
         if s.dataset is None or s.truth is None:
             return "Needs an analysis and a truth (model world)."
+        if s.dataset not in self.store.names("analysis"):
+            return f"{s.dataset} is not an analysis: choose one to validate."
         if not derive.same_grid(self.store, s.dataset, s.truth):
             return f"{s.dataset} and {s.truth} are on different grids."
         if s.truth_time_index() is None:
@@ -99,7 +122,7 @@ class ValidatePage:
                 out[f"{s.dataset} background"] = derive.background_rmse_by_depth(self.store, s.dataset, s.truth)
             except ValueError:
                 pass
-        if self.with_obs.value and s.observations is not None:
+        if OBS_OPTION in self.with_obs.value and s.observations is not None:
             out["observations"] = derive.observation_error(self.store, s.observations, s.truth)
         for method, series in (self.shipped() or {}).items():
             out[f"{method} (OSSE summary)"] = xr.DataArray(series.values, dims="depth", coords={"depth": series.index})
@@ -128,9 +151,9 @@ class ValidatePage:
         reason = self.problem()
         if reason:
             empty = xr.DataArray(np.full((2, 2), np.nan), dims=("lat", "lon"), coords={"lat": [-1, 1], "lon": [0, 10]})
-            return map_image(empty, "error")
+            return map_image(empty, "error").opts(**map_image_opts("error"))
         field = self.error_field()
-        return map_image(field, "error").redim.range(error=symmetric(field.values, 0.1))
+        return map_image(field, "error").redim.range(error=symmetric(field.values, 0.1)).opts(**map_image_opts("error"))
 
     def _rmse_depth(self, **_: Any) -> hv.Overlay:
         data = self.rmse_profiles()
@@ -140,9 +163,10 @@ class ValidatePage:
             if curve.label in dashed:
                 curve.opts(line_dash="dashed")
         depths = np.concatenate([d["depth"].values for d in data.values()]) if data else np.array([2000.0])
+        top = max([float(np.nanmax(d.values)) for d in data.values() if np.isfinite(d.values).any()] or [1.0])
         return plot.opts(
-            hv.opts.Curve(**depth_axis(depths), framewise=True, tools=["hover"]),
-            hv.opts.Overlay(title="RMSE by depth against the truth", legend_position="bottom_right", framewise=True),
+            hv.opts.Curve(**depth_axis(depths), xlim=(0.0, top * 1.08), framewise=True, tools=["hover"]),
+            hv.opts.Overlay(title="RMSE by depth against the truth", legend_position="right", framewise=True),
         )
 
     def _rmse_time(self, **_: Any) -> hv.Overlay:
@@ -157,13 +181,13 @@ class ValidatePage:
         stream = hv.streams.Params(s, ["dataset", "truth", "depth_index", "time_index"])
         image = hv.DynamicMap(self._error_map, streams=[stream])
         self.error_map = (
-            (image.opts(cmap=CMAPS["error"], colorbar=True, tools=["hover"], width=680, height=340) * basemap())
+            (image.opts(cmap=CMAPS["error"], colorbar=True, width=680, height=340) * basemap())
             .opts(**map_opts())
             .opts(title="Analysis minus truth (degC)")
         )
         obs = hv.streams.Params(self.with_obs, ["value"])
         self.rmse_depth = hv.DynamicMap(self._rmse_depth, streams=[hv.streams.Params(s, ["dataset", "truth"]), obs])
-        self.rmse_depth = self.rmse_depth.opts(width=420, height=420)
+        self.rmse_depth = self.rmse_depth.opts(width=640, height=420)  # the legend on the right, off the curves
         time_stream = hv.streams.Params(s, ["dataset", "truth", "layer"])
         self.rmse_time = hv.DynamicMap(self._rmse_time, streams=[time_stream]).opts(width=1100, height=280)
 
@@ -181,12 +205,26 @@ class ValidatePage:
         if s.truth is None:
             self.note.object = "Needs a truth."
             return
-        self.table.value = derive.summary_table(self.store, self.store.names("analysis"), s.truth)
-        self.note.object = f"Computed against **{s.truth}** for {', '.join(self.store.names('analysis'))}."
+        names = self.store.names("analysis")
+        table = derive.summary_table(self.store, names, s.truth)
+        if table.empty:  # keep what is shown rather than an empty table
+            self.note.object = f"**Nothing to score**: no analysis on {s.truth}'s grid and period ({', '.join(names)})."
+            return
+        self.table.value = table
+        self.note.object = f"Computed against **{s.truth}** for {', '.join(names)}."
 
     def panel(self) -> pn.viewable.Viewable:
         controls = pn.Column(
-            self.analysis, self.truth, self.depth, self.time, self.layer, self.with_obs, self.score, self.why, width=340
+            self.analysis,
+            self.truth,
+            self.depth,
+            self.time,
+            self.layer,
+            self.with_obs,
+            self.with_obs_note,
+            self.score,
+            self.why,
+            width=340,
         )
         return pn.Column(
             pn.Row(controls, pane(self.error_map), pane(self.rmse_depth)),
