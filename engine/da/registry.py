@@ -39,8 +39,8 @@ class Baseline:
 BASELINES: dict[str, Baseline] = {
     b.name: b
     for b in (
-        Baseline("oi", "optimal interpolation", OptimalInterpolation.for_grid),
-        Baseline("kf", "Kalman filter (the model world's modes)", _kalman_filter, "model-world modes"),
+        Baseline("oi", "optimal interpolation (oi)", OptimalInterpolation.for_grid),
+        Baseline("kf", "Kalman filter in the model world's modes (kf)", _kalman_filter, "model-world modes"),
         Baseline("persistence", "persistence", lambda grid, config: Persistence()),
         Baseline("climatology", "climatology", lambda grid, config: Climatology()),
     )

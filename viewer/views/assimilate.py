@@ -16,7 +16,7 @@ from engine.da.registry import BASELINES as REGISTRY
 from viewer.jobs import JobRunner
 from viewer.state import AppState
 
-BASELINES = {f"{b.label[0].upper()}{b.label[1:]} ({b.name})": b.name for b in REGISTRY.values()}
+BASELINES = {b.label[0].upper() + b.label[1:]: b.name for b in REGISTRY.values()}
 
 
 def checkpoints(folder: Path | None = None) -> dict[str, str]:
