@@ -96,9 +96,11 @@ def test_assimilate_errors_are_one_line(run_dir, tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
     assert not (tmp_path / "a.nc").exists() and not (tmp_path / "a.nc.part").exists()
-    wrong_grid = ["assimilate", "--model", str(run_dir / "model.pt"), "--obs", str(run_dir / "obs.nc")]
-    assert cli.main([*wrong_grid, "--out", str(tmp_path / "b.nc")]) == 2  # coarse preset, tiny model
-    assert "trained on the tiny grid" in capsys.readouterr().err
+    # The checkpoint's config is the config: the default coarse preset gives way to the
+    # tiny model's grid (it used to be refused as the wrong grid).
+    default_preset = ["assimilate", "--model", str(run_dir / "model.pt"), "--obs", str(run_dir / "obs.nc")]
+    assert cli.main([*default_preset, "--out", str(tmp_path / "b.nc")]) == 0
+    assert xr.open_dataset(tmp_path / "b.nc")["thetao"].shape[1:] == TINY.grid.shape
 
 
 def test_evaluate_scores_methods_and_writes_tables_and_figures(run_dir, tmp_path):
