@@ -20,7 +20,7 @@ import xarray as xr
 
 from engine import cli, io, memory
 from engine.config import GridSpec, config_to_dict
-from tests.test_train import TINY
+from tests.conftest import TINY
 
 
 def _listing(folder: Path) -> list[str]:

@@ -12,24 +12,23 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from engine.config import WorldSpec, preset
+from engine.config import preset
 from engine.da.kf import KalmanFilter
 from engine.da.oi import OptimalInterpolation, cycled_rmse, tune_oi
 from engine.da.registry import BASELINES, METHODS, make_method
 from engine.da.simple import Climatology, Persistence
 from engine.errors import InputError
 from engine.observe.gridding import ObsStep
-from engine.world.synthetic import ModelWorld
-from tests.conftest import TINY_SPEC
+from tests.conftest import SHORT_STEPS, TINY_SPEC
 
 R_EARTH = 6371.0
-N_STEPS = 40
+N_STEPS = SHORT_STEPS
 OBS_ERROR = 0.2
 
 
 @pytest.fixture(scope="module")
-def world(tiny_grid):
-    return ModelWorld(tiny_grid, WorldSpec(n_modes=8), run="control", n_steps=N_STEPS)
+def world(tiny_world):
+    return tiny_world
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from engine.observe.gridding import ObsStep
 from engine.train.checkpoint import Checkpoint, build_generator, load_checkpoint, update_ensemble_calibration
 from engine.train.normalize import Normalizer
 from engine.train.trainer import train
-from tests.test_train import TINY, _samples
+from tests.conftest import TINY
 
 
 def _checkpoint(grid, inflation=None, scale=100.0, config=TINY) -> Checkpoint:
@@ -96,8 +96,8 @@ class _ReliableEnsemble:
         return self.centre[obs.step] + noise
 
 
-def test_spread_skill_of_a_reliable_ensemble_is_sqrt_m_over_m_plus_1(tiny_grid):
-    samples = _samples(tiny_grid)
+def test_spread_skill_of_a_reliable_ensemble_is_sqrt_m_over_m_plus_1(tiny_grid, tiny_samples):
+    samples = tiny_samples
     rng = np.random.default_rng(1)
     steps, members, sigma = 60, 5, 0.3
     centre = rng.standard_normal((steps, *tiny_grid.shape)).astype("f4")
@@ -110,8 +110,8 @@ def test_spread_skill_of_a_reliable_ensemble_is_sqrt_m_over_m_plus_1(tiny_grid):
     assert half < 0.6 * ratio
 
 
-def test_held_out_cases_observe_the_held_out_years_with_each_era(tiny_grid):
-    samples = _samples(tiny_grid)
+def test_held_out_cases_observe_the_held_out_years_with_each_era(tiny_samples):
+    samples = tiny_samples
     cases = held_out_cases(samples, eras=(1990, 2010))
     assert len(cases) == 2
     truth, steps = cases[0]
@@ -124,10 +124,10 @@ def test_held_out_cases_observe_the_held_out_years_with_each_era(tiny_grid):
     assert np.all(steps[10].error[observed] > 0) and np.all(steps[10].error[~observed] == 0)
 
 
-def test_tuning_moves_spread_skill_toward_target_and_is_stored(tmp_path, tiny_grid):
+def test_tuning_moves_spread_skill_toward_target_and_is_stored(tmp_path, tiny_grid, tiny_samples):
     """A model with the reduced-space layer gets additive inflation, with the one-step
     change variances of its training years stored beside the tuned factor."""
-    samples = _samples(tiny_grid)
+    samples = tiny_samples
     out = tmp_path / "model.pt"
     train(TINY, tiny_grid, samples, str(out))
     calibration = tune_inflation(load_checkpoint(out), samples, members=4, iterations=3)
@@ -174,7 +174,7 @@ def test_tuning_goes_on_until_a_steep_ratio_is_within_tolerance(tiny_grid, monke
 
 def test_cli_calibrate_rejects_a_one_member_ensemble(tmp_path, capsys):
     assert cli.main(["calibrate", "--members", "1"]) == 2
-    assert "at least 2 members" in capsys.readouterr().err
+    assert "from 2 to 1000" in capsys.readouterr().err
     assert cli.main(["calibrate", "--model", str(tmp_path / "missing.pt")]) == 2
     assert "does not exist" in capsys.readouterr().err
 

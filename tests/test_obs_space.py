@@ -11,7 +11,7 @@ from engine import cli, io
 from engine.evaluate.obs_space import add_sums, departures, group_sums, latitude_band, statistics
 from engine.observe.gridding import obs_steps, obs_steps_from_file, observation_levels
 from engine.realdata import departure_blocks, observation_space_tables, withheld_scores
-from tests.test_train import TINY
+from tests.conftest import TINY
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,9 @@ import xarray as xr
 from engine import cli, io
 from engine.da.base import Cancelled
 from engine.da.reanalysis import assimilate_to_file
-from engine.grid import build_grid
 from engine.io import observations as io_observations
 from engine.observe.gridding import obs_steps, obs_steps_from_file
-from tests.test_train import TINY
+from tests.conftest import TINY
 
 
 @pytest.fixture(scope="module")
@@ -140,12 +139,12 @@ def test_evaluate_scores_methods_and_writes_tables_and_figures(run_dir, tmp_path
     assert "RMSE by depth" in (out / "summary.md").read_text()
 
 
-def test_observed_cell_rmse_scores_each_estimate_where_observed(run_dir):
+def test_observed_cell_rmse_scores_each_estimate_where_observed(run_dir, tiny_grid):
     """The like-for-like comparison with the observation error: an estimate equal to the
     truth scores 0, the climatology (zero anomaly) the truth's RMS over the observed cells."""
     from engine.osse import historical_world, observation_error, observed_cell_rmse
 
-    grid = build_grid(TINY.grid, io.load_geography())
+    grid = tiny_grid
     world = historical_world(TINY, grid, (2010, 2010))
     dims = ("time", "depth", "lat", "lon")
     truth = xr.DataArray(world.anomaly(0, 73), dims=dims, coords={"time": world.times(), **grid.coords()})
@@ -159,7 +158,7 @@ def test_observed_cell_rmse_scores_each_estimate_where_observed(run_dir):
     assert scores["zero"].attrs["units"] == "degC"
 
 
-def test_evaluate_in_blocks_pools_to_the_whole_period_scores(run_dir, tmp_path):
+def test_evaluate_in_blocks_pools_to_the_whole_period_scores(run_dir, tmp_path, tiny_grid):
     """Scored 20 steps at a time (the last block short), every pooled score equals the
     pure metric on the whole period, and the files equal those of a single block."""
     from engine.evaluate import metrics
@@ -180,7 +179,7 @@ def test_evaluate_in_blocks_pools_to_the_whole_period_scores(run_dir, tmp_path):
         np.testing.assert_allclose(blocks[name], whole[name], rtol=1e-5, atol=1e-7, err_msg=name)
     pd.testing.assert_frame_equal(written[20][1], written[73][1], rtol=1e-5)
 
-    grid = build_grid(TINY.grid, io.load_geography())
+    grid = tiny_grid
     world = historical_world(TINY, grid, (2010, 2010))
     dims = ("time", "depth", "lat", "lon")
     truth = xr.DataArray(world.anomaly(0, 73), dims=dims, coords={"time": world.times(), **grid.coords()})
@@ -231,8 +230,8 @@ def _assert_same_steps(expected, got):
         assert a.day_of_year == b.day_of_year
 
 
-def test_observation_file_is_read_a_chunk_at_a_time_with_the_same_steps(run_dir, tmp_path, monkeypatch):
-    grid = build_grid(TINY.grid, io.load_geography())
+def test_observation_file_is_read_a_chunk_at_a_time_with_the_same_steps(run_dir, tmp_path, monkeypatch, tiny_grid):
+    grid = tiny_grid
     obs = run_dir / "obs.nc"
     table, _ = io.open_observations(obs, grid=grid)
     n_profiles = table["profile_id"].nunique()

@@ -353,7 +353,7 @@ def test_damaged_ragged_array(tmp_path: Path) -> None:
 def test_osse_observations_carry_the_qc_of_the_whole_table(tiny_grid):
     from engine.observe.network import ObservingNetwork, observe
     from engine.osse import historical_world, osse_observations
-    from tests.test_train import TINY
+    from tests.conftest import TINY
 
     world = historical_world(TINY, tiny_grid, (1999, 2000))
     network = ObservingNetwork(tiny_grid, TINY.network)

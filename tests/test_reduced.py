@@ -10,7 +10,6 @@ from engine.nn import Generator
 from engine.nn.reduced import ReducedSpaceAnalysis
 from engine.train.eof import extend_basis, fit_eofs, project_on_basis
 from engine.train.trainer import adopt_weights
-from tests.test_train import _samples
 
 SHAPE = (3, 5, 8)
 
@@ -113,8 +112,8 @@ def test_generator_with_reduced_layer_starts_from_its_analysis():
         Generator(reduced_space=4)
 
 
-def test_tendency_variance_spans_year_boundaries_and_splits_on_the_eofs(tiny_grid):
-    samples = _samples(tiny_grid)
+def test_tendency_variance_spans_year_boundaries_and_splits_on_the_eofs(tiny_grid, tiny_samples):
+    samples = tiny_samples
     patterns = samples.eof_basis(4)[0].numpy()
     amplitude, residual = samples.tendency_variance(patterns, years=2)
     fields = samples.normalizer.encode(samples.world.anomaly(0, 146)).astype("f8")
@@ -146,10 +145,10 @@ def test_extended_basis_adds_orthogonal_patterns_spanning_what_the_old_one_misse
     assert np.abs(missed_after).max() < 0.05 * np.abs(missed_before).max()
 
 
-def test_offset_patterns_let_the_basis_span_a_large_scale_warming(tiny_grid):
+def test_offset_patterns_let_the_basis_span_a_large_scale_warming(tiny_grid, tiny_samples):
     from engine.world.patterns import large_scale_offset
 
-    samples = _samples(tiny_grid)
+    samples = tiny_samples
     control, _, _ = samples.eof_basis(4)
     patterns, variance, _ = samples.eof_basis(4, offsets=6)
     assert patterns.shape[0] == variance.shape[0] == 10

@@ -11,52 +11,12 @@ import pytest
 import torch
 
 from engine import cli, io
-from engine.config import Config, ModelSpec, NetworkSpec, TrainSpec, WorldSpec
+from engine.config import TrainSpec
 from engine.observe.network import ObservingNetwork
 from engine.train.checkpoint import load_checkpoint
 from engine.train.samples import TrainingSamples
 from engine.train.trainer import TrainState, judged_generator, schedule, start_finetune, train, update_average
-from engine.world.synthetic import ModelWorld
-from tests.conftest import TINY_SPEC
-
-TINY = Config(
-    grid=TINY_SPEC,
-    world=WorldSpec(n_modes=8),
-    network=NetworkSpec(argo_floats_2007=300),  # a tenth of the fleet keeps tiny runs quick
-    model=ModelSpec(
-        relu_channels=4,
-        tanh_channels=2,
-        n_stages=2,
-        kernels=((3, 3, 3),),
-        disc_channels=4,
-        reduced_space=8,
-        offset_patterns=2,
-    ),  # fmt: skip
-    train=TrainSpec(
-        control_years=3,
-        validation_years=1,
-        window=3,
-        backprop_steps=2,
-        steps=4,
-        finetune_steps=2,
-        finetune_backprop_steps=3,
-        checkpoint_every=1,
-        validate_every=2,
-        adversarial_weight=0.1,  # the paper's GAN: the critic's path is trained and resumed too
-    ),
-)
-
-
-def _samples(grid) -> TrainingSamples:
-    world = ModelWorld(grid, TINY.world, run="control", n_steps=TINY.train.control_years * 73)
-    return TrainingSamples(TINY, grid, world, ObservingNetwork(grid, TINY.network))
-
-
-@pytest.fixture()
-def tiny_config_file(tmp_path):
-    path = tmp_path / "tiny.toml"
-    io.write_config(TINY, path)
-    return path
+from tests.conftest import TINY
 
 
 def test_cli_train_writes_a_loadable_checkpoint_and_a_loss_log(tmp_path, tiny_config_file, tiny_grid):
@@ -114,8 +74,8 @@ def test_cli_train_init_starts_from_a_checkpoint_and_keeps_it_unless_beaten(tmp_
     assert "only one" in capsys.readouterr().err
 
 
-def test_init_weights_are_kept_when_training_does_not_beat_them(tmp_path, tiny_grid):
-    samples = _samples(tiny_grid)
+def test_init_weights_are_kept_when_training_does_not_beat_them(tmp_path, tiny_grid, tiny_samples):
+    samples = tiny_samples
     first = train(TINY, tiny_grid, samples, str(tmp_path / "first.pt"))
     init = first.best_generator
     # no windows at all: the start is the result, with its own validation error
@@ -136,9 +96,9 @@ def test_init_weights_are_kept_when_training_does_not_beat_them(tmp_path, tiny_g
 
 
 @pytest.mark.parametrize(("ema_decay", "batch_size"), [(0.0, 1), (0.5, 1), (0.0, 2)])
-def test_interrupted_training_resumes_exactly(tmp_path, tiny_grid, ema_decay, batch_size):
+def test_interrupted_training_resumes_exactly(tmp_path, tiny_grid, tiny_samples, ema_decay, batch_size):
     config = replace(TINY, train=replace(TINY.train, ema_decay=ema_decay, batch_size=batch_size))
-    straight = train(config, tiny_grid, _samples(tiny_grid), str(tmp_path / "straight.pt"))
+    straight = train(config, tiny_grid, tiny_samples, str(tmp_path / "straight.pt"))
 
     def stop_after_two(row):
         if row["step"] == 2:
@@ -146,11 +106,11 @@ def test_interrupted_training_resumes_exactly(tmp_path, tiny_grid, ema_decay, ba
 
     out = str(tmp_path / "resumed.pt")
     with pytest.raises(KeyboardInterrupt):
-        train(config, tiny_grid, _samples(tiny_grid), out, progress=stop_after_two)
+        train(config, tiny_grid, tiny_samples, out, progress=stop_after_two)
     saved = load_checkpoint(out).training
     assert saved["step"] == 2 and "opt_g" in saved and saved["opt_g"]["state"]  # optimiser moments kept
     assert bool(saved["average"]) == (ema_decay > 0)  # the moving average is resumed too
-    resumed = train(config, tiny_grid, _samples(tiny_grid), out, resume=True)
+    resumed = train(config, tiny_grid, tiny_samples, out, resume=True)
     assert resumed.step == straight.step == TINY.train.steps + TINY.train.finetune_steps
     assert [r["step"] for r in resumed.log] == [1, 2, 3, 4, 5, 6]  # through the fine-tune boundary
     for a, b in zip(resumed.log, straight.log, strict=True):
@@ -211,7 +171,7 @@ def test_fine_tune_starts_from_the_best_generator_with_fresh_moments():
 
 
 @pytest.mark.parametrize(("stop", "updates"), [(4, 8), (5, 1)])
-def test_optimiser_updates_per_window_follow_the_phase(tmp_path, tiny_grid, stop, updates):
+def test_optimiser_updates_per_window_follow_the_phase(tmp_path, tiny_grid, tiny_samples, stop, updates):
     """4 one-step windows of 3 steps cut every 2 give 8 updates; the fine-tune's first
     window, one cut of 3 steps, gives 1 on fresh moments."""
 
@@ -221,7 +181,7 @@ def test_optimiser_updates_per_window_follow_the_phase(tmp_path, tiny_grid, stop
 
     out = str(tmp_path / "model.pt")
     with pytest.raises(KeyboardInterrupt):
-        train(TINY, tiny_grid, _samples(tiny_grid), out, progress=interrupt)
+        train(TINY, tiny_grid, tiny_samples, out, progress=interrupt)
     moments = load_checkpoint(out).training["opt_g"]["state"]
     assert {int(m["step"]) for m in moments.values()} == {updates}
 
@@ -245,11 +205,11 @@ def test_large_scale_offset_is_a_smooth_ocean_field_decaying_with_depth(coarse_g
     assert np.all(np.diff(column) <= 1e-9)
 
 
-def test_offset_windows_observe_the_offset_truth_and_may_start_from_it(tiny_grid):
+def test_offset_windows_observe_the_offset_truth_and_may_start_from_it(tiny_grid, tiny_control):
     from dataclasses import replace
 
     config = replace(TINY, train=replace(TINY.train, offset_share=1.0))
-    world = ModelWorld(tiny_grid, config.world, run="control", n_steps=config.train.control_years * 73)
+    world = tiny_control
     samples = TrainingSamples(config, tiny_grid, world, ObservingNetwork(tiny_grid, config.network))
     offset = 1.5 * tiny_grid.ocean.astype("f4")
     shifted = samples.window(10, 3, 2010, np.random.default_rng(1), offset=offset, background=offset)
@@ -274,10 +234,10 @@ def test_offset_windows_observe_the_offset_truth_and_may_start_from_it(tiny_grid
     assert all(float(never.training_window(rng, 3).background.abs().max()) == 0 for _ in range(4))
 
 
-def test_new_chains_start_in_the_configured_network_years(tiny_grid):
+def test_new_chains_start_in_the_configured_network_years(tiny_grid, tiny_samples):
     """Chains start in a network year drawn from train.network_years, every year of it."""
     rng = np.random.default_rng(0)
-    default = _samples(tiny_grid)
+    default = tiny_samples
     assert {default.new_chain(rng).first_year for _ in range(400)} == set(range(1981, 2021))
     config = replace(TINY, train=replace(TINY.train, network_years=(1985, 1987)))
     early = TrainingSamples(config, tiny_grid, default.world, default.network)
@@ -285,7 +245,7 @@ def test_new_chains_start_in_the_configured_network_years(tiny_grid):
     assert "network years 1985-1987" in early.description
 
 
-def test_chains_continue_the_cycle_where_they_stopped(tiny_grid):
+def test_chains_continue_the_cycle_where_they_stopped(tiny_samples):
     """A chain's next window is the next steps of the control run, observed by the
     network of the chain's era (advancing with its years), starting from the analysis
     the chain left; at the end of the training years a new chain starts."""
@@ -293,7 +253,7 @@ def test_chains_continue_the_cycle_where_they_stopped(tiny_grid):
 
     from engine.train.trainer import next_chains
 
-    samples = _samples(tiny_grid)
+    samples = tiny_samples
     rng = np.random.default_rng(3)
     chain = samples.new_chain(rng)
     chain = replace(chain, start=60, next_step=60, first_year=2005)
@@ -321,7 +281,7 @@ def test_chains_continue_the_cycle_where_they_stopped(tiny_grid):
     assert len(batch) == 3 and len({k for k, _ in batch}) == 3
 
 
-def test_a_batch_of_chains_trains_as_the_mean_of_its_windows(tiny_grid):
+def test_a_batch_of_chains_trains_as_the_mean_of_its_windows(tiny_samples):
     """Chains side by side in one window give each chain the analyses it would get alone,
     and one gradient step on the mean of their losses."""
     from engine.train.checkpoint import build_discriminator, build_generator
@@ -329,7 +289,7 @@ def test_a_batch_of_chains_trains_as_the_mean_of_its_windows(tiny_grid):
     from engine.train.trainer import cycle_window
 
     config = replace(TINY, train=replace(TINY.train, adversarial_weight=0.0))
-    samples = _samples(tiny_grid)
+    samples = tiny_samples
     rng = np.random.default_rng(5)
     windows = [samples.training_window(rng, 3) for _ in range(2)]
     windows[1].background = torch.randn_like(windows[1].background) * 0.3  # chains at different states
@@ -359,10 +319,10 @@ def test_a_batch_of_chains_trains_as_the_mean_of_its_windows(tiny_grid):
             torch.testing.assert_close(value, mean, atol=1e-5, rtol=1e-4)
 
 
-def test_mse_in_degc_weighs_each_level_by_its_variance(tiny_grid):
+def test_mse_in_degc_weighs_each_level_by_its_variance(tiny_samples):
     from engine.train.trainer import mse_weights
 
-    samples = _samples(tiny_grid)
+    samples = tiny_samples
     ocean, scale = samples.ocean, samples.scale
     assert torch.equal(mse_weights(ocean, scale, "network"), ocean)
     weights = mse_weights(ocean, scale, "degC")
@@ -380,14 +340,14 @@ def test_mse_in_degc_weighs_each_level_by_its_variance(tiny_grid):
     assert float(masked_mse(error, torch.zeros_like(error), weights)) * mean_variance == pytest.approx(0.01, rel=1e-5)
 
 
-def test_without_adversarial_weight_the_critic_is_not_trained(tiny_grid):
+def test_without_adversarial_weight_the_critic_is_not_trained(tiny_samples):
     from dataclasses import replace
 
     from engine.train.checkpoint import build_discriminator, build_generator
     from engine.train.trainer import cycle_window
 
     config = replace(TINY, train=replace(TINY.train, adversarial_weight=0.0))
-    samples = _samples(tiny_grid)
+    samples = tiny_samples
     window = samples.training_window(np.random.default_rng(0), 3)
     gen, disc = build_generator(config.model, config.grid.shape), build_discriminator(config.model)
     before = {k: v.clone() for k, v in disc.state_dict().items()}

@@ -12,22 +12,9 @@ import pandas as pd
 import pytest
 from scipy import linalg, signal
 
-from engine.config import GridSpec, WorldSpec
-from engine.grid import build_grid
-from engine.io import load_geography, read_oni
+from engine.config import WorldSpec
+from engine.io import read_oni
 from engine.world.synthetic import ModelWorld
-
-TINY = GridSpec("tiny", 22.5, (10.0, 100.0, 500.0, 1500.0))
-
-
-@pytest.fixture(scope="module")
-def tiny_grid():
-    return build_grid(TINY, load_geography())
-
-
-@pytest.fixture(scope="module")
-def coarse_grid():
-    return build_grid(GridSpec(), load_geography())
 
 
 @pytest.fixture(scope="module")
