@@ -39,6 +39,7 @@ class Grid:
     climatology: np.ndarray  # annual mean temperature, degC (depth, lat, lon)
     seasonal_harmonics: np.ndarray  # (4, depth, lat, lon): cos1, sin1, cos2, sin2 in degC
     source_land_fraction: np.ndarray  # (lat, lon) land share of each cell in the 1 degree source
+    deepest_floor: np.ndarray | None = None  # (lat, lon) m: the deepest 1 degree sea floor in the cell
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -196,6 +197,8 @@ def build_grid(spec: GridSpec, geography: xr.Dataset) -> Grid:
 
     land_fraction = _block_mean(land, block, area)
     mean_floor = _block_mean(floor, block, ocean_area)
+    ny, nx = floor.shape[0] // block, floor.shape[1] // block
+    deepest_floor = np.nan_to_num(floor).reshape(ny, block, nx, block).max(axis=(1, 3))
     depth = np.asarray(spec.depths, dtype="f8")
     surface_ocean = land_fraction < 0.5
     ocean = surface_ocean[None] & (np.nan_to_num(mean_floor)[None] > depth[:, None, None])
@@ -220,6 +223,7 @@ def build_grid(spec: GridSpec, geography: xr.Dataset) -> Grid:
         climatology=climatology.astype("f4"),
         seasonal_harmonics=seasonal.astype("f4"),
         source_land_fraction=land_fraction,
+        deepest_floor=deepest_floor,
     )
 
 

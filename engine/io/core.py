@@ -80,19 +80,29 @@ def read_config(path: str | Path) -> Config:
     file = Path(path)
     if not file.exists():
         raise InputError(f"config file {file} does not exist; give an existing .toml or .yaml file")
-    text = file.read_text()
+    if file.is_dir():
+        raise file_error(file, "is a folder", "give a .toml or .yaml config file")
     try:
-        if file.suffix in (".yaml", ".yml"):
+        text = file.read_text()
+    except PermissionError:
+        raise file_error(file, "cannot be read (permission denied)", "give a config file you can read") from None
+    except UnicodeDecodeError:
+        raise file_error(file, "is not a text file", "give a .toml or .yaml config file") from None
+    kind = "YAML" if file.suffix in (".yaml", ".yml") else "TOML"
+    try:
+        if kind == "YAML":
             import yaml
 
             values = yaml.safe_load(text) or {}
         else:
             values = tomllib.loads(text)
+    except Exception as err:  # tomllib's and yaml's own error classes
+        problem = f"is not valid {kind} ({str(err).splitlines()[0]})"
+        raise file_error(file, problem, f"correct the {kind} syntax at the place named") from None
+    try:
         return config_from_dict(values)
-    except (ValueError, TypeError, tomllib.TOMLDecodeError) as err:
+    except (ValueError, TypeError) as err:  # a SettingError is both an InputError and a ValueError
         raise InputError(f"config file {file}: {err}") from None
-    except Exception as err:  # yaml errors carry their own class
-        raise InputError(f"config file {file} could not be parsed: {str(err).splitlines()[0]}") from None
 
 
 def write_config(config: Config, path: str | Path) -> None:

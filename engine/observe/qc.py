@@ -28,6 +28,7 @@ LATITUDE_LIMIT = 90.0
 QC_MISSING, QC_RANGE, QC_KELVIN, QC_POSITION = 1, 2, 3, 4
 QC_NEGATIVE_DEPTH, QC_BELOW_FLOOR, QC_PERIOD, QC_DUPLICATE = 5, 6, 7, 8
 QC_NON_FINITE, QC_TOO_DEEP, QC_BAD_ERROR, QC_UNREADABLE = 10, 11, 12, 13
+FLOOR_MARGIN_M = 1000.0  # below a cell's deepest 1 degree sea floor: a trench, not an instrument error
 DEEPEST_OCEAN_M = 11_000.0  # the Challenger Deep is about 10,935 m
 _NUMERIC = ("lat", "lon", "depth", "temperature", "obs_error")
 
@@ -102,8 +103,9 @@ def below_sea_floor(lat: np.ndarray, lon: np.ndarray, depth: np.ndarray, grid: G
     """Rows deeper than the sea floor of the nearest grid cell, or in a land cell.
 
     The floor is the bottom of the cell's deepest ocean layer (its level plus half a
-    layer). A column that is ocean at every level reaches below the grid, so its floor is
-    unknown and nothing there is flagged.
+    layer). A column that is ocean at every level reaches below the grid: there the floor
+    is the cell's deepest 1 degree sea floor plus ``FLOOR_MARGIN_M`` (a trench may be
+    deeper than its 1 degree mean), so that only the impossible is flagged.
     """
     lat, lon, depth = (np.asarray(a, dtype=np.float64) for a in (lat, lon, depth))
     valid = np.isfinite(lat) & np.isfinite(lon) & np.isfinite(depth) & (np.abs(lat) <= LATITUDE_LIMIT)
@@ -114,9 +116,11 @@ def below_sea_floor(lat: np.ndarray, lon: np.ndarray, depth: np.ndarray, grid: G
     nz = ocean.shape[0]
     # levels down to the deepest ocean one; 0 where the surface is land
     n_ocean = np.where(ocean.any(axis=0), nz - np.argmax(ocean[::-1], axis=0), 0)
-    floor = np.r_[-np.inf, grid.depth_bounds[:, 1]]
-    floor[-1] = np.inf
-    return valid & (depth > floor[n_ocean[i, j]])
+    floor = np.r_[-np.inf, grid.depth_bounds[:, 1]][n_ocean[i, j]]
+    below_grid = n_ocean[i, j] == nz
+    deepest = np.inf if grid.deepest_floor is None else grid.deepest_floor[i, j] + FLOOR_MARGIN_M
+    floor = np.where(below_grid, deepest, floor)
+    return valid & (depth > floor)
 
 
 def period_bounds(period: PeriodLike) -> tuple[pd.Timestamp, pd.Timestamp]:
