@@ -312,7 +312,7 @@ def test_config_rules_cover_every_field_and_the_platform_lists_agree():
     assert config.PLATFORM_NAMES == PLATFORMS[:-1] and config.OBS_INPUT_NAMES == OBS_INPUTS
     for spec, rules in [(config.GridSpec, config.GRID_RULES), (config.WorldSpec, config.WORLD_RULES),
                         (config.NetworkSpec, config.NETWORK_RULES), (config.ModelSpec, config.MODEL_RULES),
-                        (config.TrainSpec, config.TRAIN_RULES)]:  # fmt: skip
+                        (config.TrainSpec, config.TRAIN_RULES), (config.AssimilateSpec, config.ASSIMILATE_RULES)]:  # fmt: skip
         hints = {f: t for f, t in spec.__annotations__.items()}
         numeric = [f for f, t in hints.items() if "int" in t or "float" in t]
         assert set(rules) <= set(hints), spec

@@ -253,3 +253,19 @@ def test_observation_file_is_read_a_chunk_at_a_time_with_the_same_steps(run_dir,
     io.write_profiles(backwards, tmp_path / "backwards.nc")
     _assert_same_steps(expected, list(obs_steps_from_file(tmp_path / "backwards.nc", grid, 2010, 73, 5, 40, chunk=10)))
     assert reads == [()]  # the unordered DSG file: one whole read
+
+
+def test_the_ensembles_seed_is_the_assimilations_own_setting(run_dir, tmp_path):
+    from dataclasses import replace
+
+    obs = run_dir / "obs.nc"
+
+    def spread(name, config):
+        path = assimilate_to_file("persistence", obs, tmp_path / name, config=config, members=2, period=(2010, 2010))
+        return xr.open_dataset(path)["thetao_spread"].isel(time=slice(0, 5)).values
+
+    base = spread("a.nc", TINY)
+    other_network = replace(TINY, network=replace(TINY.network, seed=TINY.network.seed + 1))
+    other_assimilate = replace(TINY, assimilate=replace(TINY.assimilate, seed=TINY.assimilate.seed + 1))
+    np.testing.assert_array_equal(spread("b.nc", other_network), base)
+    assert not np.allclose(spread("c.nc", other_assimilate), base, equal_nan=True)

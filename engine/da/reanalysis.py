@@ -129,9 +129,9 @@ def assimilate_to_file(
         else:
             scale = getattr(assimilator, "normalizer", None)
             scale = scale.scale if scale is not None else np.full(grid.shape[0], 0.5, "f4")
-            background = initial_backgrounds(grid, members, scale, np.random.default_rng([config.network.seed, 7]))
+            background = initial_backgrounds(grid, members, scale, np.random.default_rng([config.assimilate.seed, 7]))
         steps = obs_steps_from_file(obs_path, grid, first, spy, done, n_steps - done, withheld=withheld)
-        for obs, analysis in cycle(assimilator, steps, background, seed=config.network.seed):
+        for obs, analysis in cycle(assimilator, steps, background, seed=config.assimilate.seed):
             step = obs.step
             writer.write(step, ensemble_fields(analysis, grid, obs.day_of_year, save_members), analysis)
             if progress:

@@ -1,21 +1,10 @@
-"""Explicit, frozen configuration: grid, model world, observing network, network, training.
-
-Every function in the engine takes the piece of configuration it needs as an argument;
-nothing reads a module global. A :class:`Config` bundles the pieces, and named presets
-(``coarse``, ``medium``, ``paper``) give complete, consistent bundles. Configs round-trip
-through TOML or YAML files (see :func:`config_to_dict` / :func:`config_from_dict`; the
-file reading itself lives in ``engine.io``).
-"""
+"""The configuration's dataclasses, each with the valid range of every field beside it."""
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from dataclasses import dataclass, field
 
-from engine.config_rules import Rule, check_fields, require
-from engine.errors import SettingError, setting_error
+from engine.config.rules import Rule, check_fields, require
 
 # Depth levels (m, layer centres).  Coarse and medium are hand-picked to resolve the
 # thermocline; paper has 10 m spacing to 195 m then geometric stretching to 2000 m.
@@ -227,16 +216,11 @@ class ModelSpec:
     # makes the classical increment a linear function of the input, and the super-obs error
     # says how far to trust it.
     obs_inputs: tuple[str, ...] = ("obs", "innovation", "error")
-    # EOFs of the reduced-space analysis layer (engine.nn.reduced) in front of the U-Net;
-    # 0 is the reference architecture.  A convolutional network cannot see that an SST
-    # anomaly here goes with a thermocline anomaly a basin away; the EOFs of the control
-    # run can.
+    # EOFs of the reduced-space analysis layer (engine.nn.reduced) in front of the U-Net, 0 the
+    # reference: a convolution cannot see that an SST anomaly goes with a thermocline one a basin away.
     reduced_space: int = 64
-    # Large-scale offset patterns appended to those EOFs: the leading EOFs of the training
-    # windows' large-scale offsets (train.offset_*) beyond what the control EOFs span.  A
-    # control run has no global-mean change, so on coarse its 64 EOFs span 4 % of the
-    # variance of the historical run's warming pattern (9 % of its 0-700 m mean) and the
-    # layer cannot carry a trend; with 8 offset patterns they span 98 %.
+    # Large-scale offset patterns appended to those EOFs (from train.offset_*): a control run has
+    # no global-mean change, so its EOFs alone cannot carry a warming trend.
     offset_patterns: int = 8
 
     def __post_init__(self) -> None:
@@ -275,42 +259,25 @@ class TrainSpec:
     chain_years: float = 3.0  # mean length of a chain before it restarts from a cold start
     backprop_steps: int = 1  # truncated backpropagation through the cycle: an update per analysis step
     steps: int = 600  # first-phase training windows (each gives window / backprop_steps optimiser updates)
-    # generator (Adam); trained on the MSE alone at 5e-4 the cycled analysis drifts (a growing
-    # thermocline cold bias over a held-out year: validation RMSE 0.145 at window 50, 0.20 at 150)
+    # generator (Adam); higher rates let the cycled analysis drift (docs/experiments.md)
     learning_rate: float = 2.5e-4
     learning_rate_floor: float = 0.05  # cosine decay of both learning rates to this share by the last step
-    # A second phase fine-tunes the first phase's best generator with backpropagation through
+    # A second phase fine-tunes the best generator with backpropagation through
     # ``finetune_backprop_steps`` cycle steps, so that it learns what an analysis error does to
-    # the next backgrounds (the thermocline errors that one-step training leaves to grow).
-    # Fresh optimiser moments and its own cosine decay from ``finetune_learning_rate``.  On
-    # coarse, 150 windows after the 600 one-step ones took validation RMSE from 0.085 to
-    # 0.079 degC, but without offset patterns in the reduced space (model.offset_patterns)
-    # it damped the headline OSSE's 0-700 m warming trend from 0.97 to 0.87 of the truth;
-    # with 8 of them, validation RMSE 0.076.
+    # the next backgrounds; fresh optimiser moments and its own cosine decay.
     finetune_steps: int = 150
     finetune_backprop_steps: int = 8
     finetune_learning_rate: float = 1e-4
-    # Exponential moving average of the generator's weights, updated after every window and
-    # validated and kept instead of the raw weights; 0 (off) is the default.  At 150 coarse
-    # windows, 0.9 gave held-out validation RMSE 0.139 / 0.134 / 0.133 degC at windows
-    # 50 / 100 / 150 against 0.158 / 0.148 / 0.135 without: a large gain while the learning
-    # rate is high, 1 % once the cosine decay has settled the weights.  The shipped model's
-    # last two fine-tunes used 0.95 (validation 0.0753 -> 0.0749 over 300 windows).
+    # Exponential moving average of the generator's weights, validated and kept instead of the
+    # raw weights (which wander around the optimum with batch size 1); 0 is off.
     ema_decay: float = 0.0
     discriminator_learning_rate: float = 1e-4  # slower critic: on CPU budgets it otherwise wins early
     mse_weight: float = 1.0
     # Units of the errors the MSE adds up: "network" (each level's error divided by its
-    # standard deviation, so the deep ocean, 5x quieter, counts as much as the surface) or
-    # "degC" (as the evaluation's RMSE: the upper ocean, where the variance is, dominates).
-    # Fine-tuning the shipped coarse model for 150 windows with "degC": validation RMSE
-    # 0.0756 degC, 1-member OSSE 0-700 m RMSE 0.201 / 0.143 and trend 0.96 of the truth,
-    # against 0.0753, 0.200 / 0.143 and 0.98 for 300 more windows in network units.
+    # standard deviation, so the quiet deep ocean counts as much as the surface) or "degC".
     loss_units: str = "network"
-    # The paper's GAN weights the adversarial term 0.1 (the paper preset keeps it).  It makes
-    # analysis increments as large as real tendencies, which hold the unpredictable part of
-    # the change, and costs accuracy: at 150 windows on coarse, held-out validation RMSE
-    # 0.154 degC with it against 0.133 without; 0 trains the generator on the MSE alone and
-    # skips the critic.
+    # The paper's GAN weights the adversarial term 0.1 (the paper preset keeps it); it makes
+    # increments as large as real tendencies and costs accuracy. 0: the MSE alone, no critic.
     adversarial_weight: float = 0.0
     adversarial_warmup: float = 0.25  # share of the steps over which the adversarial weight ramps up from 0
     discriminator_weight: float = 0.5
@@ -327,11 +294,8 @@ class TrainSpec:
     offset_share: float = 0.5
     offset_surface_std: float = 0.25  # degC, area mean at the surface
     offset_efold_m: tuple[float, float] = (200.0, 2000.0)
-    # First and last year of the real observing networks a training chain may start in
-    # (a chain then advances with its years, up to the last network year, 2020).  The
-    # default draws every era alike; a narrower span trains for a particular era: 300
-    # fine-tune windows with 1981-1999 took the shipped model's 1-member OSSE 0-700 m RMSE
-    # from 0.1995 / 0.1427 to 0.1984 / 0.1440 degC (1981-1999 / 2000-2020).
+    # First and last year of the observing networks a training chain may start in (it then
+    # advances with its years); a narrower span than the default trains for one era.
     network_years: tuple[int, int] = NETWORK_YEARS
 
     def __post_init__(self) -> None:
@@ -386,6 +350,19 @@ TRAIN_RULES = {
 
 
 @dataclass(frozen=True)
+class AssimilateSpec:
+    """Cycling an assimilation (DESIGN section 8)."""
+
+    seed: int = 2  # an ensemble's first backgrounds and its members' perturbed observations
+
+    def __post_init__(self) -> None:
+        check_fields(self, ASSIMILATE_RULES, "assimilate")
+
+
+ASSIMILATE_RULES = {"seed": SEED}
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything one run needs."""
 
@@ -394,96 +371,4 @@ class Config:
     network: NetworkSpec = field(default_factory=NetworkSpec)
     model: ModelSpec = field(default_factory=ModelSpec)
     train: TrainSpec = field(default_factory=TrainSpec)
-
-
-PRESET_NAMES = ("coarse", "medium", "paper")
-
-
-def preset(name: str) -> Config:
-    """Return the named preset configuration.
-
-    Parameters
-    ----------
-    name : {"coarse", "medium", "paper"}
-        ``coarse`` is 5 degrees with 16 levels (CPU default), ``medium`` 2.5 degrees with
-        24 levels, ``paper`` the reference 1 degree grid with 38 levels.
-    """
-    if name == "coarse":
-        return Config()
-    if name == "medium":
-        return Config(
-            grid=GridSpec("medium", 2.5, tuple(float(d) for d in MEDIUM_DEPTHS)),
-            model=ModelSpec(relu_channels=16, tanh_channels=8, kernels=((6, 5, 3), (5, 5, 3), (3, 3, 3))),
-        )
-    if name == "paper":
-        return Config(
-            grid=GridSpec("paper", 1.0, PAPER_DEPTHS),
-            model=ModelSpec(
-                relu_channels=16,
-                tanh_channels=8,
-                n_stages=3,
-                kernels=((8, 6, 4), (5, 5, 3), (3, 3, 3)),  # the reference architecture
-                disc_channels=16,
-                obs_inputs=("obs",),
-                reduced_space=0,
-                offset_patterns=0,
-            ),
-            train=TrainSpec(control_years=41, validation_years=5, adversarial_weight=0.1),
-        )
-    raise setting_error("preset", name, f"one of {', '.join(PRESET_NAMES)}")
-
-
-def config_to_dict(config: Config) -> dict[str, Any]:
-    """Plain nested dict (lists instead of tuples) for TOML/YAML."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, tuple):
-            return [plain(v) for v in value]
-        return value
-
-    return {
-        section.name: {
-            f.name: plain(getattr(getattr(config, section.name), f.name)) for f in fields(getattr(config, section.name))
-        }
-        for section in fields(config)
-    }
-
-
-def _unknown(where: str, names: set[str], known: list[str]) -> None:
-    """A SettingError for a misspelt key or section: the nearest known name, else all of them."""
-    if not names:
-        return
-    name = sorted(names)[0]
-    near = difflib.get_close_matches(name, known, n=1)
-    fix = f"did you mean {where}{near[0]}?" if near else f"the known ones are {', '.join(known)}"
-    raise SettingError(f"unknown {'setting' if where else 'config section'} {where}{name}; {fix}")
-
-
-def _section_from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
-    _unknown(f"{where}.", set(values) - {f.name for f in fields(cls)}, [f.name for f in fields(cls)])
-    return cls(**values)  # the spec's __post_init__ checks and normalises every value
-
-
-def config_from_dict(values: dict[str, Any], base: Config | None = None) -> Config:
-    """Build a Config from a nested dict, starting from ``base`` (default: coarse preset).
-
-    A top-level ``preset = "name"`` key picks the base. Unknown sections or keys, and values
-    of the wrong type or out of range, raise a :class:`~engine.errors.SettingError` naming
-    them, so a typo never passes silently.
-    """
-    if not isinstance(values, dict):
-        raise setting_error("config", values, 'sections of settings such as [grid] and [train], or preset = "coarse"')
-    values = dict(values)
-    if "preset" in values:
-        base = preset(values.pop("preset"))
-    base = base or Config()
-    names = [f.name for f in fields(Config)]
-    _unknown("", set(values) - set(names), ["preset", *names])
-    updates = {}
-    for name, section_values in values.items():
-        if not isinstance(section_values, dict):
-            raise setting_error(name, section_values, f"a section [{name}] of settings, e.g. [{name}] seed = 1")
-        current = dataclasses.asdict(getattr(base, name))
-        current.update(section_values)
-        updates[name] = _section_from_dict(type(getattr(base, name)), current, name)
-    return replace(base, **updates)
+    assimilate: AssimilateSpec = field(default_factory=AssimilateSpec)
