@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -91,45 +92,27 @@ def assimilate_to_file(
     the withheld profiles are left out and written to :func:`withheld_path` first, to be
     scored on later.
     """
-    config = config or preset_config(preset)
     if members < 1:
         raise InputError(f"--members {members} must be at least 1")
-    setup = make_method(method, config)
+    setup = make_method(method, config or preset_config(preset))
     assimilator, grid, config, attrs = setup.method, setup.grid, setup.config, setup.attrs
-    check_fits(
-        assimilate_bytes(config, members, deepda=str(method) not in BASELINES),
-        f"an assimilation with {members} members on the {config.grid.name} grid", "use fewer --members",
-    )  # fmt: skip
+    need = assimilate_bytes(config, members, deepda=str(method) not in BASELINES)
+    check_fits(need, f"an assimilation with {members} members on the {config.grid.name} grid", "use fewer --members")
     first, last = check_period(obs_path, grid, period)
     spy = config.world.steps_per_year
     n_steps = (last - first + 1) * spy
     times = step_times(first, n_steps, spy, "standard")
-    attrs = {
-        **attrs,
-        "title": f"DeepDA analysis ({attrs['method']})",
-        "observations": str(obs_path),
-        "history": history_line(command),
-    }
+    attrs = _file_attributes(attrs, obs_path, command, members > 1 and getattr(assimilator, "recentre", False))
     withheld = None
-    if withhold is not None and withhold.active:
+    if withhold is not None and withhold.active:  # written first, so that a resumed run keeps it
         attrs["withheld_observations"] = f"{withhold.describe()}, in {withheld_path(out_path).name}"
         if not (resume and withheld_path(out_path).exists()):
             write_withheld(obs_path, withheld_path(out_path), withhold, grid, command)
         withheld = withhold.withheld
-    if members > 1 and getattr(assimilator, "recentre", False):
-        attrs["ensemble_mean"] = (
-            "control analysis: members recentred every step on the analysis of their mean background"
-            " with the unperturbed observations"
-        )
     writer = AnalysisWriter(out_path, grid, times, members, attrs, resume=resume, save_members=save_members)
     try:
         done = writer.steps_done
-        if done:
-            background = writer.restart_state()
-        else:
-            scale = getattr(assimilator, "normalizer", None)
-            scale = scale.scale if scale is not None else np.full(grid.shape[0], 0.5, "f4")
-            background = initial_backgrounds(grid, members, scale, np.random.default_rng([config.assimilate.seed, 7]))
+        background = writer.restart_state() if done else _first_backgrounds(assimilator, grid, members, config)
         steps = obs_steps_from_file(obs_path, grid, first, spy, done, n_steps - done, withheld=withheld)
         for obs, analysis in cycle(assimilator, steps, background, seed=config.assimilate.seed):
             step = obs.step
@@ -146,6 +129,31 @@ def assimilate_to_file(
         writer.close()
         raise
     return writer.finish()
+
+
+def _file_attributes(
+    method_attrs: dict[str, str], obs_path: str | Path, command: str | None, recentred: bool
+) -> dict[str, str]:
+    """The analysis file's global attributes: the method, its observations, its history."""
+    attrs = {
+        **method_attrs,
+        "title": f"DeepDA analysis ({method_attrs['method']})",
+        "observations": str(obs_path),
+        "history": history_line(command),
+    }
+    if recentred:
+        attrs["ensemble_mean"] = (
+            "control analysis: members recentred every step on the analysis of their mean background"
+            " with the unperturbed observations"
+        )
+    return attrs
+
+
+def _first_backgrounds(method: Any, grid: Grid, members: int, config: Config) -> np.ndarray:
+    """Members' first backgrounds around the climatology, with the method's anomaly scale."""
+    normalizer = getattr(method, "normalizer", None)
+    scale = normalizer.scale if normalizer is not None else np.full(grid.shape[0], 0.5, "f4")
+    return initial_backgrounds(grid, members, scale, np.random.default_rng([config.assimilate.seed, 7]))
 
 
 def withheld_path(out_path: str | Path) -> Path:

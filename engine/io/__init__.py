@@ -1,6 +1,7 @@
 """``engine.io``: the only package that reads or writes files (besides checkpoints).
 
-``core`` holds geography, configs, gridded CF netCDF and safe writing; ``dsg`` and
+``core`` holds geography, configs, the embedded default's cache and safe writing; ``fields``
+the gridded CF netCDF (world and analysis files); ``dsg`` and
 ``csvfiles`` the profile table on disk; ``profile_index`` the cheap per-profile readers of
 DSG files; ``netcdf_decode`` the low-level netCDF decoding shared by the readers;
 ``realformats`` the EN4 and Argo readers; ``observations`` the one entry point that opens
@@ -17,13 +18,11 @@ from engine.io.core import (
     atomic_path,
     cache_dir,
     cached_default,
-    check_fields,
     check_writable,
     default_files,
     history_line,
     load_geography,
     load_grid,
-    open_fields,
     read_colormap_table,
     read_config,
     read_csv_table,
@@ -35,10 +34,8 @@ from engine.io.core import (
     write_config,
     write_dataset,
     write_default_manifest,
-    write_fields_incremental,
     write_figure,
     write_text,
-    write_world,
 )
 from engine.io.csvfiles import read_profiles_csv, write_profiles_csv
 from engine.io.dsg import (
@@ -50,6 +47,7 @@ from engine.io.dsg import (
     write_profiles,
     write_profiles_incremental,
 )
+from engine.io.fields import check_fields, open_fields, write_fields_incremental, write_world
 from engine.io.integrity import check_complete, readable
 from engine.io.observations import (
     check_observations,

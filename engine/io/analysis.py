@@ -15,7 +15,9 @@ from typing import Any
 import netCDF4
 import numpy as np
 
-from engine.io.core import THETAO_ATTRS, InputError, check_writable
+from engine.errors import InputError
+from engine.io.core import check_writable
+from engine.io.fields import THETAO_ATTRS
 from engine.io.safety import clean_stale_temps, temp_sibling
 
 FILL = np.float32(1e20)

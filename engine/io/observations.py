@@ -56,7 +56,7 @@ def observation_format(file: Path, format: str | None) -> str:
 def check_observations(path: str | Path) -> str:
     """The format of an observation file, or one line saying why it is none (a gridded
     world or analysis given in its place is named as such)."""
-    from engine.io.core import check_fields
+    from engine.io.fields import check_fields
 
     file = Path(path).expanduser()
     try:
@@ -115,22 +115,28 @@ def open_observations(
     fmt = observation_format(file, format)
     if columns is not None and fmt != "csv":
         raise InputError(f"a column mapping applies to CSV files only, but {file} is read as {fmt}; drop the mapping")
+    table = _read_table(file, fmt, columns, obs_error)
+    if table.empty and fmt != "dsg":  # DeepDA's own files may be empty (a denial run with nothing left)
+        raise file_error(file, f"holds no profiles ({fmt} file with no measurements)", "give a file with data")
+    table = run_qc(table, grid=grid, period=period)
+    return table, qc_summary(table)
+
+
+def _read_table(
+    file: Path, fmt: str, columns: dict[str, str] | None, obs_error: float | dict[str, float] | None
+) -> pd.DataFrame:
+    """The profile table of ``file`` read as ``fmt``, before QC."""
     try:
         if fmt == "csv":
-            table = read_profiles_csv(file, columns, obs_error)
-        elif fmt == "dsg":
-            table = read_profiles(file)
-        else:
-            table = (read_en4 if fmt == "en4" else read_argo)(file, obs_error)
+            return read_profiles_csv(file, columns, obs_error)
+        if fmt == "dsg":
+            return read_profiles(file)
+        return (read_en4 if fmt == "en4" else read_argo)(file, obs_error)
     except (ValueError, KeyError, IndexError, TypeError) as err:  # a layout the readers did not foresee
         reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         raise file_error(
             file, f"could not be read as {fmt} ({reason})", "check that --format matches the file"
         ) from None
-    if table.empty and fmt != "dsg":  # DeepDA's own files may be empty (a denial run with nothing left)
-        raise file_error(file, f"holds no profiles ({fmt} file with no measurements)", "give a file with data")
-    table = run_qc(table, grid=grid, period=period)
-    return table, qc_summary(table)
 
 
 def profile_times(path: str | Path) -> np.ndarray | None:
