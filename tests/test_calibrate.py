@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import cli
+from engine import cli, io
 from engine.da.base import cycle, initial_backgrounds
 from engine.da.calibrate import held_out_cases, spread_skill, tune_inflation
 from engine.da.deepda import DeepDA
@@ -177,6 +177,10 @@ def test_cli_calibrate_rejects_a_one_member_ensemble(tmp_path, capsys):
     assert "from 2 to 1000" in capsys.readouterr().err
     assert cli.main(["calibrate", "--model", str(tmp_path / "missing.pt")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    shipped = io.shipped_model()
+    before = shipped.stat().st_mtime_ns
+    assert cli.main(["calibrate"]) == 2  # the shipped model, in place: the cached default would go stale
+    assert "give --out NEW.pt" in capsys.readouterr().err and shipped.stat().st_mtime_ns == before
 
 
 def test_additive_perturbations_are_centred_with_the_covariance_asked_for():

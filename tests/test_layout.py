@@ -84,3 +84,15 @@ def test_a_headless_verb_loads_no_dashboard_package(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ENGINE.parent)
     assert result.returncode == 0, result.stderr
     assert "2005" in result.stdout
+
+
+def test_view_without_the_dashboard_stack_says_how_to_install_it(monkeypatch, capsys):
+    import importlib.util
+
+    from engine import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "geoviews" else real(name, *a))
+    assert cli.main(["view", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "needs geoviews" in err and "[viewer]" in err and err.count("\n") == 1

@@ -22,7 +22,12 @@ from engine.config import Config
 def add_world(sub: Any) -> None:
     p = sub.add_parser("world", help="generate a model-world run (truth) as CF netCDF")
     common_options(p)
-    p.add_argument("--run", choices=("control", "historical"), default="control")
+    p.add_argument(
+        "--run",
+        choices=("control", "historical"),
+        default="control",
+        help="control: no trend, what training sees; historical: 1981-2020 with warming and volcanoes (default control)",
+    )
     group = p.add_mutually_exclusive_group()
     group.add_argument("--years", type=YEARS, help="control run length in years (default 10)")
     group.add_argument("--period", help="historical period, e.g. 1981-2020 (default: the whole run)")

@@ -174,7 +174,10 @@ def add_calibrate(sub: Any) -> None:
     p = sub.add_parser(
         "calibrate", help="tune a model's ensemble inflation on held-out control years (stored in the checkpoint)"
     )
-    p.add_argument("--model", help="checkpoint to calibrate in place (default: the shipped one)")
+    p.add_argument("--model", help="checkpoint to calibrate (default: the shipped one)")
+    p.add_argument(
+        "--out", help="write the calibrated checkpoint here (default: --model in place; required for the shipped one)"
+    )
     p.add_argument("--members", type=whole(2, 1000), default=10, help="ensemble size to calibrate for (default 10)")
     p.set_defaults(func=run_calibrate)
 
@@ -185,10 +188,16 @@ def run_calibrate(args: argparse.Namespace) -> None:
     from engine.train.samples import TrainingSamples
 
     path = Path(args.model) if args.model else default_model()
+    out = Path(args.out) if args.out else path
     if args.members < 2:
         raise io.InputError(f"--members {args.members}: an ensemble needs at least 2 members")
+    if out.resolve() == default_model().resolve():
+        # rewriting it would silently invalidate every analysis cached from it (the dashboard's default)
+        raise io.InputError(
+            "calibrating the shipped model in place is refused; give --out NEW.pt for the calibrated copy"
+        )
     checkpoint = load_checkpoint(path)
-    io.check_writable(path)
+    io.check_writable(out)
     config = checkpoint.config
     grid = io.load_grid(config.grid)
     checkpoint.check_grid(grid)
@@ -201,8 +210,8 @@ def run_calibrate(args: argparse.Namespace) -> None:
         print(f"{knob} {factor:.3f}: held-out spread/RMSE {ratio:.3f}", file=sys.stderr)
 
     calibration = tune_inflation(checkpoint, samples, members=args.members, progress=report)
-    update_ensemble_calibration(path, {**calibration, "command": args.command})
+    update_ensemble_calibration(path, {**calibration, "command": args.command}, out)
     print(
-        f"wrote {knob} {calibration[key]} into {path} "
+        f"wrote {knob} {calibration[key]} into {out} "
         f"(held-out spread/RMSE {calibration['held_out_spread_skill']}, target {calibration['target_spread_skill']})"
     )

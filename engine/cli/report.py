@@ -128,6 +128,9 @@ def add_view(sub: Any) -> None:
     p.set_defaults(func=run_view)
 
 
+VIEWER_PACKAGES = ("panel", "holoviews", "geoviews", "datashader", "cartopy")  # the [viewer] extra's
+
+
 def view_app() -> Path:
     """The dashboard's ``panel serve`` target, wherever the ``viewer`` package is installed
     (found without importing it: the engine never imports the viewer)."""
@@ -137,7 +140,13 @@ def view_app() -> Path:
     app = Path(spec.origin).parent / "app.py" if spec is not None and spec.origin else None
     if app is None or not app.exists():
         raise io.InputError(
-            "the dashboard (package viewer) is not installed; run 'python3 -m pip install -e .' in DeepDA"
+            "the dashboard (package viewer) is not installed; run 'python3 -m pip install -e .[viewer]' in DeepDA"
+        )
+    missing = [name for name in VIEWER_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise io.InputError(
+            f"the dashboard needs {', '.join(missing)}, which the engine alone does not install; "
+            "run 'python3 -m pip install -e .[viewer]' in DeepDA (or pip install 'deepda[viewer]')"
         )
     return app
 

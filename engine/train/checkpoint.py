@@ -200,13 +200,11 @@ def _with_legacy_defaults(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "model": model, "train": train}
 
 
-def update_ensemble_calibration(path: str | Path, calibration: dict[str, Any]) -> None:
-    """Store an ensemble calibration (see :mod:`engine.da.calibrate`) in an existing checkpoint.
-
-    The file is rewritten atomically with everything else untouched.
-    """
+def update_ensemble_calibration(path: str | Path, calibration: dict[str, Any], out: str | Path | None = None) -> None:
+    """Store an ensemble calibration (see :mod:`engine.da.calibrate`) in a checkpoint: ``out``
+    (a copy of ``path`` with it), or ``path`` itself. Written atomically, all else untouched."""
     file = Path(path)
     load_checkpoint(file)  # one clear error for a missing or foreign file
     payload = torch.load(file, map_location="cpu", weights_only=True)
     payload["ensemble"] = dict(calibration)
-    _write_payload(file, payload)
+    _write_payload(Path(out) if out is not None else file, payload)
