@@ -15,7 +15,8 @@ from engine.config import Config, ModelSpec, NetworkSpec, TrainSpec, WorldSpec
 from engine.observe.network import ObservingNetwork
 from engine.train.checkpoint import load_checkpoint
 from engine.train.samples import TrainingSamples
-from engine.train.trainer import TrainState, judged_generator, schedule, start_finetune, train, update_average
+from engine.train.schedule import judged_generator, schedule, update_average
+from engine.train.trainer import Trainer, TrainState, start_finetune, train
 from engine.world.synthetic import ModelWorld
 from tests.conftest import TINY_SPEC
 
@@ -324,27 +325,21 @@ def test_chains_continue_the_cycle_where_they_stopped(tiny_grid):
 def test_a_batch_of_chains_trains_as_the_mean_of_its_windows(tiny_grid):
     """Chains side by side in one window give each chain the analyses it would get alone,
     and one gradient step on the mean of their losses."""
-    from engine.train.checkpoint import build_discriminator, build_generator
     from engine.train.samples import stack_windows
-    from engine.train.trainer import cycle_window
 
     config = replace(TINY, train=replace(TINY.train, adversarial_weight=0.0))
     samples = _samples(tiny_grid)
     rng = np.random.default_rng(5)
     windows = [samples.training_window(rng, 3) for _ in range(2)]
     windows[1].background = torch.randn_like(windows[1].background) * 0.3  # chains at different states
-    torch.manual_seed(0)
-    start = build_generator(config.model, config.grid.shape)
-    start.reduced.set_basis(*samples.eof_basis(8, 2))
-    disc = build_discriminator(config.model)
+    start = Trainer(config, tiny_grid, samples, "unused.pt").gen.state_dict()
 
     def one_window(window):
-        gen = build_generator(config.model, config.grid.shape)
-        gen.load_state_dict(start.state_dict())
-        opt_g = torch.optim.SGD(gen.parameters(), lr=0.1)
-        opt_d = torch.optim.SGD(disc.parameters(), lr=0.1)
-        row, last = cycle_window(gen, disc, window, samples.ocean, opt_g, opt_d, config, torch.device("cpu"), 0.0, 3)
-        return row, last, gen.state_dict()
+        trainer = Trainer(config, tiny_grid, samples, "unused.pt")
+        trainer.gen.load_state_dict(start)
+        trainer.opt_g = torch.optim.SGD(trainer.gen.parameters(), lr=0.1)  # the mean of steps is SGD's
+        row, last = trainer.cycle_window(window, 0.0, 3)
+        return row, last, trainer.gen.state_dict()
 
     batch = stack_windows(windows)
     assert batch.truth.shape[:2] == (3, 2) and batch.background.shape[0] == 2
@@ -383,18 +378,14 @@ def test_mse_in_degc_weighs_each_level_by_its_variance(tiny_grid):
 def test_without_adversarial_weight_the_critic_is_not_trained(tiny_grid):
     from dataclasses import replace
 
-    from engine.train.checkpoint import build_discriminator, build_generator
-    from engine.train.trainer import cycle_window
-
     config = replace(TINY, train=replace(TINY.train, adversarial_weight=0.0))
     samples = _samples(tiny_grid)
     window = samples.training_window(np.random.default_rng(0), 3)
-    gen, disc = build_generator(config.model, config.grid.shape), build_discriminator(config.model)
-    before = {k: v.clone() for k, v in disc.state_dict().items()}
-    opt_g, opt_d = torch.optim.Adam(gen.parameters()), torch.optim.Adam(disc.parameters())
-    weights = [p.detach().clone() for p in gen.parameters()]
-    row, last = cycle_window(gen, disc, window, samples.ocean, opt_g, opt_d, config, torch.device("cpu"), 0.0, 2)
+    trainer = Trainer(config, tiny_grid, samples, "unused.pt")
+    before = {k: v.clone() for k, v in trainer.disc.state_dict().items()}
+    weights = [p.detach().clone() for p in trainer.gen.parameters()]
+    row, last = trainer.cycle_window(window, 0.0, 2)
     assert np.isnan(row["d_loss"]) and np.isnan(row["g_adv"]) and row["g_mse"] > 0
-    assert all(torch.equal(v, disc.state_dict()[k]) for k, v in before.items()) and not opt_d.state
-    assert any(not torch.equal(a, b) for a, b in zip(weights, gen.parameters(), strict=True))
+    assert all(torch.equal(v, trainer.disc.state_dict()[k]) for k, v in before.items()) and not trainer.opt_d.state
+    assert any(not torch.equal(a, b) for a, b in zip(weights, trainer.gen.parameters(), strict=True))
     assert last.shape == window.background.shape
