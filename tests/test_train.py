@@ -12,6 +12,7 @@ import torch
 
 from engine import cli, io
 from engine.config import Config, ModelSpec, NetworkSpec, TrainSpec, WorldSpec
+from engine.errors import InputError
 from engine.observe.network import ObservingNetwork
 from engine.train.checkpoint import load_checkpoint
 from engine.train.samples import TrainingSamples
@@ -389,3 +390,63 @@ def test_without_adversarial_weight_the_critic_is_not_trained(tiny_grid):
     assert all(torch.equal(v, trainer.disc.state_dict()[k]) for k, v in before.items()) and not trainer.opt_d.state
     assert any(not torch.equal(a, b) for a, b in zip(weights, trainer.gen.parameters(), strict=True))
     assert last.shape == window.background.shape
+
+
+class _Zero(torch.nn.Module):
+    """A generator whose analysis is always climatology (zero anomaly)."""
+
+    def forward(self, background, obs, obs_mask, ocean, obs_error):
+        return torch.zeros_like(background)
+
+
+def test_trainer_validates_the_volume_weighted_rmse_of_its_cycled_analyses(tiny_grid):
+    samples = _samples(tiny_grid)
+    trainer = Trainer(TINY, tiny_grid, samples, "unused.pt")
+    # climatology's error is the truth itself: by hand, each scored step's volume-weighted
+    # mean square in degC, averaged over the steps after the first third of each window
+    volume = tiny_grid.volume * tiny_grid.ocean
+    squares = []
+    for window in samples.validation_windows():
+        truth = window.truth[:, 0, 0].numpy() * samples.normalizer.scale[:, None, None]
+        for t in range(window.length // 3, window.length):
+            squares.append((volume * truth[t] ** 2).sum() / volume.sum())
+    assert trainer.validate(_Zero()) == pytest.approx(np.sqrt(np.mean(squares)), rel=1e-5)
+    assert trainer.validate(trainer.gen) < trainer.validate(_Zero())  # the reduced-space layer starts skilful
+
+
+def test_trainer_windows_save_and_restore_to_go_on_exactly(tmp_path, tiny_grid):
+    samples = _samples(tiny_grid)
+    out = str(tmp_path / "run.pt")
+    trainer = Trainer(TINY, tiny_grid, samples, out)
+    row = trainer.train_window()
+    assert trainer.state.step == 1 and set(row) == {"g_mse", "g_adv", "d_loss"} and row["g_mse"] > 0
+    (chain,) = [c for c in trainer.state.chains if c is not None]  # batch size 1: one chain went on
+    assert chain.next_step == chain.start + TINY.train.window
+    trainer.save(complete=False)
+    resumed = Trainer(TINY, tiny_grid, samples, out)
+    resumed.restore()
+    assert resumed.state.step == 1 and [c is None for c in resumed.state.chains] == [
+        c is None for c in trainer.state.chains
+    ]
+    (again,) = [c for c in resumed.state.chains if c is not None]
+    assert (again.start, again.next_step) == (chain.start, chain.next_step)
+    assert torch.equal(again.background, chain.background) and torch.equal(again.offset, chain.offset)
+    assert resumed.rng.bit_generator.state == trainer.rng.bit_generator.state
+    assert trainer.train_window() == resumed.train_window()  # the same next window, the same losses
+    weights, restored = trainer.gen.state_dict(), resumed.gen.state_dict()
+    assert all(torch.equal(weights[k], restored[k]) for k in weights)
+    trainer.save(complete=True)  # the best generator only: nothing to go on from
+    with pytest.raises(InputError, match="finished run"):
+        Trainer(TINY, tiny_grid, samples, out).restore()
+
+
+def test_trainer_started_from_given_weights_keeps_them_as_the_best_so_far(tiny_grid):
+    samples = _samples(tiny_grid)
+    given = Trainer(TINY, tiny_grid, samples, "unused.pt")
+    given.train_window()
+    init = {k: v.clone() for k, v in given.gen.state_dict().items()}
+    trainer = Trainer(TINY, tiny_grid, samples, "unused.pt")
+    trainer.start_from(init)
+    assert trainer.state.best_val_rmse == pytest.approx(given.validate(given.gen))
+    assert all(torch.equal(trainer.state.best_generator[k], init[k]) for k in init)
+    assert all(torch.equal(trainer.gen.state_dict()[k], init[k]) for k in init)

@@ -209,21 +209,6 @@ def error_map(estimate: Field, truth: Field, dim: Dims = "time", kind: str = "rm
     raise ValueError(f"unknown error kind {kind!r}; use 'rmse', 'bias' or 'mae'")
 
 
-def error_reduction(analysis_error, reference_error):
-    """Fractional error reduction ``1 - analysis / reference`` (> 0: the analysis is better).
-
-    Works for any pair of RMSE-like values, e.g. analysis vs background RMSE by depth, or
-    analysis RMSE vs the observation error (RMSE of the gridded observations vs truth, or a
-    nominal instrument error).
-    """
-    return 1.0 - analysis_error / reference_error
-
-
-def mse_skill_score(analysis_rmse, reference_rmse):
-    """MSE skill score ``1 - (analysis / reference)**2`` (1 perfect, 0 no better)."""
-    return 1.0 - (analysis_rmse / reference_rmse) ** 2
-
-
 # --- ensembles ------------------------------------------------------------------------------
 
 
