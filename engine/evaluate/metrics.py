@@ -1,5 +1,6 @@
 """Verification metrics: small pure functions over xarray objects (the climate
-diagnostics built on them, heat content, trends, Nino-3.4, are in :mod:`engine.evaluate.diagnostics`).
+diagnostics built on them, heat content, trends, Nino-3.4, are in :mod:`engine.evaluate.diagnostics`;
+the weighted RMSE of plain arrays, which the stages before this one score with, is :mod:`engine.skill`).
 
 Conventions (as in weatherbench2): fields are DataArrays with dims ``(time, depth, lat, lon)``
 or a subset, plus ``member`` for ensembles; lat ascending, lon 0..360, depth positive down
