@@ -3,8 +3,9 @@
 Scoring five 40-year coarse analyses at once holds every field and its float64
 temporaries (13 GB measured); here each block (a year) is scored and let go. Every pooled
 score (RMSE by depth, of the background, at the observed cells, the 100 m error map, the
-spread/skill ratio, the CRPS of an ensemble whose members were saved) is kept as the two sums of its weighted mean
-(:func:`engine.evaluate.metrics.weighted_sums`) and divided at the end; series (RMSE over time,
+spread/skill ratio, the CRPS of an ensemble whose members were saved) is kept as the two
+sums of its weighted mean (:func:`engine.evaluate.metrics.weighted_sums`,
+:class:`engine.skill.MeanSquares`) and divided at the end; series (RMSE over time,
 layer means, heat content, Nino-3.4) are joined, and trends and correlations are taken on
 the whole series. The whole period as one block is the same computation (a single
 :meth:`OsseScores.add`), as :func:`engine.evaluate.summary.summarise` is for the region/era table.
@@ -57,7 +58,7 @@ class ObservedCells:
         self.area = grid.area[None] * grid.ocean
         self.squares = {name: MeanSquares() for name in ("observations", *names)}
 
-    def add(self, obs_steps: Sequence[Any], truth: np.ndarray, estimates: dict[str, np.ndarray]) -> None:
+    def add(self, obs_steps: Sequence[ObsStep], truth: np.ndarray, estimates: dict[str, np.ndarray]) -> None:
         """Add one block: its gridded ``ObsStep`` s, the truth and the estimates (time first)."""
         for t, obs in enumerate(obs_steps):
             w = self.area * obs.mask
