@@ -191,28 +191,22 @@ def bench_generator() -> dict[str, Any]:
 def bench_train_step() -> dict[str, Any]:
     """One coarse training window (window steps, truncated backprop, critic update)."""
     import numpy as np
-    import torch
 
     from engine.io import load_grid
-    from engine.train.checkpoint import build_discriminator, build_generator
-    from engine.train.distributed import pick_device
     from engine.train.samples import TrainingSamples
-    from engine.train.trainer import cycle_window
+    from engine.train.trainer import Trainer
 
     config = preset("coarse")
     grid = load_grid(config.grid)
     samples = TrainingSamples.from_config(config, grid)
-    device = pick_device()
-    gen, disc = build_generator(config.model, grid.shape).to(device), build_discriminator(config.model).to(device)
-    opt_g, opt_d = torch.optim.Adam(gen.parameters()), torch.optim.Adam(disc.parameters())
+    trainer = Trainer(config, grid, samples, out="")  # never saved
     rng = np.random.default_rng(0)
-    ocean = samples.ocean.to(device)
-    windows = [samples.training_window(rng, config.train.window).to(device) for _ in range(4)]
+    windows = [samples.training_window(rng, config.train.window).to(trainer.device) for _ in range(4)]
     make = _median_seconds(lambda: samples.training_window(rng, config.train.window), 3)
 
     def timed(backprop_steps: int) -> float:
         def one(window=windows[0]) -> None:
-            cycle_window(gen, disc, window, ocean, opt_g, opt_d, config, device, 0.1, backprop_steps)
+            trainer.cycle_window(window, 0.1, backprop_steps)
 
         return _median_seconds(one, 3)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,8 +29,13 @@ from engine.grid import Grid, step_day_of_year, time_to_step
 from engine.observe.network import ObservingNetwork, iter_observe
 from engine.observe.qc import run_qc
 from engine.progress import Stages
+from engine.skill import MeanSquares
 from engine.train.checkpoint import load_checkpoint
 from engine.world.synthetic import ModelWorld
+
+if TYPE_CHECKING:
+    from engine.da.deepda import DeepDA
+    from engine.train.samples import TrainingSamples
 
 ERAS = [1981, 2000, 2021]  # pre-Argo and Argo eras
 REGIONS = ("global", "tropics", "northern_extratropics", "southern_extratropics", "nino34")
@@ -316,7 +321,7 @@ def evaluate_files(
     from engine.evaluate import figures
 
     grid = io.load_grid(config.grid)
-    keep = ("thetao_anomaly", "thetao_spread")
+    keep = ("thetao_anomaly", "thetao_spread", "thetao_anomaly_member")  # members: the CRPS
     checked = check_evaluation(config, grid, analyses, truth_path)
     opened = {name: d[[v for v in keep if v in d]] for name, d in checked.items()}
     times = next(iter(opened.values()))["time"].values
@@ -363,46 +368,47 @@ def held_out_rmse(
     observed by the network of each era, cycled from climatology; the first ``spinup``
     steps are not scored. Columns per era: the analysis, its background (the previous
     analysis), the super-observations against the truth, and the analysis at the same
-    observed cells (the like-for-like comparison with the observation error).
+    observed cells (the like-for-like comparison with the observation error); area-weighted,
+    NaN at a level never observed.
     """
-    import torch
-
     from engine.da.deepda import DeepDA
-    from engine.observe.gridding import ObsStep
-    from engine.train.checkpoint import load_checkpoint
     from engine.train.samples import TrainingSamples
 
     grid = io.load_grid(config.grid)
-    checkpoint = load_checkpoint(checkpoint_path)
-    method = DeepDA(checkpoint, grid)
+    method = DeepDA(load_checkpoint(checkpoint_path), grid)
     samples = TrainingSamples.from_config(config, grid)
-    world = samples.world
-    area = grid.area / grid.area[grid.ocean[0]].sum()
     columns = {}
     for era in eras:
-        window = samples.window(samples.n_train, world.n_steps - samples.n_train, era, np.random.default_rng([7, era]))
-        scale = samples.normalizer.scale[:, None, None]
-        truth = window.truth[:, 0, 0].numpy() * scale
-        obs = window.obs[:, 0, 0].numpy() * scale
-        mask = window.obs_mask[:, 0, 0].numpy()
-        error = window.obs_error[:, 0, 0].numpy() * scale
-        background = np.zeros((1,) + grid.shape, "f4")
-        sums = {k: np.zeros(grid.shape[0]) for k in ("analysis", "background", "observations", "at_obs", "n_obs", "n")}
-        with torch.inference_mode():
-            for t in range(len(truth)):
-                step = ObsStep(obs[t], mask[t], error[t], t, 0.0)
-                analysis = method.assimilate(background, step)
-                if t >= spinup:
-                    w = area[None] * grid.ocean
-                    sums["analysis"] += ((analysis[0] - truth[t]) ** 2 * w).sum(axis=(1, 2))
-                    sums["background"] += ((background[0] - truth[t]) ** 2 * w).sum(axis=(1, 2))
-                    sums["n"] += w.sum(axis=(1, 2))
-                    sums["observations"] += ((obs[t] - truth[t]) ** 2 * w * mask[t]).sum(axis=(1, 2))
-                    sums["at_obs"] += ((analysis[0] - truth[t]) ** 2 * w * mask[t]).sum(axis=(1, 2))
-                    sums["n_obs"] += (w * mask[t]).sum(axis=(1, 2))
-                background = analysis
-        columns[f"analysis {era}"] = np.sqrt(sums["analysis"] / sums["n"])
-        columns[f"background {era}"] = np.sqrt(sums["background"] / sums["n"])
-        columns[f"observations {era}"] = np.sqrt(sums["observations"] / np.maximum(sums["n_obs"], 1e-12))
-        columns[f"analysis at observed cells {era}"] = np.sqrt(sums["at_obs"] / np.maximum(sums["n_obs"], 1e-12))
+        scores = _held_out_era(method, samples, era, spinup)
+        columns[f"analysis {era}"] = scores["analysis"].rms()
+        columns[f"background {era}"] = scores["background"].rms()
+        columns[f"observations {era}"] = scores["observations"].rms()
+        columns[f"analysis at observed cells {era}"] = scores["at_obs"].rms()
     return pd.DataFrame(columns, index=pd.Index(grid.depth, name="depth_m")).round(4)
+
+
+def _held_out_era(method: DeepDA, samples: TrainingSamples, era: int, spinup: int) -> dict[str, MeanSquares]:
+    """The squared errors of :func:`held_out_rmse` by depth for the network of ``era``."""
+    import torch
+
+    from engine.observe.gridding import ObsStep
+
+    grid, world = samples.grid, samples.world
+    window = samples.window(samples.n_train, world.n_steps - samples.n_train, era, np.random.default_rng([7, era]))
+    scale = samples.normalizer.scale[:, None, None]
+    truth, obs = window.truth[:, 0, 0].numpy() * scale, window.obs[:, 0, 0].numpy() * scale
+    mask, error = window.obs_mask[:, 0, 0].numpy(), window.obs_error[:, 0, 0].numpy() * scale
+    area = grid.area / grid.area[grid.ocean[0]].sum()
+    weights, levels = area[None] * grid.ocean, (1, 2)
+    scores = {name: MeanSquares() for name in ("analysis", "background", "observations", "at_obs")}
+    background = np.zeros((1,) + grid.shape, "f4")
+    with torch.inference_mode():
+        for t in range(len(truth)):
+            analysis = method.assimilate(background, ObsStep(obs[t], mask[t], error[t], t, 0.0))
+            if t >= spinup:
+                scores["analysis"].add((analysis[0] - truth[t]) ** 2, weights, levels)
+                scores["background"].add((background[0] - truth[t]) ** 2, weights, levels)
+                scores["observations"].add((obs[t] - truth[t]) ** 2, weights * mask[t], levels)
+                scores["at_obs"].add((analysis[0] - truth[t]) ** 2, weights * mask[t], levels)
+            background = analysis
+    return scores

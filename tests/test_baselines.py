@@ -14,10 +14,11 @@ import pytest
 
 from engine.config import preset
 from engine.da.kf import KalmanFilter
-from engine.da.oi import OptimalInterpolation, cycled_rmse, tune_oi
+from engine.da.oi import OptimalInterpolation, tune_oi
 from engine.da.registry import BASELINES, METHODS, make_method
 from engine.da.simple import Climatology, Persistence
 from engine.errors import InputError
+from engine.evaluate.scoring import cycled_rmse
 from engine.observe.gridding import ObsStep
 from tests.conftest import SHORT_STEPS, TINY_SPEC
 

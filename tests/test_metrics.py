@@ -133,15 +133,13 @@ def test_rmse_over_time_is_volume_weighted_over_the_layer():
     assert float(partial[0]) == pytest.approx(np.sqrt((v_top + 0.5 * v_deep * 4) / (v_top + 0.5 * v_deep)))
 
 
-def test_error_map_and_error_reduction(truth):
+def test_error_map_of_rmse_bias_and_its_errors(truth):
     estimate = truth + xr.DataArray([1.0, 3.0], dims="time", coords={"time": truth.time})
     rmse_map = m.error_map(estimate, truth)
     assert rmse_map.dims == ("depth", "lat", "lon")
     assert float(rmse_map[0, 0, 0]) == pytest.approx(np.sqrt(5.0))
     assert bool(rmse_map[0, 2, 3].isnull())  # land
     assert float(m.error_map(estimate, truth, kind="bias")[1, 1, 1]) == pytest.approx(2.0)
-    assert m.error_reduction(0.5, 1.0) == pytest.approx(0.5)
-    assert m.mse_skill_score(0.5, 1.0) == pytest.approx(0.75)
     with pytest.raises(ValueError, match="unknown error kind"):
         m.error_map(estimate, truth, kind="max")
 

@@ -160,13 +160,15 @@ def test_observed_cell_rmse_scores_each_estimate_where_observed(run_dir, tiny_gr
 
 def test_evaluate_in_blocks_pools_to_the_whole_period_scores(run_dir, tmp_path, tiny_grid):
     """Scored 20 steps at a time (the last block short), every pooled score equals the
-    pure metric on the whole period, and the files equal those of a single block."""
+    pure metric on the whole period, and the files equal those of a single block; the
+    members saved, the ensemble's CRPS is among them."""
     from engine.evaluate import metrics
     from engine.osse import evaluate_files, historical_world
 
     ens = tmp_path / "ens.nc"
     args = ["assimilate", "--config", str(run_dir / "tiny.toml"), "--model", str(run_dir / "model.pt")]
-    assert cli.main([*args, "--obs", str(run_dir / "obs.nc"), "--members", "3", "--out", str(ens)]) == 0
+    args += ["--obs", str(run_dir / "obs.nc"), "--members", "3", "--save-members"]
+    assert cli.main([*args, "--out", str(ens)]) == 0
     written = {}
     for steps in (20, 73):
         out = tmp_path / f"blocks_{steps}"
@@ -198,10 +200,19 @@ def test_evaluate_in_blocks_pools_to_the_whole_period_scores(run_dir, tmp_path, 
             analysis["thetao_spread"], truth, weights, mask=mask, mean=est
         ),
         "rmse_time_deepda": metrics.rmse_over_time(est, truth, weights, (0, 700), mask),
+        "crps_depth_deepda": metrics.crps_ensemble(
+            analysis["thetao_anomaly_member"], truth, weights, ("time", "lat", "lon"), mask
+        ),
     }
     for name, expected in direct.items():
         np.testing.assert_allclose(blocks[name], expected.drop_vars("depth", errors="ignore"), rtol=1e-5, err_msg=name)
     assert 0 < float(blocks["spread_skill_deepda"]) < 5 and blocks["rmse_depth_deepda"].attrs["units"] == "degC"
+    # the CRPS is the members' mean absolute error less half their mean distance apart
+    members = analysis["thetao_anomaly_member"]
+    mae = metrics.weighted_mean(abs(members - truth).mean("member"), weights, ("time", "lat", "lon"), mask)
+    crps = blocks["crps_depth_deepda"]
+    assert bool(((crps > 0) & (crps < mae.drop_vars("depth", errors="ignore"))).all())
+    assert "crps_0_700" in (tmp_path / "blocks_20" / "summary.md").read_text()
 
 
 def test_osse_runs_every_method_end_to_end_on_the_tiny_grid(run_dir, tmp_path, capsys):

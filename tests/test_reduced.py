@@ -9,7 +9,7 @@ import torch
 from engine.nn import Generator
 from engine.nn.reduced import ReducedSpaceAnalysis
 from engine.train.eof import extend_basis, fit_eofs, project_on_basis
-from engine.train.trainer import adopt_weights
+from engine.train.schedule import adopt_weights
 
 SHAPE = (3, 5, 8)
 

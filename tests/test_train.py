@@ -12,10 +12,12 @@ import torch
 
 from engine import cli, io
 from engine.config import TrainSpec
+from engine.errors import InputError
 from engine.observe.network import ObservingNetwork
 from engine.train.checkpoint import load_checkpoint
 from engine.train.samples import TrainingSamples
-from engine.train.trainer import TrainState, judged_generator, schedule, start_finetune, train, update_average
+from engine.train.schedule import judged_generator, schedule, update_average
+from engine.train.trainer import Trainer, TrainState, start_finetune, train
 from tests.conftest import TINY
 
 
@@ -281,30 +283,24 @@ def test_chains_continue_the_cycle_where_they_stopped(tiny_samples):
     assert len(batch) == 3 and len({k for k, _ in batch}) == 3
 
 
-def test_a_batch_of_chains_trains_as_the_mean_of_its_windows(tiny_samples):
+def test_a_batch_of_chains_trains_as_the_mean_of_its_windows(tiny_samples, tiny_grid):
     """Chains side by side in one window give each chain the analyses it would get alone,
     and one gradient step on the mean of their losses."""
-    from engine.train.checkpoint import build_discriminator, build_generator
     from engine.train.samples import stack_windows
-    from engine.train.trainer import cycle_window
 
     config = replace(TINY, train=replace(TINY.train, adversarial_weight=0.0))
     samples = tiny_samples
     rng = np.random.default_rng(5)
     windows = [samples.training_window(rng, 3) for _ in range(2)]
     windows[1].background = torch.randn_like(windows[1].background) * 0.3  # chains at different states
-    torch.manual_seed(0)
-    start = build_generator(config.model, config.grid.shape)
-    start.reduced.set_basis(*samples.eof_basis(8, 2))
-    disc = build_discriminator(config.model)
+    start = Trainer(config, tiny_grid, samples, "unused.pt").gen.state_dict()
 
     def one_window(window):
-        gen = build_generator(config.model, config.grid.shape)
-        gen.load_state_dict(start.state_dict())
-        opt_g = torch.optim.SGD(gen.parameters(), lr=0.1)
-        opt_d = torch.optim.SGD(disc.parameters(), lr=0.1)
-        row, last = cycle_window(gen, disc, window, samples.ocean, opt_g, opt_d, config, torch.device("cpu"), 0.0, 3)
-        return row, last, gen.state_dict()
+        trainer = Trainer(config, tiny_grid, samples, "unused.pt")
+        trainer.gen.load_state_dict(start)
+        trainer.opt_g = torch.optim.SGD(trainer.gen.parameters(), lr=0.1)  # the mean of steps is SGD's
+        row, last = trainer.cycle_window(window, 0.0, 3)
+        return row, last, trainer.gen.state_dict()
 
     batch = stack_windows(windows)
     assert batch.truth.shape[:2] == (3, 2) and batch.background.shape[0] == 2
@@ -340,21 +336,77 @@ def test_mse_in_degc_weighs_each_level_by_its_variance(tiny_samples):
     assert float(masked_mse(error, torch.zeros_like(error), weights)) * mean_variance == pytest.approx(0.01, rel=1e-5)
 
 
-def test_without_adversarial_weight_the_critic_is_not_trained(tiny_samples):
+def test_without_adversarial_weight_the_critic_is_not_trained(tiny_samples, tiny_grid):
     from dataclasses import replace
-
-    from engine.train.checkpoint import build_discriminator, build_generator
-    from engine.train.trainer import cycle_window
 
     config = replace(TINY, train=replace(TINY.train, adversarial_weight=0.0))
     samples = tiny_samples
     window = samples.training_window(np.random.default_rng(0), 3)
-    gen, disc = build_generator(config.model, config.grid.shape), build_discriminator(config.model)
-    before = {k: v.clone() for k, v in disc.state_dict().items()}
-    opt_g, opt_d = torch.optim.Adam(gen.parameters()), torch.optim.Adam(disc.parameters())
-    weights = [p.detach().clone() for p in gen.parameters()]
-    row, last = cycle_window(gen, disc, window, samples.ocean, opt_g, opt_d, config, torch.device("cpu"), 0.0, 2)
+    trainer = Trainer(config, tiny_grid, samples, "unused.pt")
+    before = {k: v.clone() for k, v in trainer.disc.state_dict().items()}
+    weights = [p.detach().clone() for p in trainer.gen.parameters()]
+    row, last = trainer.cycle_window(window, 0.0, 2)
     assert np.isnan(row["d_loss"]) and np.isnan(row["g_adv"]) and row["g_mse"] > 0
-    assert all(torch.equal(v, disc.state_dict()[k]) for k, v in before.items()) and not opt_d.state
-    assert any(not torch.equal(a, b) for a, b in zip(weights, gen.parameters(), strict=True))
+    assert all(torch.equal(v, trainer.disc.state_dict()[k]) for k, v in before.items()) and not trainer.opt_d.state
+    assert any(not torch.equal(a, b) for a, b in zip(weights, trainer.gen.parameters(), strict=True))
     assert last.shape == window.background.shape
+
+
+class _Zero(torch.nn.Module):
+    """A generator whose analysis is always climatology (zero anomaly)."""
+
+    def forward(self, background, obs, obs_mask, ocean, obs_error):
+        return torch.zeros_like(background)
+
+
+def test_trainer_validates_the_volume_weighted_rmse_of_its_cycled_analyses(tiny_grid, tiny_samples):
+    samples = tiny_samples
+    trainer = Trainer(TINY, tiny_grid, samples, "unused.pt")
+    # climatology's error is the truth itself: by hand, each scored step's volume-weighted
+    # mean square in degC, averaged over the steps after the first third of each window
+    volume = tiny_grid.volume * tiny_grid.ocean
+    squares = []
+    for window in samples.validation_windows():
+        truth = window.truth[:, 0, 0].numpy() * samples.normalizer.scale[:, None, None]
+        for t in range(window.length // 3, window.length):
+            squares.append((volume * truth[t] ** 2).sum() / volume.sum())
+    assert trainer.validate(_Zero()) == pytest.approx(np.sqrt(np.mean(squares)), rel=1e-5)
+    assert trainer.validate(trainer.gen) < trainer.validate(_Zero())  # the reduced-space layer starts skilful
+
+
+def test_trainer_windows_save_and_restore_to_go_on_exactly(tmp_path, tiny_grid, tiny_samples):
+    samples = tiny_samples
+    out = str(tmp_path / "run.pt")
+    trainer = Trainer(TINY, tiny_grid, samples, out)
+    row = trainer.train_window()
+    assert trainer.state.step == 1 and set(row) == {"g_mse", "g_adv", "d_loss"} and row["g_mse"] > 0
+    (chain,) = [c for c in trainer.state.chains if c is not None]  # batch size 1: one chain went on
+    assert chain.next_step == chain.start + TINY.train.window
+    trainer.save(complete=False)
+    resumed = Trainer(TINY, tiny_grid, samples, out)
+    resumed.restore()
+    assert resumed.state.step == 1 and [c is None for c in resumed.state.chains] == [
+        c is None for c in trainer.state.chains
+    ]
+    (again,) = [c for c in resumed.state.chains if c is not None]
+    assert (again.start, again.next_step) == (chain.start, chain.next_step)
+    assert torch.equal(again.background, chain.background) and torch.equal(again.offset, chain.offset)
+    assert resumed.rng.bit_generator.state == trainer.rng.bit_generator.state
+    assert trainer.train_window() == resumed.train_window()  # the same next window, the same losses
+    weights, restored = trainer.gen.state_dict(), resumed.gen.state_dict()
+    assert all(torch.equal(weights[k], restored[k]) for k in weights)
+    trainer.save(complete=True)  # the best generator only: nothing to go on from
+    with pytest.raises(InputError, match="finished run"):
+        Trainer(TINY, tiny_grid, samples, out).restore()
+
+
+def test_trainer_started_from_given_weights_keeps_them_as_the_best_so_far(tiny_grid, tiny_samples):
+    samples = tiny_samples
+    given = Trainer(TINY, tiny_grid, samples, "unused.pt")
+    given.train_window()
+    init = {k: v.clone() for k, v in given.gen.state_dict().items()}
+    trainer = Trainer(TINY, tiny_grid, samples, "unused.pt")
+    trainer.start_from(init)
+    assert trainer.state.best_val_rmse == pytest.approx(given.validate(given.gen))
+    assert all(torch.equal(trainer.state.best_generator[k], init[k]) for k in init)
+    assert all(torch.equal(trainer.gen.state_dict()[k], init[k]) for k in init)

@@ -23,6 +23,7 @@ import torch
 from engine.da.base import cycle, initial_backgrounds
 from engine.da.deepda import DeepDA
 from engine.observe.gridding import ObsStep
+from engine.skill import MeanSquares
 from engine.train.checkpoint import Checkpoint
 from engine.train.samples import VALIDATION_ERAS, TrainingSamples
 
@@ -48,17 +49,14 @@ def spread_skill(method: DeepDA, cases: list[Case], samples: TrainingSamples, me
     """
     grid = samples.grid
     weights = (grid.volume * grid.ocean).astype("f8")
-    scale = samples.normalizer.scale
-    variance = squared_error = 0.0
+    spread, error = MeanSquares(), MeanSquares()
     for truth, steps in cases:
-        first = initial_backgrounds(grid, members, scale, np.random.default_rng([seed, 7]))
+        first = initial_backgrounds(grid, members, samples.normalizer.scale, np.random.default_rng([seed, 7]))
         for t, (_, analysis) in enumerate(cycle(method, iter(steps), first, seed)):
-            if t < len(steps) // 3:
-                continue
-            mean = analysis.mean(axis=0)
-            variance += float((analysis.var(axis=0, ddof=1) * weights).sum())
-            squared_error += float(((mean - truth[t]) ** 2 * weights).sum())
-    return math.sqrt(variance / max(squared_error, 1e-30))
+            if t >= len(steps) // 3:
+                spread.add(analysis.var(axis=0, ddof=1), weights)
+                error.add((analysis.mean(axis=0) - truth[t]) ** 2, weights)
+    return float(spread.rms() / error.rms())
 
 
 def tune_inflation(
@@ -75,30 +73,16 @@ def tune_inflation(
     A model with the reduced-space layer gets additive inflation
     (:mod:`engine.da.inflation`): the one-step change variances are measured on the
     training years and their factor is tuned (``bounds`` default (0.01, 4)); other
-    models get multiplicative inflation (``bounds`` default (1, 8)). The ratio grows
-    with either, so the search keeps a bracket between ``bounds`` and tries, inside it,
-    where a straight line in log(ratio) against log(factor) through its ends meets the
-    target (kept within the bracket's middle 80 %, so it always shrinks), until a trial
-    is within ``tolerance`` (relative) of the target or ``iterations`` trials are spent;
-    ``progress(factor, ratio)`` is called after each trial. Returns the calibration
-    stored in the checkpoint, with the trial closest to the target. The ratio can be
-    steep in a multiplicative factor (a model that keeps slow departures for years
-    compounds it), hence the tolerance rather than a fixed number of steps.
+    models get multiplicative inflation (``bounds`` default (1, 8)). The search is
+    :func:`search_factor`, within ``tolerance`` (relative) of the target in at most
+    ``iterations`` trials; ``progress(factor, ratio)`` is called after each trial.
+    Returns the calibration stored in the checkpoint, with the trial closest to the target.
     """
     if members < 2:
         raise ValueError("an ensemble needs at least 2 members to calibrate")
     target = math.sqrt(members / (members + 1))
     cases = held_out_cases(samples)
-    reduced = checkpoint.generator.reduced
-    base: dict[str, Any] = {"inflation": 1.0}
-    if reduced is not None:
-        amplitude, residual = samples.tendency_variance(reduced.patterns.cpu().numpy())
-        base.update(
-            tendency_variance=torch.from_numpy(amplitude), residual_tendency_variance=torch.from_numpy(residual)
-        )
-        knob, bounds = "additive_inflation", bounds or (0.01, 4.0)
-    else:
-        knob, bounds = "inflation", bounds or (1.0, 8.0)
+    base, knob, default_bounds = _inflation_kind(checkpoint, samples)
     trials: list[tuple[float, float]] = []
 
     def trial(factor: float) -> float:
@@ -107,20 +91,9 @@ def tune_inflation(
         trials.append((factor, ratio))
         if progress:
             progress(factor, ratio)
-        return ratio if math.isfinite(ratio) else math.inf  # a non-finite ratio counts as too wide
+        return ratio
 
-    def close_enough(ratio: float) -> bool:
-        return math.isfinite(ratio) and abs(ratio / target - 1.0) <= tolerance
-
-    lo, r_lo = bounds[0], trial(bounds[0])
-    if r_lo < target and not close_enough(r_lo):
-        hi, r_hi = bounds[1], trial(bounds[1])
-        while r_hi >= target and not close_enough(r_hi) and len(trials) < iterations:
-            middle = _log_interpolate((lo, r_lo), (hi, r_hi), target)
-            ratio = trial(middle)
-            if close_enough(ratio):
-                break
-            lo, r_lo, hi, r_hi = (lo, r_lo, middle, ratio) if ratio >= target else (middle, ratio, hi, r_hi)
+    search_factor(trial, bounds or default_bounds, target, tolerance, iterations)
     finite = [t for t in trials if math.isfinite(t[1]) and t[1] > 0]
     factor, ratio = min(finite, key=lambda fr: abs(math.log(fr[1] / target)))
     return {
@@ -132,6 +105,60 @@ def tune_inflation(
         "trials": [[round(f, 4), round(r, 4)] for f, r in trials],
         "data": f"held-out control year, networks {', '.join(map(str, VALIDATION_ERAS))}",
     }
+
+
+def _inflation_kind(
+    checkpoint: Checkpoint, samples: TrainingSamples
+) -> tuple[dict[str, Any], str, tuple[float, float]]:
+    """(the calibration's fixed part, the factor's name, its default bounds): additive for a
+    model with the reduced-space layer (with the one-step change variances it scales),
+    multiplicative otherwise."""
+    reduced = checkpoint.generator.reduced
+    if reduced is None:
+        return {"inflation": 1.0}, "inflation", (1.0, 8.0)
+    amplitude, residual = samples.tendency_variance(reduced.patterns.cpu().numpy())
+    base = {
+        "inflation": 1.0,
+        "tendency_variance": torch.from_numpy(amplitude),
+        "residual_tendency_variance": torch.from_numpy(residual),
+    }
+    return base, "additive_inflation", (0.01, 4.0)
+
+
+def search_factor(
+    trial: Callable[[float], float], bounds: tuple[float, float], target: float, tolerance: float, iterations: int
+) -> None:
+    """Try factors until ``trial(factor)`` (a ratio growing with the factor) is within
+    ``tolerance`` (relative) of ``target``, or ``iterations`` trials are spent.
+
+    The search keeps a bracket between ``bounds`` and tries, inside it, where a straight
+    line in log(ratio) against log(factor) through its ends meets the target (kept within
+    the bracket's middle 80 %, so it always shrinks). The ratio can be steep in a
+    multiplicative factor (a model that keeps slow departures for years compounds it),
+    hence the tolerance rather than a fixed number of steps. A non-finite ratio counts as
+    too wide.
+    """
+    count = 0
+
+    def ratio_at(factor: float) -> float:
+        nonlocal count
+        count += 1
+        ratio = trial(factor)
+        return ratio if math.isfinite(ratio) else math.inf
+
+    def close_enough(ratio: float) -> bool:
+        return math.isfinite(ratio) and abs(ratio / target - 1.0) <= tolerance
+
+    lo, r_lo = bounds[0], ratio_at(bounds[0])
+    if r_lo >= target or close_enough(r_lo):
+        return
+    hi, r_hi = bounds[1], ratio_at(bounds[1])
+    while r_hi >= target and not close_enough(r_hi) and count < iterations:
+        middle = _log_interpolate((lo, r_lo), (hi, r_hi), target)
+        ratio = ratio_at(middle)
+        if close_enough(ratio):
+            return
+        lo, r_lo, hi, r_hi = (lo, r_lo, middle, ratio) if ratio >= target else (middle, ratio, hi, r_hi)
 
 
 def _log_interpolate(lo: tuple[float, float], hi: tuple[float, float], target: float) -> float:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from engine.da.base import Method
 from engine.grid import Grid
 from engine.observe.gridding import ObsStep
 
@@ -234,7 +233,7 @@ def tune_oi(evaluate: Callable[[dict[str, Any]], float], grid_of_params: dict[st
     ----------
     evaluate : callable
         Parameter dict -> score (lower is better), e.g. the RMSE of an OI cycled over held-out
-        control years (see :func:`cycled_rmse`).
+        control years (see :func:`engine.evaluate.scoring.cycled_rmse`).
     grid_of_params : dict
         Parameter name -> candidate values; every combination is evaluated.
 
@@ -254,27 +253,3 @@ def tune_oi(evaluate: Callable[[dict[str, Any]], float], grid_of_params: dict[st
     table = pd.DataFrame(rows).sort_values("score", kind="stable").reset_index(drop=True)
     best = min(rows, key=lambda row: row["score"])
     return {"best": {name: best[name] for name in names}, "score": best["score"], "table": table}
-
-
-def cycled_rmse(
-    method: Method,
-    truth: np.ndarray,
-    steps: Iterable[ObsStep],
-    weights: np.ndarray | None = None,
-    background: np.ndarray | None = None,
-    spinup: int = 0,
-) -> float:
-    """RMSE (degC) of ``method`` cycled over ``steps`` (one member) against ``truth`` (T, nz, ny, nx).
-
-    ``weights`` (nz, ny, nx), e.g. the ocean mask or cell volumes, weight the mean square;
-    default: every cell equally. Steps before ``spinup`` are cycled but not scored.
-    """
-    weights = np.ones(truth.shape[1:]) if weights is None else np.asarray(weights, dtype="f8")
-    state = np.zeros((1,) + truth.shape[1:], "f4") if background is None else background
-    total = count = 0.0
-    for t, obs in enumerate(steps):
-        state = method.assimilate(state, obs)
-        if t >= spinup:
-            total += float((weights * (state[0] - truth[t]) ** 2).sum())
-            count += float(weights.sum())
-    return math.sqrt(total / count) if count else float("nan")

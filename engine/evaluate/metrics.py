@@ -1,5 +1,6 @@
 """Verification metrics: small pure functions over xarray objects (the climate
-diagnostics built on them, heat content, trends, Nino-3.4, are in :mod:`engine.evaluate.diagnostics`).
+diagnostics built on them, heat content, trends, Nino-3.4, are in :mod:`engine.evaluate.diagnostics`;
+the weighted RMSE of plain arrays, which the stages before this one score with, is :mod:`engine.skill`).
 
 Conventions (as in weatherbench2): fields are DataArrays with dims ``(time, depth, lat, lon)``
 or a subset, plus ``member`` for ensembles; lat ascending, lon 0..360, depth positive down
@@ -207,21 +208,6 @@ def error_map(estimate: Field, truth: Field, dim: Dims = "time", kind: str = "rm
     if kind == "mae":
         return labelled(abs(diff).mean(dim), "mae", "mean absolute error", units)
     raise ValueError(f"unknown error kind {kind!r}; use 'rmse', 'bias' or 'mae'")
-
-
-def error_reduction(analysis_error, reference_error):
-    """Fractional error reduction ``1 - analysis / reference`` (> 0: the analysis is better).
-
-    Works for any pair of RMSE-like values, e.g. analysis vs background RMSE by depth, or
-    analysis RMSE vs the observation error (RMSE of the gridded observations vs truth, or a
-    nominal instrument error).
-    """
-    return 1.0 - analysis_error / reference_error
-
-
-def mse_skill_score(analysis_rmse, reference_rmse):
-    """MSE skill score ``1 - (analysis / reference)**2`` (1 perfect, 0 no better)."""
-    return 1.0 - (analysis_rmse / reference_rmse) ** 2
 
 
 # --- ensembles ------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Scoring five 40-year coarse analyses at once holds every field and its float64
 temporaries (13 GB measured); here each block (a year) is scored and let go. Every pooled
 score (RMSE by depth, of the background, at the observed cells, the 100 m error map, the
-spread/skill ratio) is kept as the two sums of its weighted mean
-(:func:`engine.evaluate.metrics.weighted_sums`) and divided at the end; series (RMSE over time,
+spread/skill ratio, the CRPS of an ensemble whose members were saved) is kept as the two
+sums of its weighted mean (:func:`engine.evaluate.metrics.weighted_sums`,
+:class:`engine.skill.MeanSquares`) and divided at the end; series (RMSE over time,
 layer means, heat content, Nino-3.4) are joined, and trends and correlations are taken on
 the whole series. The whole period as one block is the same computation (a single
 :meth:`OsseScores.add`), as :func:`engine.evaluate.summary.summarise` is for the region/era table.
@@ -19,8 +20,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from engine.da.base import Method
 from engine.evaluate import diagnostics, metrics
 from engine.grid import Grid
+from engine.observe.gridding import ObsStep
+from engine.skill import MeanSquares
 
 POOLED_DIMS = ("time", "lat", "lon")  # RMSE by depth: area-weighted, pooled over time
 
@@ -52,26 +56,23 @@ class ObservedCells:
 
     def __init__(self, grid: Grid, names: Iterable[str]) -> None:
         self.area = grid.area[None] * grid.ocean
-        self.squared = {name: np.zeros(grid.shape[0]) for name in ("observations", *names)}
-        self.weight = np.zeros(grid.shape[0])
+        self.squares = {name: MeanSquares() for name in ("observations", *names)}
 
-    def add(self, obs_steps: Sequence[Any], truth: np.ndarray, estimates: dict[str, np.ndarray]) -> None:
+    def add(self, obs_steps: Sequence[ObsStep], truth: np.ndarray, estimates: dict[str, np.ndarray]) -> None:
         """Add one block: its gridded ``ObsStep`` s, the truth and the estimates (time first)."""
         for t, obs in enumerate(obs_steps):
             w = self.area * obs.mask
-            self.weight += w.sum(axis=(1, 2))
-            for name in self.squared:
+            for name, squares in self.squares.items():
                 estimate = obs.anomaly if name == "observations" else estimates[name][t]
-                self.squared[name] += (np.nan_to_num(estimate - truth[t]) ** 2 * w).sum(axis=(1, 2))
+                squares.add(np.nan_to_num(estimate - truth[t]) ** 2, w, axis=(1, 2))
 
     def result(self, depth: xr.DataArray) -> xr.Dataset:
         """{name: RMSE by depth} with units and long names."""
         out = {}
-        for name, total in self.squared.items():
+        for name, squares in self.squares.items():
             what = "the super-observations" if name == "observations" else f"the {name} analysis"
             attrs = {"long_name": f"root-mean-square error of {what} at the observed cells", "units": "degC"}
-            rmse = np.sqrt(total / np.where(self.weight > 0, self.weight, np.nan))
-            out[name] = xr.DataArray(rmse, dims="depth", coords={"depth": depth}, name="rmse", attrs=attrs)
+            out[name] = xr.DataArray(squares.rms(), dims="depth", coords={"depth": depth}, name="rmse", attrs=attrs)
         return xr.Dataset(out)
 
 
@@ -104,10 +105,7 @@ class OsseScores:
         for name, est in anomalies.items():
             err2 = (est - truth) ** 2
             self._add_errors(name, est, truth, err2)
-            if "thetao_spread" in analyses[name]:
-                spread = analyses[name]["thetao_spread"].sel(time=truth["time"])
-                self.pools[f"spread_{name}"].add((spread**2).where(err2.notnull()), self.weights, None, self.mask)
-                self.pools[f"spread_error_{name}"].add(err2, self.weights, None, self.mask)
+            self._add_ensemble(name, analyses[name], truth, err2)
         for name, field in {"truth": truth, **anomalies}.items():
             self.series[f"layer_mean_0_700_{name}"].append(diagnostics.layer_mean(field, self.weights, (0, 700)))
             self.series[f"ohc_0_700_{name}"].append(diagnostics.ocean_heat_content(field, self.weights, (0, 700)))
@@ -115,6 +113,18 @@ class OsseScores:
             self.series[f"nino34_{name}"].append(diagnostics.nino34(field, self.weights))
         if self.observed is not None:
             self.observed.add(obs_steps, truth.values, {name: est.values for name, est in anomalies.items()})
+
+    def _add_ensemble(self, name: str, analysis: xr.Dataset, truth: xr.DataArray, err2: xr.DataArray) -> None:
+        """The ensemble's scores: the spread/skill ratio (from the spread) and, when the file
+        holds every member, the CRPS by depth, both pooled like the RMSE."""
+        if "thetao_spread" in analysis:
+            spread = analysis["thetao_spread"].sel(time=truth["time"])
+            self.pools[f"spread_{name}"].add((spread**2).where(err2.notnull()), self.weights, None, self.mask)
+            self.pools[f"spread_error_{name}"].add(err2, self.weights, None, self.mask)
+        if "thetao_anomaly_member" in analysis:
+            members = analysis["thetao_anomaly_member"].sel(time=truth["time"])
+            crps = metrics.crps_ensemble(members, truth, dims=())
+            self.pools[f"crps_depth_{name}"].add(crps, self.weights, POOLED_DIMS, self.mask)
 
     def _add_errors(self, name: str, est: xr.DataArray, truth: xr.DataArray, err2: xr.DataArray) -> None:
         self.pools[f"rmse_depth_{name}"].add(err2, self.weights, POOLED_DIMS, self.mask)
@@ -136,6 +146,11 @@ class OsseScores:
                     rmse = np.sqrt(self.pools[key].mean())
                     out[key] = metrics.labelled(rmse, "rmse", "root-mean-square error", self.units)
             out[f"rmse_time_{name}"] = xr.concat(self.series[f"rmse_time_{name}"], "time")
+            if f"crps_depth_{name}" in self.pools:
+                crps = self.pools[f"crps_depth_{name}"].mean()
+                out[f"crps_depth_{name}"] = metrics.labelled(
+                    crps, "crps", "continuous ranked probability score", self.units
+                )
             if f"spread_{name}" in self.pools:
                 spread = np.sqrt(self.pools[f"spread_{name}"].mean() / self.pools[f"spread_error_{name}"].mean())
                 long_name = "ensemble spread over the RMSE of the ensemble mean"
@@ -160,3 +175,27 @@ class OsseScores:
             {k: v.drop_vars([c for c in v.coords if c not in v.dims], errors="ignore") for k, v in out.items()}
         )
         return ds.assign_attrs(Conventions="CF-1.8", title="DeepDA OSSE metrics")
+
+
+def cycled_rmse(
+    method: Method,
+    truth: np.ndarray,
+    steps: Iterable[ObsStep],
+    weights: np.ndarray | None = None,
+    background: np.ndarray | None = None,
+    spinup: int = 0,
+) -> float:
+    """RMSE (degC) of ``method`` cycled over ``steps`` (one member) against ``truth`` (T, nz, ny, nx).
+
+    ``weights`` (nz, ny, nx), e.g. the ocean mask or cell volumes, weight the mean square;
+    default: every cell equally. Steps before ``spinup`` are cycled but not scored; NaN
+    when none is scored.
+    """
+    weights = np.ones(truth.shape[1:]) if weights is None else np.asarray(weights, dtype="f8")
+    state = np.zeros((1,) + truth.shape[1:], "f4") if background is None else background
+    squares = MeanSquares()
+    for t, obs in enumerate(steps):
+        state = method.assimilate(state, obs)
+        if t >= spinup:
+            squares.add((state[0] - truth[t]) ** 2, weights)
+    return float(squares.rms())

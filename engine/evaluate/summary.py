@@ -151,6 +151,8 @@ def headline(ds: xr.Dataset, methods: list[str]) -> pd.DataFrame:
                 row["below_observation_error_at_observed_cells"] = bool((at_obs < obs).where(obs.notnull(), True).all())
         if f"spread_skill_{name}" in ds:
             row["spread_skill"] = float(ds[f"spread_skill_{name}"])
+        if f"crps_depth_{name}" in ds:
+            row["crps_0_700"] = float(ds[f"crps_depth_{name}"].sel(depth=slice(0, 700)).mean())
         rows.append(row)
     return pd.DataFrame(rows)
 

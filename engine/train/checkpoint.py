@@ -86,7 +86,7 @@ class Checkpoint:
 def initial_weights(path: str | Path, config: Config, grid: Grid) -> dict[str, torch.Tensor]:
     """The generator weights of checkpoint ``path`` to start a new training run from; an
     InputError unless it was trained with ``config``'s model (its number of offset
-    patterns aside: see :func:`engine.train.trainer.adopt_weights`) on ``grid``."""
+    patterns aside: see :func:`engine.train.schedule.adopt_weights`) on ``grid``."""
     ckpt = load_checkpoint(path)
     ckpt.check_grid(grid)
     if replace(ckpt.config.model, offset_patterns=config.model.offset_patterns) != config.model:
