@@ -156,3 +156,37 @@ def test_assimilate_withhold_flag_writes_the_withheld_file_and_refuses_bad_value
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1
     assert not (tmp_path / "b.nc").exists() and not (tmp_path / "b.withheld.nc").exists()
+
+
+def test_evaluate_scores_real_observations_in_observation_space_and_on_withheld_ones(run_dir, tmp_path, capsys):
+    # observations that are not an OSSE's (here the OSSE file as a plain CSV): no truth to regenerate
+    table, _ = io.open_observations(run_dir / "obs.nc")
+    csv = tmp_path / "obs.csv"
+    io.write_profiles_csv(table, csv)
+    config = str(run_dir / "tiny.toml")
+    analysis = tmp_path / "a.nc"
+    run = ["assimilate", "--config", config, "--method", "persistence", "--obs", str(csv), "--withhold", "0.3"]
+    assert cli.main([*run, "--out", str(analysis)]) == 0
+    out = tmp_path / "scores"
+    evaluate = ["evaluate", "--config", config, "--analysis", f"persistence={analysis}", "--obs", str(csv)]
+    assert cli.main([*evaluate, "--withheld", str(tmp_path / "a.withheld.nc"), "--out", str(out)]) == 0
+    capsys.readouterr()
+    written = sorted(p.name for p in out.iterdir())
+    assert "metrics.nc" not in written  # no truth was made up
+    assert {"obs_space_depth.csv", "obs_space_platform.csv", "withheld_scores.csv"} <= set(written)
+    depth = pd.read_csv(out / "obs_space_depth.csv", index_col=0)
+    assert (depth["oma_rmse"] < depth["omb_rmse"]).all() and depth["count"].gt(0).all()
+    scores = pd.read_csv(out / "withheld_scores.csv", index_col=0)
+    assert list(scores.index) == ["persistence", "climatology", "observations"]
+    # an OSSE file still gets its truth scores too
+    osse = [
+        "evaluate",
+        "--config",
+        config,
+        "--analysis",
+        str(run_dir / "climatology.nc"),
+        "--obs",
+        str(run_dir / "obs.nc"),
+    ]
+    assert cli.main([*osse, "--out", str(tmp_path / "osse")]) == 0
+    assert {"metrics.nc", "obs_space_depth.csv"} <= {p.name for p in (tmp_path / "osse").iterdir()}

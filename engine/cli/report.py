@@ -30,8 +30,16 @@ def add_evaluate(sub: Any) -> None:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--analysis", nargs="+", help="analysis file(s); label=FILE names a method")
     what.add_argument("--held-out", metavar="MODEL", help="score a checkpoint on the held-out control years instead")
-    p.add_argument("--truth", help="world file with the truth (default: regenerate the historical run)")
-    p.add_argument("--obs", help="observation file, to add the observation-error line")
+    p.add_argument(
+        "--truth",
+        help="world file with the truth (default: regenerate the historical run, for OSSE observations only)",
+    )
+    p.add_argument(
+        "--obs",
+        help="observation file: O-B and O-A by depth, platform, region and year, and the observation-error line; "
+        "real observations (no truth) are scored this way alone",
+    )
+    p.add_argument("--withheld", help="observations withheld from every analysis (A.withheld.nc): RMSE by depth band")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.set_defaults(func=run_evaluate)
 
@@ -60,13 +68,39 @@ def run_evaluate(args: argparse.Namespace) -> None:
         print(table.to_string())
         return
     analyses = _labelled(args.analysis)
-    check_evaluation(config, io.load_grid(config.grid), analyses, args.truth)
-    if args.obs:
-        check_observations(args.obs)
+    for path in filter(None, (args.obs, args.withheld)):
+        check_observations(path)
+    with_truth = args.truth is not None or not args.obs or io.is_osse_file(args.obs)
+    if with_truth:
+        check_evaluation(config, io.load_grid(config.grid), analyses, args.truth)
     with new_folder(args.out) as out:
-        written = evaluate_files(config, analyses, out, args.truth, args.obs, args.command)
-    print(written["headline"].to_string(index=False))
-    print(f"wrote {', '.join(str(p) for k, p in written.items() if k != 'headline')}")
+        written = evaluate_files(config, analyses, out, args.truth, args.obs, args.command) if with_truth else {}
+        written |= write_observation_space(config, analyses, out, args.obs, args.withheld)
+    if "headline" in written:
+        print(written.pop("headline").to_string(index=False))
+    print(f"wrote {', '.join(str(p) for p in written.values())}")
+
+
+def write_observation_space(
+    config: Any, analyses: dict[str, Path], out: Path, obs: str | None, withheld: str | None
+) -> dict[str, Path]:
+    """The observation-space tables (each analysis against ``obs``) and the withheld scores."""
+    from engine.evaluate.summary import as_markdown
+    from engine.realdata import observation_space_tables, withheld_scores
+
+    written = {}
+    for label, path in analyses.items() if obs else ():
+        for by, table in observation_space_tables(path, obs, config).items():
+            name = f"obs_space_{by}_{label}" if len(analyses) > 1 else f"obs_space_{by}"
+            io.write_text(out / f"{name}.csv", table.to_csv())
+            written[name] = out / f"{name}.csv"
+    if withheld:
+        table = withheld_scores(analyses, withheld, config)
+        io.write_text(out / "withheld_scores.csv", table.to_csv())
+        io.write_text(out / "withheld_scores.md", as_markdown(table.round(4)) + "\n")
+        print(table.round(3).to_string())
+        written["withheld"] = out / "withheld_scores.csv"
+    return written
 
 
 def add_osse(sub: Any) -> None:

@@ -51,6 +51,7 @@ from engine.io.fields import check_fields, open_fields, write_fields_incremental
 from engine.io.integrity import check_complete, readable
 from engine.io.observations import (
     check_observations,
+    is_osse_file,
     observation_format,
     open_observations,
     profile_times,
@@ -81,6 +82,7 @@ __all__ = [
     "first_start",
     "depth_from_pressure",
     "history_line",
+    "is_osse_file",
     "load_geography",
     "load_grid",
     "observation_format",

@@ -139,6 +139,18 @@ def _read_table(
         ) from None
 
 
+def is_osse_file(path: str | Path) -> bool:
+    """Whether an observation file holds OSSE observations (sampled from a model world's
+    truth, which can then be scored against), by the ``source`` attribute DeepDA writes."""
+    file = Path(path)
+    if observation_format(file, None) != "dsg":
+        return False
+    import netCDF4
+
+    with netCDF4.Dataset(file) as nc:
+        return str(getattr(nc, "source", "")).startswith("DeepDA OSSE")
+
+
 def profile_times(path: str | Path) -> np.ndarray | None:
     """Time of every profile of a DeepDA DSG file, from the profile dimension only (cheap);
     None for other files, which have no such index and are read whole."""
