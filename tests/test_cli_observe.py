@@ -48,3 +48,26 @@ def test_unreadable_files_exit_2_with_one_line_and_no_output(tmp_path, capsys, w
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message.lower() in err.lower() and "bad." in err
     assert not out.exists()
+
+
+def test_read_a_folder_of_mixed_files_counts_a_profile_sent_twice_once(tmp_path, capsys):
+    folder = tmp_path / "incoming"
+    (folder / "argo").mkdir(parents=True)
+    make.write_argo(folder / "argo" / "D6901234_012.nc")
+    make.write_argo(folder / "argo" / "R6901234_012.nc")  # the same two profiles again, as real downloads repeat them
+    make.write_en4(folder / "en4.nc")
+    out = tmp_path / "all.nc"
+    assert cli.main(["observe", "--read", str(folder), "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert printed.err.count("incoming/") == 3  # a QC line per file
+    assert "duplicate" in printed.out and "wrote" in printed.out
+    table, _ = io.open_observations(out)
+    first = io.open_observations(folder / "argo" / "D6901234_012.nc")[0]
+    en4 = io.open_observations(folder / "en4.nc")[0]
+    assert len(table) == 2 * len(first) + len(en4)  # every row kept
+    assert (table["qc"] == 8).sum() == (first["qc"] == 0).sum()  # the repeat's good rows flagged as duplicates
+    # a pattern and a file name select the same files; a pattern matching nothing is one line
+    assert cli.main(["observe", "--read", str(folder / "argo" / "*.nc"), "--out", str(tmp_path / "b.nc")]) == 0
+    capsys.readouterr()
+    assert cli.main(["observe", "--read", str(tmp_path / "none*.nc"), "--out", str(tmp_path / "c.nc")]) == 2
+    assert "matches no file" in capsys.readouterr().err and not (tmp_path / "c.nc").exists()

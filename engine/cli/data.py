@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from engine import io
@@ -72,7 +74,12 @@ def add_observe(sub: Any) -> None:
     p.add_argument("--period", help="years observed, e.g. 1981-2020 (default: the whole run)")
     p.add_argument("--deny", default="", help="platforms switched off, e.g. argo,xbt (denial experiment)")
     p.add_argument("--seed", type=SEEDS, help="world seed (default from the config)")
-    p.add_argument("--read", metavar="FILE", help="read a real observation file instead of simulating")
+    p.add_argument(
+        "--read",
+        nargs="+",
+        metavar="FILE",
+        help="read real observation files instead of simulating: files, folders or patterns, of mixed formats",
+    )
     p.add_argument("--format", choices=("dsg", "en4", "argo", "csv"), help="format of --read (default: by suffix)")
     p.add_argument(
         "--columns",
@@ -102,8 +109,10 @@ def _network(config: Config, deny: str) -> Any:
 
 
 def run_observe(args: argparse.Namespace) -> None:
-    io.check_outputs_distinct({"--read": args.read, "--config": args.config}, {"--out": args.out})
-    if args.read:
+    read = io.observation_paths(args.read) if args.read else None
+    io.check_outputs_distinct({"--read": read, "--config": args.config}, {"--out": args.out})
+    if read:
+        args.read = read
         return _read_observations(args)
     config = load_config(args)
     if args.counts:
@@ -139,10 +148,22 @@ def _read_observations(args: argparse.Namespace) -> None:
             raise io.InputError(f"--columns {args.columns!r} must look like time=date,temperature=temp_c") from None
     config = load_config(args)
     grid = io.load_grid(config.grid)
-    table, summary = io.open_observations(args.read, args.format, columns=columns, grid=grid, period=args.period)
-    print(summary.to_string(index=False))
-    if str(args.out).endswith(".csv"):
-        io.write_profiles_csv(table, args.out)
-    else:
-        io.write_profiles(table, args.out, {"source": str(args.read)})
-    print(f"wrote {args.out}: {len(table)} measurements, {int((table['qc'] == 0).sum())} good (flagged rows kept)")
+    options = {"columns": columns, "grid": grid, "period": args.period}
+    many = len(args.read) > 1
+    bar = progress_bar(len(args.read), "read", unit="file") if many else None  # a QC line per file, then the total
+
+    def report(path: Path, summary: Any) -> None:
+        if bar is not None:
+            counts = dict(zip(summary["reason"], summary["rows"], strict=True))
+            good, rows = counts.get("good", 0), int(summary["rows"].sum())
+            print(f"{path}: {rows} measurements, {good} good, {rows - good} flagged", file=sys.stderr)
+            bar.update(1)
+
+    try:
+        rows, total = io.write_observation_files(args.read, args.out, args.format, report, args.command, **options)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(total.to_string(index=False))
+    good = int(total.loc[total["reason"] == "good", "rows"].sum())
+    print(f"wrote {args.out}: {rows} measurements, {good} good (flagged rows kept)")

@@ -53,9 +53,12 @@ from engine.io.observations import (
     check_observations,
     is_osse_file,
     observation_format,
+    observation_paths,
     open_observations,
     profile_times,
+    read_observation_files,
     read_observation_groups,
+    write_observation_files,
 )
 from engine.io.profile_index import read_profile_headers, read_profile_summary
 from engine.io.realformats import depth_from_pressure, read_argo, read_en4
@@ -83,6 +86,9 @@ __all__ = [
     "depth_from_pressure",
     "history_line",
     "is_osse_file",
+    "observation_paths",
+    "read_observation_files",
+    "write_observation_files",
     "load_geography",
     "load_grid",
     "observation_format",

@@ -261,9 +261,10 @@ def write_profiles_incremental(
                 table = as_table(chunk)
                 starts, sizes = _profile_layout(table)
                 ds = _dsg_dataset(table, starts, sizes)
-                seconds = (table["time"].to_numpy()[starts] - np.datetime64(_TIME_REFERENCE, "ns")) // np.timedelta64(
-                    1, "s"
-                )
+                times = table["time"].to_numpy()[starts]
+                with np.errstate(invalid="ignore"):  # a missing time stays missing
+                    seconds = (times - np.datetime64(_TIME_REFERENCE, "ns")) // np.timedelta64(1, "s")
+                seconds = np.where(np.isnat(times), np.nan, seconds)
                 for name in ("profile_id", "lat", "lon", "platform", "rowSize"):
                     nc.variables[name][n_prof : n_prof + len(starts)] = ds[name].values
                 nc.variables["time"][n_prof : n_prof + len(starts)] = seconds.astype("f8")

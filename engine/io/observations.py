@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from engine.errors import InputError, file_error
-from engine.io.csvfiles import (
-    read_profiles_csv,
-)
-from engine.io.dsg import (
-    OBS_FORMATS,
-    read_profiles,
-)
+from engine.io.csvfiles import read_profiles_csv, write_profiles_csv
+from engine.io.dsg import OBS_FORMATS, read_profiles, write_profiles_incremental
 from engine.io.netcdf_decode import _open_netcdf
 from engine.io.profile_index import read_profile_headers
 from engine.io.realformats import (
     read_argo,
     read_en4,
 )
-from engine.observe.profiles import qc_summary
-from engine.observe.qc import PeriodLike, period_bounds, run_qc
+from engine.observe.profiles import QC_GOOD, qc_summary
+from engine.observe.qc import QC_DUPLICATE, PeriodLike, period_bounds, profile_keys, run_qc
 
 if TYPE_CHECKING:
     from engine.grid import Grid
@@ -137,6 +133,75 @@ def _read_table(
         raise file_error(
             file, f"could not be read as {fmt} ({reason})", "check that --format matches the file"
         ) from None
+
+
+def observation_paths(items: Iterable[str | Path]) -> list[Path]:
+    """The files named by ``items``: files, glob patterns and folders (their .nc and .csv
+    files, recursively), each once, in order."""
+    found: dict[Path, None] = {}
+    for item in items:
+        text = str(item)
+        if any(c in text for c in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
+        elif Path(text).is_dir():
+            matches = sorted(p for p in Path(text).rglob("*") if p.suffix.lower() in (".nc", ".csv", ".txt"))
+        else:
+            matches = [Path(text)]
+        if not matches:
+            raise InputError(f"{text} matches no file; give files, folders or patterns such as 'argo/*_prof.nc'")
+        found.update(dict.fromkeys(p for p in matches if p.is_file() or not p.exists()))
+    return list(found)
+
+
+def read_observation_files(
+    paths: Iterable[Path], format: str | None = None, **options: Any
+) -> Iterator[tuple[Path, pd.DataFrame, pd.DataFrame]]:
+    """Each file's QC'd table and QC summary, one file at a time (memory: one file).
+
+    A profile already read from an earlier file (same platform, time and position) is
+    flagged as a duplicate (QC 8) and kept, so that it is counted once. ``options`` go to
+    :func:`open_observations`.
+    """
+    seen: set[int] = set()
+    for path in paths:
+        table, _ = open_observations(path, format, **options)
+        keys = profile_keys(table)
+        repeated = np.isin(keys, np.fromiter(seen, "i8", len(seen))) & (table["qc"].to_numpy() == QC_GOOD)
+        if repeated.any():
+            table = table.assign(qc=np.where(repeated, QC_DUPLICATE, table["qc"].to_numpy()).astype(table["qc"].dtype))
+        seen.update(np.unique(keys).tolist())
+        yield path, table, qc_summary(table)
+
+
+def write_observation_files(
+    paths: list[Path],
+    out: str | Path,
+    format: str | None = None,
+    on_file: Callable[[Path, pd.DataFrame], None] | None = None,
+    command: str | None = None,
+    **options: Any,
+) -> tuple[int, pd.DataFrame]:
+    """Read many observation files (:func:`read_observation_files`) into one profile file,
+    CF DSG netCDF or CSV by suffix; ``on_file(path, qc_summary)`` after each. Returns the
+    measurements written and the QC summary of them all."""
+    summaries = []
+
+    def tables() -> Iterator[pd.DataFrame]:
+        for path, table, summary in read_observation_files(paths, format, **options):
+            summaries.append(summary)
+            if on_file:
+                on_file(path, summary)
+            yield table
+
+    if str(out).endswith(".csv"):
+        table = pd.concat(list(tables()), ignore_index=True)
+        write_profiles_csv(table, out)
+        rows = len(table)
+    else:
+        source = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files, e.g. {paths[0]}"
+        rows = write_profiles_incremental(out, tables(), {"source": source}, command)
+    total = pd.concat(summaries).groupby(["code", "reason"], sort=True, as_index=False)["rows"].sum()
+    return rows, total
 
 
 def is_osse_file(path: str | Path) -> bool:

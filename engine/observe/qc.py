@@ -186,6 +186,17 @@ def duplicate_rows(table: pd.DataFrame, candidates: np.ndarray) -> np.ndarray:
     return out
 
 
+def profile_keys(table: pd.DataFrame) -> np.ndarray:
+    """One integer per row naming its profile by platform, time (to the minute) and position
+    (to 0.01 degree): the same profile read from two files (a float's multi-profile file
+    and its single-profile file) gets the same key whatever ids the files gave it."""
+    minutes = table["time"].to_numpy().astype("datetime64[m]").astype("i8")
+    lat = np.round((np.nan_to_num(table["lat"].to_numpy()) + 90.0) * 100.0).astype("i8")
+    lon = np.round(np.mod(np.nan_to_num(table["lon"].to_numpy()), 360.0) * 100.0).astype("i8") % 36000
+    platform = table["platform"].cat.codes.to_numpy().astype("i8")
+    return ((minutes * 18001 + lat) * 36000 + lon) * 8 + platform
+
+
 def run_qc(table: pd.DataFrame, grid: Grid | None = None, period: PeriodLike | None = None) -> pd.DataFrame:
     """Set each row's QC code to the first check it fails; no row is ever dropped.
 
