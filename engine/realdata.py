@@ -124,4 +124,5 @@ def withheld_scores(analyses: dict[str, str | Path], withheld_path: str | Path, 
         counts = total["n"]
     table = pd.DataFrame(rows).T
     table.loc["observations"] = counts
+    table.index.name = "method"
     return table
