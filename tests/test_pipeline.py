@@ -280,3 +280,14 @@ def test_the_ensembles_seed_is_the_assimilations_own_setting(run_dir, tmp_path):
     other_assimilate = replace(TINY, assimilate=replace(TINY.assimilate, seed=TINY.assimilate.seed + 1))
     np.testing.assert_array_equal(spread("b.nc", other_network), base)
     assert not np.allclose(spread("c.nc", other_assimilate), base, equal_nan=True)
+
+
+def test_held_out_rmse_scores_a_model_by_depth_for_each_network_era(run_dir, tiny_grid):
+    from engine.da.held_out import held_out_rmse
+
+    table = held_out_rmse(TINY, run_dir / "model.pt", eras=(1990, 2010), spinup=10)
+    assert list(table.index) == list(tiny_grid.depth)
+    assert [c for c in table.columns if c.endswith("2010")] == [
+        "analysis 2010", "background 2010", "observations 2010", "analysis at observed cells 2010"
+    ]  # fmt: skip
+    assert np.isfinite(table["analysis 1990"]).all() and (table["background 2010"] > 0).all()

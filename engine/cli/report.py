@@ -54,9 +54,10 @@ def _labelled(items: list[str]) -> dict[str, Path]:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
+    from engine.da.held_out import held_out_rmse
     from engine.evaluate.checks import check_evaluation, check_observations
     from engine.evaluate.summary import as_markdown
-    from engine.osse import evaluate_files, held_out_rmse
+    from engine.osse import evaluate_files
 
     out_dir(args.out, create=False)
     config = load_config(args)
