@@ -176,7 +176,7 @@ def add_calibrate(sub: Any) -> None:
     )
     p.add_argument("--model", help="checkpoint to calibrate (default: the shipped one)")
     p.add_argument(
-        "--out", help="write the calibrated checkpoint here (default: --model in place; required for the shipped one)"
+        "--out", help="write the calibrated checkpoint here (default: --model in place; required without --model)"
     )
     p.add_argument("--members", type=whole(2, 1000), default=10, help="ensemble size to calibrate for (default 10)")
     p.set_defaults(func=run_calibrate)
@@ -191,10 +191,10 @@ def run_calibrate(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else path
     if args.members < 2:
         raise io.InputError(f"--members {args.members}: an ensemble needs at least 2 members")
-    if out.resolve() == default_model().resolve():
-        # rewriting it would silently invalidate every analysis cached from it (the dashboard's default)
+    if not args.model and not args.out:
+        # rewriting the shipped model unasked would stale every analysis cached from it (the dashboard's default)
         raise io.InputError(
-            "calibrating the shipped model in place is refused; give --out NEW.pt for the calibrated copy"
+            "calibrate the shipped model into a copy: give --out NEW.pt (or --model M.pt to calibrate M.pt)"
         )
     checkpoint = load_checkpoint(path)
     io.check_writable(out)
