@@ -160,11 +160,6 @@ def test_historical_world_file_has_standard_dates_across_a_leap_year(tmp_path, t
     assert dates[0] == dates[1] == ["01-03 12", "02-27 12", "03-04 12", "12-29 12"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="write_world merges the template with combine_attrs='override', so the world's own global "
-    "attributes (title, source, run, seed, calendar, ...) never reach the file",
-)
 def test_world_file_keeps_the_world_description(tmp_path, tiny_world):
     write_world(tiny_world, tmp_path / "world.nc", chunk_steps=15)
     attrs = xr.open_dataset(tmp_path / "world.nc", decode_times=False).attrs

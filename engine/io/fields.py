@@ -131,7 +131,8 @@ def write_world(
     ``world`` is anything with ``n_steps``, ``dataset(start, stop)`` and ``grid`` (a ModelWorld).
     """
     template = xr.Dataset({"mask": world.grid.mask()})
+    description = world.dataset(0, min(1, world.n_steps)).attrs  # the world's own (title, run, seed, ...)
     title = f"DeepDA model world ({getattr(world, 'run', 'control')} run)"
-    template.attrs.update({"Conventions": "CF-1.8", "title": title, "history": history_line(command)})
+    template.attrs.update({"title": title, **description, "Conventions": "CF-1.8", "history": history_line(command)})
     chunks = (world.dataset(s, min(s + chunk_steps, world.n_steps)) for s in range(0, world.n_steps, chunk_steps))
     write_fields_incremental(path, template, chunks, world.n_steps, progress)
