@@ -102,9 +102,9 @@ def test_analysis_writer_refuses_what_it_cannot_resume_and_restarts_a_fresh_run(
     writer = AnalysisWriter(out, tiny_grid, _times(), MEMBERS, ATTRS)
     _write(writer, tiny_grid, states, range(2), save_members=False)
     writer.close()
-    for members, times in ((2, _times()), (MEMBERS, _times()[:-1])):
-        with pytest.raises(InputError, match="another method, period, grid or ensemble size"):
-            AnalysisWriter(out, tiny_grid, times, members, ATTRS, resume=True)
+    for members, times, save in ((2, _times(), False), (MEMBERS, _times()[:-1], False), (MEMBERS, _times(), True)):
+        with pytest.raises(InputError, match="another method, period, grid, ensemble size or member saving"):
+            AnalysisWriter(out, tiny_grid, times, members, ATTRS, resume=True, save_members=save)
     fresh = AnalysisWriter(out, tiny_grid, _times(), 1, ATTRS)  # not resuming: the old .part is replaced
     assert fresh.steps_done == 0
     fresh.write(0, ensemble_fields(states[0, :1], tiny_grid, 2.5, False), states[0, :1])

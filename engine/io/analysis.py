@@ -69,11 +69,11 @@ class AnalysisWriter:
         clean_stale_temps(self.part)
         if resume and not self.part.exists():
             raise InputError(f"nothing to resume: {self.part} does not exist; run without --resume")
-        self.nc = self._reopen(grid, times, attrs) if resume else None
+        self.nc = self._reopen(grid, times, attrs, save_members) if resume else None
         if self.nc is None:
             self.nc = self._create(grid, times, attrs, save_members)
 
-    def _reopen(self, grid: Any, times: np.ndarray, attrs: dict[str, Any]) -> Any:
+    def _reopen(self, grid: Any, times: np.ndarray, attrs: dict[str, Any], save_members: bool) -> Any:
         """The unfinished run to continue, or None when it has no finished step to keep.
 
         A run killed while its file was being changed can leave it unreadable, or without
@@ -87,7 +87,7 @@ class AnalysisWriter:
             nc.close()
             return None
         self.nc = nc
-        self._check_compatible(grid, times, attrs)
+        self._check_compatible(grid, times, attrs, save_members)
         return nc
 
     def _create(self, grid: Any, times: np.ndarray, attrs: dict[str, Any], save_members: bool) -> Any:
@@ -144,11 +144,12 @@ class AnalysisWriter:
         )
         nc.setncatts({"Conventions": "CF-1.8", **attrs, "members": self.members, "steps_done": 0})
 
-    def _check_compatible(self, grid: Any, times: np.ndarray, attrs: dict[str, Any]) -> None:
+    def _check_compatible(self, grid: Any, times: np.ndarray, attrs: dict[str, Any], save_members: bool) -> None:
         dims = self.nc.dimensions
         same = (
             dims["time"].size == len(times)
             and dims["member"].size == self.members
+            and ("thetao_anomaly_member" in self.nc.variables) == save_members
             and tuple(dims[d].size for d in ("depth", "lat", "lon")) == grid.shape
             and all(
                 str(self.nc.getncattr(k)) == str(attrs[k]) for k in _SAME_RUN if k in attrs and k in self.nc.ncattrs()
@@ -157,7 +158,8 @@ class AnalysisWriter:
         if not same:
             self.nc.close()
             raise InputError(
-                f"{self.part} was started with another method, period, grid or ensemble size; run without --resume"
+                f"{self.part} was started with another method, period, grid, ensemble size or member saving; "
+                "run without --resume, or resume with the same settings"
             )
 
     @property
