@@ -116,7 +116,7 @@ def assimilate_to_file(
         steps = obs_steps_from_file(obs_path, grid, first, spy, done, n_steps - done, withheld=withheld)
         for obs, analysis in cycle(assimilator, steps, background, seed=config.assimilate.seed):
             step = obs.step
-            writer.write(step, ensemble_fields(analysis, grid, obs.day_of_year, save_members), analysis)
+            writer.write(step, ensemble_fields(analysis, grid, obs.day_of_year, writer.save_members), analysis)
             if progress:
                 progress(step + 1, n_steps)
             if should_stop and should_stop() and step + 1 < n_steps:

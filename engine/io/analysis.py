@@ -73,6 +73,11 @@ class AnalysisWriter:
         if self.nc is None:
             self.nc = self._create(grid, times, attrs, save_members)
 
+    @property
+    def save_members(self) -> bool:
+        """Whether the file keeps every member (a resumed run keeps what it was started with)."""
+        return "thetao_anomaly_member" in self.nc.variables
+
     def _reopen(self, grid: Any, times: np.ndarray, attrs: dict[str, Any], save_members: bool) -> Any:
         """The unfinished run to continue, or None when it has no finished step to keep.
 
@@ -149,7 +154,7 @@ class AnalysisWriter:
         same = (
             dims["time"].size == len(times)
             and dims["member"].size == self.members
-            and ("thetao_anomaly_member" in self.nc.variables) == save_members
+            and (self.save_members or not save_members)  # a resumed run goes on as started
             and tuple(dims[d].size for d in ("depth", "lat", "lon")) == grid.shape
             and all(
                 str(self.nc.getncattr(k)) == str(attrs[k]) for k in _SAME_RUN if k in attrs and k in self.nc.ncattrs()
