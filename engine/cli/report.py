@@ -237,6 +237,8 @@ def run_view(args: argparse.Namespace) -> None:
     except KeyboardInterrupt:
         code = 0
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not orphan the computation
+            signal.signal(sig, signal.SIG_IGN)
         for child in (server, computing):
             _stop(child)
     if computing is not None:
