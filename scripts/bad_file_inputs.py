@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine import cli, io  # noqa: E402
 from tests import data_factories as make  # noqa: E402
-from tests.test_train import TINY  # noqa: E402
+from tests.conftest import TINY  # noqa: E402
 
 REAL_ARGO = Path("/work/shared/real-argo/13857_prof.nc")
 UNREADABLE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
@@ -80,16 +80,6 @@ def _argo3(path: Path) -> Path:
             ds.load().to_netcdf(path, format="NETCDF3_CLASSIC")
         path.with_suffix(".tmp").unlink()
     return path
-
-
-def _argo_without_profiles(path: Path) -> None:
-    with netCDF4.Dataset(path, "w", format="NETCDF3_CLASSIC") as nc:
-        nc.createDimension("N_PROF", None)
-        nc.createDimension("N_LEVELS", 4)
-        for name in ("JULD", "LATITUDE", "LONGITUDE"):
-            nc.createVariable(name, "f8", ("N_PROF",))
-        for name in ("PRES", "TEMP"):
-            nc.createVariable(name, "f4", ("N_PROF", "N_LEVELS"))
 
 
 def _csv(path: Path, *rows: str, head: str = CSV_HEAD) -> None:
@@ -175,7 +165,7 @@ def cases(shared: Path) -> list[tuple[Callable[[Path], None], list[str], bool]]:
         (with_(lambda d: _csv(d / "head.csv")), ["observe", "--read", "head.csv", "--out", "out.nc"], False),
         (with_(lambda d: (d / "blank.csv").write_text("\n\n")), ["observe", "--read", "blank.csv", "--out", "o.nc"],
          False),
-        (with_(lambda d: _argo_without_profiles(d / "argo.nc")), ["observe", "--read", "argo.nc", "--out", "o.nc"],
+        (with_(lambda d: make.write_argo_without_profiles(d / "argo.nc")), ["observe", "--read", "argo.nc", "--out", "o.nc"],
          False),
         (with_(lambda d: _csv(d / "argo.csv", "2001-01-01,10,200,5,20,1", "2001-01-01,10,200,10,20,4",
                               head="time,lat,lon,depth,temperature,qc\n")),

@@ -280,3 +280,15 @@ def bathymetry_grid() -> Grid:
         seasonal_harmonics=np.zeros((4, *spec.shape), dtype="f4"),
         source_land_fraction=np.where(ocean[0], 0.0, 1.0),
     )
+
+
+def write_argo_without_profiles(path: str | Path) -> Path:
+    """An Argo core profile file whose N_PROF dimension is empty (a download with nothing in it)."""
+    with netCDF4.Dataset(path, "w", format="NETCDF3_CLASSIC") as nc:
+        nc.createDimension("N_PROF", None)
+        nc.createDimension("N_LEVELS", 4)
+        for name in ("JULD", "LATITUDE", "LONGITUDE"):
+            nc.createVariable(name, "f8", ("N_PROF",))
+        for name in ("PRES", "TEMP"):
+            nc.createVariable(name, "f4", ("N_PROF", "N_LEVELS"))
+    return Path(path)

@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import netCDF4
 import numpy as np
 import pandas as pd
 import pytest
@@ -399,14 +398,7 @@ def test_header_only_csv_is_refused(tmp_path, capsys):
 
 
 def test_argo_file_with_no_profiles_is_refused(tmp_path, capsys):
-    source = tmp_path / "argo.nc"
-    with netCDF4.Dataset(source, "w", format="NETCDF3_CLASSIC") as nc:
-        nc.createDimension("N_PROF", None)
-        nc.createDimension("N_LEVELS", 4)
-        for name in ("JULD", "LATITUDE", "LONGITUDE"):
-            nc.createVariable(name, "f8", ("N_PROF",))
-        for name in ("PRES", "TEMP"):
-            nc.createVariable(name, "f4", ("N_PROF", "N_LEVELS"))
+    source = make.write_argo_without_profiles(tmp_path / "argo.nc")
     _refused(capsys, ["observe", "--read", str(source), "--out", str(tmp_path / "o.nc")], "no profiles")
     assert _listing(tmp_path) == {"argo.nc"}
 
