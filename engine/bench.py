@@ -114,7 +114,7 @@ def bench_gridding() -> dict[str, Any]:
 
     config = preset("coarse")
     grid = load_grid(config.grid)
-    network = ObservingNetwork(grid, config.network)
+    network = ObservingNetwork(grid, config.network, obs_error=config.obs_error)
     positions = network.positions(2012, 30, 73)
     doy = float(step_day_of_year(73, 73)[30])
     positions["temperature"] = network.sample(np.zeros(grid.shape, "f4"), positions, np.random.default_rng(0), doy)
@@ -234,8 +234,10 @@ def _osse_steps(year: int, n_steps: int) -> tuple[Any, Any, list[Any]]:
     config = preset("coarse")
     grid = load_grid(config.grid)
     world = historical_world(config, grid, (year, year))
-    table = observe(world, ObservingNetwork(grid, config.network), stop=n_steps)
-    return grid, config, list(obs_steps(table, grid, year, config.world.steps_per_year, 0, n_steps))
+    network = ObservingNetwork(grid, config.network, obs_error=config.obs_error)
+    table = observe(world, network, stop=n_steps)
+    steps = obs_steps(table, grid, year, config.world.steps_per_year, 0, n_steps, repr_error=network.repr_error)
+    return grid, config, list(steps)
 
 
 def _seconds_per_step(method: Any, steps: list[Any], members: int, warm_up: int = 2) -> float:

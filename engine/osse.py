@@ -111,7 +111,7 @@ def write_osse_observations(
     The one place OSSE observation files are made (CLI, dashboard, experiments). When
     ``should_stop()`` turns true the run stops with :class:`Cancelled` and writes nothing.
     """
-    network = ObservingNetwork(world.grid, config.network)
+    network = ObservingNetwork(world.grid, config.network, obs_error=config.obs_error)
 
     def chunks() -> Iterator[pd.DataFrame]:
         for chunk in osse_observations(world, network, world.grid, progress):

@@ -19,6 +19,7 @@ from engine.errors import InputError
 from engine.evaluate.obs_space import departures, diagnostics_tables
 from engine.grid import Grid, time_to_step
 from engine.observe.gridding import observation_levels, table_steps
+from engine.observe.representativeness import representativeness_error
 
 
 def _analysis_period(ds: xr.Dataset, grid: Grid, steps_per_year: int, path: Path) -> tuple[int, int]:
@@ -46,6 +47,7 @@ def departure_blocks(
     the grid.
     """
     grid = io.load_grid(config.grid)
+    repr_error = representativeness_error(grid, config.obs_error)
     spy = config.world.steps_per_year
     ds = io.open_fields(analysis_path)
     first_year, n_steps = _analysis_period(ds, grid, spy, Path(analysis_path))
@@ -72,7 +74,7 @@ def departure_blocks(
                 first = np.full((1, *grid.shape), np.nan, "f4") if first is None else first
                 spread = np.concatenate([first, fields["thetao_spread"][:-1]])
             previous = {name: values[-1:] for name, values in fields.items()}
-            levels = observation_levels(table, grid, first_year, spy, s0, s1 - s0)
+            levels = observation_levels(table, grid, first_year, spy, s0, s1 - s0, repr_error)
             yield departures(levels, analysis, background, spread, first_step=s0)
 
     return blocks(), first_year, grid

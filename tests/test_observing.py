@@ -179,15 +179,19 @@ def test_observation_errors_have_the_specified_spread(coarse_grid, coarse_net):
         assert abs(diff.mean()) < 0.02
 
 
-def test_errors_shrink_on_finer_grids(coarse_grid, tiny_grid):
-    assert ObservingNetwork(coarse_grid, NetworkSpec()).error("xbt") == pytest.approx(0.3)
-    assert ObservingNetwork(tiny_grid, NetworkSpec()).error("xbt") == pytest.approx(0.3)  # no inflation when coarser
-    from engine.config import preset
+def test_flat_errors_shrink_on_finer_grids_and_modelled_ones_do_not(coarse_grid, tiny_grid):
+    flat = NetworkSpec(errors=(("argo", 0.2), ("ctd", 0.2), ("mooring", 0.2), ("xbt", 0.3), ("sst", 0.3)))
+    assert ObservingNetwork(coarse_grid, flat).error("xbt") == pytest.approx(0.3)
+    assert ObservingNetwork(tiny_grid, flat).error("xbt") == pytest.approx(0.3)  # no inflation when coarser
+    from engine.config import ObsErrorSpec, preset
     from engine.grid import build_grid
     from engine.io import load_geography
 
     medium = build_grid(preset("medium").grid, load_geography())
-    assert ObservingNetwork(medium, NetworkSpec()).error("argo") == pytest.approx(0.2 * np.sqrt(0.5))
+    assert ObservingNetwork(medium, flat).error("argo") == pytest.approx(0.2 * np.sqrt(0.5))
+    # with a representativeness model the platform error is the instrument's, on any grid
+    modelled = ObservingNetwork(medium, NetworkSpec(), obs_error=ObsErrorSpec())
+    assert modelled.error("argo") == pytest.approx(NetworkSpec().error("argo"))
 
 
 def test_xbt_bias_is_warm_in_the_thermocline(coarse_grid):

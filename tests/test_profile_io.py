@@ -10,6 +10,7 @@ import pytest
 import xarray as xr
 
 from engine import io
+from engine.config import NetworkSpec
 from engine.io import dsg, profile_index
 from engine.observe.profiles import COLUMNS, as_table, empty_table, qc_summary
 from tests import data_factories as df
@@ -137,13 +138,15 @@ def test_csv_with_column_mapping_and_default_errors(tmp_path: Path) -> None:
     assert len(table) == len(df.CSV_ROWS)
     assert table["platform"].tolist()[:6] == ["argo"] * 4 + ["xbt"] * 2
     assert table["platform"].iloc[9] == "mooring"  # "TAO mooring"
-    assert table["obs_error"].iloc[0] == np.float32(0.2) and table["obs_error"].iloc[4] == np.float32(0.3)
+    defaults = dict(NetworkSpec().errors)  # each platform's own error where the file gives none
+    assert table["obs_error"].iloc[0] == np.float32(defaults["argo"])
+    assert table["obs_error"].iloc[4] == np.float32(defaults["xbt"])
     assert table["time"].iloc[4] == pd.Timestamp("2001-03-02T06:00")
     assert table["lon"].iloc[0] == -30.0  # normalising is QC's job
     # one profile per (time, position, platform), in order of appearance
     assert table["profile_id"].tolist() == [0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 4, 5]
     override = io.read_profiles_csv(tmp_path / "user.csv", columns=df.CSV_COLUMNS, obs_error={"argo": 0.1})
-    assert override["obs_error"].iloc[0] == np.float32(0.1) and override["obs_error"].iloc[4] == np.float32(0.3)
+    assert override["obs_error"].iloc[0] == np.float32(0.1) and override["obs_error"].iloc[4] == np.float32(defaults["xbt"])
 
 
 def test_csv_scattered_profile_rows_are_gathered(tmp_path: Path) -> None:
@@ -171,7 +174,7 @@ def test_en4_reader_maps_values_units_and_platforms(tmp_path: Path) -> None:
     argo = table[table["profile_id"] == 0]
     assert argo["temperature"].tolist() == [25.0, 24.0, 20.0, 8.0]  # POTM_CORRECTED, not TEMP (+0.25)
     assert argo["qc"].tolist() == [0, 0, 9, 0]
-    assert table["obs_error"].iloc[4] == np.float32(0.3)  # XBT default
+    assert table["obs_error"].iloc[4] == np.float32(dict(NetworkSpec().errors)["xbt"])  # XBT default
 
 
 def test_en4_reader_converts_kelvin_units(tmp_path: Path) -> None:

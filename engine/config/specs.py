@@ -160,12 +160,16 @@ class NetworkSpec:
     seed: int = 2
     platforms: tuple[str, ...] = ("argo", "xbt", "ctd", "mooring", "sst")
     deny: tuple[str, ...] = ()
-    # error standard deviations (degC) at 5 degrees; scaled down at finer grids
+    # Each measurement's own error std (degC): the instrument and the small scales no cell
+    # resolves, independent from profile to profile. The error a cell's mean shares is the
+    # representativeness error of [obs_error]; without it (representativeness = false)
+    # these stand for both, as quoted for 5 degree cells (argo 0.2, xbt 0.3), and are
+    # scaled down on finer grids.
     errors: tuple[tuple[str, float], ...] = (
-        ("argo", 0.2),
-        ("ctd", 0.2),
-        ("mooring", 0.2),
-        ("xbt", 0.3),
+        ("argo", 0.05),
+        ("ctd", 0.05),
+        ("mooring", 0.05),
+        ("xbt", 0.15),
         ("sst", 0.3),
     )
     xbt_bias: bool = False  # add the depth-dependent fall-rate warm bias to XBTs
@@ -350,6 +354,42 @@ TRAIN_RULES = {
 
 
 @dataclass(frozen=True)
+class ObsErrorSpec:
+    """Representativeness error and the background check (DESIGN section 6).
+
+    A measurement is a point at an instant; a grid cell holds a cell- and step-mean. The
+    difference is shared by every profile in a cell, so it never averages away:
+
+    ``r^2 = (heave_m * |dT/dz|)^2 + f(D) * (eddy_displacement_km * |grad_h T|)^2 + floor^2``
+
+    with ``T`` the grid's climatology, ``f(D) = D^2 / (D^2 + mesoscale_km^2)`` the share of
+    mesoscale variance a cell of size ``D`` averages over. Isotherm heave (internal waves,
+    eddies, equatorial waves) dominates in the thermocline, fronts at the surface.
+    """
+
+    representativeness: bool = True  # False: the platform errors alone (the flat errors of old)
+    heave_m: float = 15.0  # rms vertical displacement of isotherms within a cell and step
+    eddy_displacement_km: float = 50.0  # rms horizontal displacement of water masses by eddies
+    mesoscale_km: float = 100.0  # decorrelation length of the mesoscale
+    floor: float = 0.05  # degC in quadrature everywhere: what a cell shares beyond heave and fronts
+    vertical_scale_m: float = 100.0  # vertical correlation of the shared error (OSSE draws)
+    background_k: float = 5.0  # flag real departures from climatology beyond k expected spreads; 0: off
+
+    def __post_init__(self) -> None:
+        check_fields(self, OBS_ERROR_RULES, "obs_error")
+
+
+OBS_ERROR_RULES = {
+    "heave_m": Rule(0.0, 200.0, unit="m"),
+    "eddy_displacement_km": Rule(0.0, 1000.0, unit="km"),
+    "mesoscale_km": Rule(1.0, 5000.0, unit="km"),
+    "floor": Rule(0.0, 5.0, unit="degC"),
+    "vertical_scale_m": Rule(1.0, 10000.0, unit="m"),
+    "background_k": Rule(0.0, 100.0, note="0 turns the background check off"),
+}
+
+
+@dataclass(frozen=True)
 class AssimilateSpec:
     """Cycling an assimilation (DESIGN section 8)."""
 
@@ -372,3 +412,4 @@ class Config:
     model: ModelSpec = field(default_factory=ModelSpec)
     train: TrainSpec = field(default_factory=TrainSpec)
     assimilate: AssimilateSpec = field(default_factory=AssimilateSpec)
+    obs_error: ObsErrorSpec = field(default_factory=ObsErrorSpec)

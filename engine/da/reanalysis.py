@@ -25,6 +25,7 @@ from engine.io import (
 from engine.io.analysis import AnalysisWriter
 from engine.memory import assimilate_bytes, check_fits
 from engine.observe.gridding import obs_steps_from_file
+from engine.observe.representativeness import representativeness_error
 from engine.observe.withhold import Withholding
 
 
@@ -113,7 +114,10 @@ def assimilate_to_file(
     try:
         done = writer.steps_done
         background = writer.restart_state() if done else _first_backgrounds(assimilator, grid, members, config)
-        steps = obs_steps_from_file(obs_path, grid, first, spy, done, n_steps - done, withheld=withheld)
+        repr_error = representativeness_error(grid, config.obs_error)
+        steps = obs_steps_from_file(
+            obs_path, grid, first, spy, done, n_steps - done, withheld=withheld, repr_error=repr_error
+        )
         for obs, analysis in cycle(assimilator, steps, background, seed=config.assimilate.seed):
             step = obs.step
             writer.write(step, ensemble_fields(analysis, grid, obs.day_of_year, writer.save_members), analysis)

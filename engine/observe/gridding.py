@@ -10,10 +10,11 @@ combined into a super-observation:
   it: a 0 m SST serves the 5 m level, a profile ending at 680 m the 700 m level;
 - the profile's cell is the one holding its position (nearest cell); values in land cells
   are dropped;
-- the cell value is the inverse-error-variance weighted mean of the anomalies, and the
-  cell error the error of that mean assuming independent errors, ``1 / sqrt(sum 1/e_i^2)``
-  (``e / sqrt(n)`` for n equal errors). Representativeness errors of values in one cell
-  are in truth partly shared, so this is optimistic for crowded cells;
+- the cell value is the inverse-error-variance weighted mean of the anomalies; the cell
+  error is that of the mean of independent instrument errors, ``1 / sqrt(sum 1/e_i^2)``
+  (``e / sqrt(n)`` for n equal errors), plus in quadrature the cell's representativeness
+  error (``repr_error``, :mod:`engine.observe.representativeness`), which every profile in
+  the cell shares, so that crowding a cell never makes it exact;
 - where there is no observation, ``obs_anomaly``, ``obs_error`` and ``obs_count`` are 0 and
   ``obs_mask`` 0 (zeros, not NaN, because the network multiplies inputs by the mask).
 
@@ -36,6 +37,7 @@ import xarray as xr
 
 from engine.grid import Grid, horizontal_corners, nearest_cell, step_day_of_year, step_times, time_to_step
 from engine.io import read_observation_groups
+from engine.observe.representativeness import superobs_error
 
 MIN_ERROR = 1e-3  # degC: keeps inverse-variance weights finite for error-free test data
 VARIABLES = ("obs_anomaly", "obs_mask", "obs_count", "obs_error")
@@ -148,7 +150,13 @@ def _expected(grid: Grid, hcells: np.ndarray, hweights: np.ndarray, k: np.ndarra
 
 
 def _superobs(
-    grid: Grid, table: pd.DataFrame, rows: dict[str, np.ndarray], step: np.ndarray, doy: np.ndarray, n_steps: int
+    grid: Grid,
+    table: pd.DataFrame,
+    rows: dict[str, np.ndarray],
+    step: np.ndarray,
+    doy: np.ndarray,
+    n_steps: int,
+    repr_error: np.ndarray | None,
 ) -> dict[str, np.ndarray]:
     """Super-observations on (n_steps, nz, ny, nx) from sorted rows; ``step``/``doy`` per profile."""
     nz, ny, nx = grid.shape
@@ -170,7 +178,8 @@ def _superobs(
     out["obs_anomaly"][cell] = np.bincount(inverse, weight * anomaly, len(cell)) / sum_w
     out["obs_count"][cell] = np.bincount(inverse, minlength=len(cell))
     out["obs_mask"][cell] = 1.0
-    out["obs_error"][cell] = 1.0 / np.sqrt(sum_w)
+    shared = 0.0 if repr_error is None else repr_error.reshape(-1)[cell % (nz * ny * nx)]
+    out["obs_error"][cell] = superobs_error(sum_w, shared)
     return {name: arr.reshape(n_steps, nz, ny, nx) for name, arr in out.items()}
 
 
@@ -182,6 +191,7 @@ def grid_profiles(
     first_step: int = 0,
     n_steps: int | None = None,
     calendar: str | None = None,
+    repr_error: np.ndarray | None = None,
 ) -> xr.Dataset:
     """Grid a profile table into per-step super-observations.
 
@@ -196,6 +206,8 @@ def grid_profiles(
         The steps gridded (default: through the last observed step); rows outside are ignored.
     calendar : {"standard", "noleap"}, optional
         Of the output time axis; by default that of the table's times.
+    repr_error : ndarray (nz, ny, nx), optional
+        Representativeness error std per cell (degC), added to every super-observation's error.
 
     Returns
     -------
@@ -209,7 +221,7 @@ def grid_profiles(
         n_steps = int(step.max()) + 1 if len(step) else 0
     doy_table = step_day_of_year(steps_per_year, steps_per_year)
     doy = doy_table[(step + first_step) % steps_per_year]
-    fields = _superobs(grid, table, rows, step, doy, n_steps)
+    fields = _superobs(grid, table, rows, step, doy, n_steps, repr_error)
     if calendar is None:
         calendar = "noleap" if table["time"].dtype == object else "standard"
     time = step_times(start_year, n_steps, steps_per_year, calendar, first_step)
@@ -219,7 +231,9 @@ def grid_profiles(
     return xr.Dataset(data, coords=coords, attrs={"title": "DeepDA gridded super-observations"})
 
 
-def grid_step(table: pd.DataFrame, grid: Grid, step_doy: float) -> dict[str, np.ndarray]:
+def grid_step(
+    table: pd.DataFrame, grid: Grid, step_doy: float, repr_error: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Grid one step's observations (all rows, whatever their time) -> (nz, ny, nx) float32 arrays.
 
     The training path: ``table`` is ``ObservingNetwork.positions(...)`` plus a ``temperature``
@@ -228,7 +242,7 @@ def grid_step(table: pd.DataFrame, grid: Grid, step_doy: float) -> dict[str, np.
     """
     rows = _sorted_profiles(table)
     n_prof = len(rows["start"])
-    fields = _superobs(grid, table, rows, np.zeros(n_prof, "i8"), np.full(n_prof, float(step_doy)), 1)
+    fields = _superobs(grid, table, rows, np.zeros(n_prof, "i8"), np.full(n_prof, float(step_doy)), 1, repr_error)
     return {name: arr[0] for name, arr in fields.items()}
 
 
@@ -265,10 +279,16 @@ def _chunk_bounds(first_step: int, n_steps: int, chunk: int) -> list[tuple[int, 
 
 
 def _grid_chunk(
-    rows: pd.DataFrame, grid: Grid, start_year: int, steps_per_year: int, c0: int, c1: int
+    rows: pd.DataFrame,
+    grid: Grid,
+    start_year: int,
+    steps_per_year: int,
+    c0: int,
+    c1: int,
+    repr_error: np.ndarray | None,
 ) -> Iterator[ObsStep]:
     """The super-observation steps c0 .. c1 - 1 of one chunk's profile rows."""
-    fields = grid_profiles(rows, grid, start_year, steps_per_year, first_step=c0, n_steps=c1 - c0)
+    fields = grid_profiles(rows, grid, start_year, steps_per_year, c0, c1 - c0, repr_error=repr_error)
     doy = step_day_of_year(c1 - c0, steps_per_year, c0)
     for t in range(c1 - c0):
         mask = fields["obs_mask"].values[t]
@@ -289,15 +309,17 @@ def obs_steps(
     first_step: int,
     n_steps: int,
     chunk: int = 73,
+    repr_error: np.ndarray | None = None,
 ) -> Iterator[ObsStep]:
-    """Grid an in-memory profile table one chunk (a year of pentads) at a time, yielding each step."""
+    """Grid an in-memory profile table one chunk (a year of pentads) at a time, yielding each step
+    (``repr_error`` as in :func:`grid_profiles`)."""
     steps = table_steps(table["time"].to_numpy(), start_year, steps_per_year) if len(table) else np.zeros(0, int)
     if np.any(np.diff(steps) < 0):  # sort once (stable: a profile's rows share a time and stay together)
         order = np.argsort(steps, kind="stable")
         table, steps = table.iloc[order], steps[order]
     for c0, c1 in _chunk_bounds(first_step, n_steps, chunk):
         rows = table.iloc[np.searchsorted(steps, c0) : np.searchsorted(steps, c1)]
-        yield from _grid_chunk(rows, grid, start_year, steps_per_year, c0, c1)
+        yield from _grid_chunk(rows, grid, start_year, steps_per_year, c0, c1, repr_error)
 
 
 def obs_steps_from_file(
@@ -309,6 +331,7 @@ def obs_steps_from_file(
     n_steps: int,
     chunk: int = 73,
     withheld: Callable[[pd.DataFrame], np.ndarray] | None = None,
+    repr_error: np.ndarray | None = None,
 ) -> Iterator[ObsStep]:
     """Like :func:`obs_steps` for an observation file, read and QC'd one chunk at a time
     (:func:`engine.io.read_observation_groups`): a 40-year OSSE file never sits in memory whole.
@@ -321,11 +344,17 @@ def obs_steps_from_file(
     tables = read_observation_groups(obs_path, chunk_of, range(len(bounds)), grid=grid)
     for (c0, c1), rows in zip(bounds, tables, strict=True):
         rows = rows[~withheld(rows)] if withheld is not None else rows
-        yield from _grid_chunk(rows, grid, start_year, steps_per_year, c0, c1)
+        yield from _grid_chunk(rows, grid, start_year, steps_per_year, c0, c1, repr_error)
 
 
 def observation_levels(
-    table: pd.DataFrame, grid: Grid, start_year: int, steps_per_year: int, first_step: int, n_steps: int
+    table: pd.DataFrame,
+    grid: Grid,
+    start_year: int,
+    steps_per_year: int,
+    first_step: int,
+    n_steps: int,
+    repr_error: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Every good profile interpolated to the model levels, one row per (profile, level).
 
@@ -333,7 +362,8 @@ def observation_levels(
     observation-space validation compares an analysis with, profile by profile. Columns:
     ``step`` (from January of ``start_year``), ``k``, ``iy``, ``ix`` (the cell), ``anomaly`` and ``error``
     (degC), ``platform``, ``profile_id``, ``lat``, ``lon``. Levels in land cells and steps
-    outside ``first_step .. first_step + n_steps`` are left out.
+    outside ``first_step .. first_step + n_steps`` are left out. ``error`` is the
+    measurement's own, with ``repr_error`` of its cell (if given) added in quadrature.
     """
     rows = _sorted_profiles(table)
     first = rows["row"][rows["start"]]
@@ -355,7 +385,7 @@ def observation_levels(
             "iy": iy[p],
             "ix": ix[p],
             "anomaly": anomaly,
-            "error": lev["error"][keep],
+            "error": np.hypot(lev["error"][keep], 0.0 if repr_error is None else repr_error[k, iy[p], ix[p]]),
             "platform": platform[p],
             "profile_id": table["profile_id"].to_numpy()[first][p],
             "lat": lat[p],

@@ -8,7 +8,8 @@ same observations, whichever order steps are asked in.
 
 :func:`observe` samples a world's absolute temperature at the positions (the climatology
 trilinearly interpolated to the position, plus the anomaly of the cell holding it) and adds
-Gaussian instrument + representativeness error, giving the profile table of
+Gaussian platform (instrument) error and, with an ``ObsErrorSpec``, the representativeness
+error shared by the profiles of a cell and step, giving the profile table of
 ``engine.observe.profiles``.
 The training path asks :meth:`ObservingNetwork.positions` for one step of a random
 network year and :meth:`ObservingNetwork.sample` for the control world's truth there.
@@ -23,10 +24,11 @@ import cftime
 import numpy as np
 import pandas as pd
 
-from engine.config import NetworkSpec
+from engine.config import NetworkSpec, ObsErrorSpec
 from engine.grid import Grid, corner_weights, nearest_cell, step_day_of_year
 from engine.observe.platforms import ArgoFleet, Casts, CtdCruises, Moorings, SatelliteSst, XbtLines
 from engine.observe.profiles import COLUMNS, PLATFORMS, as_table
+from engine.observe.representativeness import representativeness_error, shared_error_fields
 
 PLATFORM_CODE = {name: code for code, name in enumerate(PLATFORMS)}
 FIRST_YEAR = {"sst": 1981, "argo": 2000}  # AVHRR SST from 1981; Argo from 2000 (the fleet knows its own start)
@@ -51,18 +53,27 @@ class ObservingNetwork:
     depth_jitter : float
         0 (default) measures exactly at the model levels; a value in (0, 0.8] moves each
         measurement randomly by up to that share of half the gap to the neighbouring level.
+    obs_error : ObsErrorSpec, optional
+        The representativeness error drawn on top of the platform errors, one draw per cell
+        and step shared by every profile there, as real ones are (none if not given).
     """
 
-    def __init__(self, grid: Grid, spec: NetworkSpec, depth_jitter: float = 0.0) -> None:
+    def __init__(
+        self, grid: Grid, spec: NetworkSpec, depth_jitter: float = 0.0, obs_error: ObsErrorSpec | None = None
+    ) -> None:
         unknown = set(spec.platforms) - set(PLATFORM_CODE) - {"unknown"}
         if unknown:
             raise ValueError(f"unknown platform(s) {', '.join(sorted(unknown))}; use {', '.join(PLATFORMS[:-1])}")
         if not 0.0 <= depth_jitter <= 0.8:
             raise ValueError("depth_jitter must lie in [0, 0.8] so a measurement stays nearest its level")
         self.grid, self.spec, self.depth_jitter = grid, spec, depth_jitter
-        # errors are quoted for 5 degree cell means; finer cells have less representativeness error
-        self.error_scale = float(min(1.0, np.sqrt(grid.spec.resolution / 5.0)))
+        # without a representativeness model the platform errors stand for it too, as quoted
+        # for 5 degree cells; finer cells have less of it
+        modelled = obs_error is not None and obs_error.representativeness
+        self.error_scale = 1.0 if modelled else float(min(1.0, np.sqrt(grid.spec.resolution / 5.0)))
         self._builders: dict[str, Any] = {}
+        self.obs_error = obs_error
+        self.repr_error = None if obs_error is None else representativeness_error(grid, obs_error)
 
     @property
     def platforms(self) -> tuple[str, ...]:
@@ -167,7 +178,18 @@ class ObservingNetwork:
         """
         codes = positions["platform"].cat.codes.to_numpy() if "platform" in positions else positions["code"].to_numpy()
         doy = np.full(len(positions), float(day_of_year))
-        return self._measure(anomaly, positions, codes, None, rng.standard_normal(len(positions)), doy)
+        value = self._measure(anomaly, positions, codes, None, rng.standard_normal(len(positions)), doy)
+        shared = self.shared_errors(rng, 1)
+        if shared is None:
+            return value
+        lat, lon, depth = (positions[c].to_numpy() for c in ("lat", "lon", "depth"))
+        return value + cell_value(shared[0], self.grid, lat, lon, depth).astype("f4")
+
+    def shared_errors(self, rng: np.random.Generator, n_steps: int) -> np.ndarray | None:
+        """(n_steps, nz, ny, nx) draws of the representativeness error (None without one)."""
+        if self.repr_error is None or not self.repr_error.any():
+            return None
+        return shared_error_fields(self.repr_error, self.grid.depth, self.obs_error.vertical_scale_m, rng, n_steps)
 
     def _measure(
         self,
@@ -314,9 +336,25 @@ def iter_observe(
         rows = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
         doy = step_day_of_year(c1 - c0, spy, c0)[rows["t"]]
         temperature = network._measure(truth, rows, rows["code"], rows["t"], np.concatenate(noise), doy)
+        temperature += _shared_draws(network, rows, c0, c1, first, spy, shift)
         yield _table(rows, temperature, world.calendar)
         if progress:
             progress(c1 - c0)
+
+
+def _shared_draws(
+    network: ObservingNetwork, rows: dict[str, np.ndarray], c0: int, c1: int, first: int, spy: int, shift: int
+) -> np.ndarray:
+    """Each row's share of its cell's representativeness error, drawn per step from a seed
+    of its own (so a step's draw does not depend on how the run is chunked)."""
+    fields = []
+    for s in range(c0, c1):
+        rng = np.random.default_rng([network.spec.seed, 103, first + s // spy + shift + 10_000, s % spy])
+        fields.append(network.shared_errors(rng, 1))
+    if fields[0] is None:
+        return np.zeros(len(rows["t"]), "f4")
+    stack = np.concatenate(fields)
+    return cell_value(stack, network.grid, rows["lat"], rows["lon"], rows["depth"], rows["t"]).astype("f4")
 
 
 def _table(rows: dict[str, np.ndarray], temperature: np.ndarray, calendar: str) -> pd.DataFrame:

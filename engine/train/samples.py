@@ -134,7 +134,7 @@ class TrainingSamples:
 
         n_steps = config.train.control_years * config.world.steps_per_year
         world = ModelWorld(grid, config.world, run="control", n_steps=n_steps)
-        return cls(config, grid, world, ObservingNetwork(grid, config.network))
+        return cls(config, grid, world, ObservingNetwork(grid, config.network, obs_error=config.obs_error))
 
     def _fit_normalizer(self) -> Normalizer:
         spy = self.steps_per_year
@@ -198,7 +198,7 @@ class TrainingSamples:
         doy = float(step_day_of_year(1, spy, step)[0])
         positions = self.network.positions(network_year, step % spy, spy)
         positions["temperature"] = self.network.sample(anomaly, positions, rng, doy)
-        fields = grid_step(positions, self.grid, doy)
+        fields = grid_step(positions, self.grid, doy, self.network.repr_error)
         mask = fields["obs_mask"]
         return ObsStep(
             np.where(mask > 0, fields["obs_anomaly"], 0.0).astype("f4"),
