@@ -146,9 +146,11 @@ def _read_observations(args: argparse.Namespace) -> None:
             columns = dict(item.split("=", 1) for item in args.columns.split(","))
         except ValueError:
             raise io.InputError(f"--columns {args.columns!r} must look like time=date,temperature=temp_c") from None
+    from engine.observe.background_check import climatology_check
+
     config = load_config(args)
     grid = io.load_grid(config.grid)
-    options = {"columns": columns, "grid": grid, "period": args.period}
+    options = {"columns": columns, "grid": grid, "period": args.period, "check": climatology_check(grid, config)}
     many = len(args.read) > 1
     bar = progress_bar(len(args.read), "read", unit="file") if many else None  # a QC line per file, then the total
 

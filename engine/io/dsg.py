@@ -56,6 +56,7 @@ _QC_FLAG_MEANINGS = {
     11: "deeper_than_deepest_ocean",
     12: "obs_error_not_positive",
     13: "unreadable_value_in_source_file",
+    14: "failed_background_check",
 }
 
 

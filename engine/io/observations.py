@@ -154,13 +154,17 @@ def observation_paths(items: Iterable[str | Path]) -> list[Path]:
 
 
 def read_observation_files(
-    paths: Iterable[Path], format: str | None = None, **options: Any
+    paths: Iterable[Path],
+    format: str | None = None,
+    check: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    **options: Any,
 ) -> Iterator[tuple[Path, pd.DataFrame, pd.DataFrame]]:
     """Each file's QC'd table and QC summary, one file at a time (memory: one file).
 
     A profile already read from an earlier file (same platform, time and position) is
-    flagged as a duplicate (QC 8) and kept, so that it is counted once. ``options`` go to
-    :func:`open_observations`.
+    flagged as a duplicate (QC 8) and kept, so that it is counted once. ``check`` is a
+    further QC step (e.g. the background check) run on each file's table; ``options`` go
+    to :func:`open_observations`.
     """
     seen: set[int] = set()
     for path in paths:
@@ -170,6 +174,8 @@ def read_observation_files(
         if repeated.any():
             table = table.assign(qc=np.where(repeated, QC_DUPLICATE, table["qc"].to_numpy()).astype(table["qc"].dtype))
         seen.update(np.unique(keys).tolist())
+        if check is not None:  # after the duplicates: a repeat is a repeat whatever its values
+            table = check(table)
         yield path, table, qc_summary(table)
 
 

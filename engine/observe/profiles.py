@@ -55,6 +55,7 @@ QC_REASONS = {
     11: "deeper than the deepest ocean (11000 m)",
     12: "observation error not positive",
     13: "unreadable value in the source file (e.g. year 9999)",
+    14: "background check: departure from climatology beyond k expected spreads",
 }
 
 

@@ -28,6 +28,7 @@ LATITUDE_LIMIT = 90.0
 QC_MISSING, QC_RANGE, QC_KELVIN, QC_POSITION = 1, 2, 3, 4
 QC_NEGATIVE_DEPTH, QC_BELOW_FLOOR, QC_PERIOD, QC_DUPLICATE = 5, 6, 7, 8
 QC_NON_FINITE, QC_TOO_DEEP, QC_BAD_ERROR, QC_UNREADABLE = 10, 11, 12, 13
+QC_BACKGROUND = 14  # engine.observe.background_check
 FLOOR_MARGIN_M = 1000.0  # below a cell's deepest 1 degree sea floor: a trench, not an instrument error
 DEEPEST_OCEAN_M = 11_000.0  # the Challenger Deep is about 10,935 m
 _NUMERIC = ("lat", "lon", "depth", "temperature", "obs_error")
