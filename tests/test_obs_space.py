@@ -190,3 +190,20 @@ def test_evaluate_scores_real_observations_in_observation_space_and_on_withheld_
     ]
     assert cli.main([*osse, "--out", str(tmp_path / "osse")]) == 0
     assert {"metrics.nc", "obs_space_depth.csv"} <= {p.name for p in (tmp_path / "osse").iterdir()}
+
+
+def test_desroziers_recovers_the_true_observation_error_where_the_stated_one_is_wrong():
+    rng = np.random.default_rng(5)
+    n, sigma_b, sigma_o, stated = 40_000, 1.0, 0.7, 0.3
+    truth = rng.normal(0, sigma_b, n)
+    obs = truth + rng.normal(0, sigma_o, n)
+    gain = sigma_b**2 / (sigma_b**2 + sigma_o**2)  # the optimal analysis from a zero background
+    levels = pd.DataFrame(
+        {"step": 0, "k": 0, "iy": 0, "ix": np.arange(n), "anomaly": obs, "error": stated, "platform": "argo",
+         "profile_id": np.arange(n), "lat": 0.0, "lon": 0.0}
+    )  # fmt: skip
+    analysis = (gain * obs).reshape(1, 1, 1, n)
+    deps = departures(levels, analysis, np.zeros_like(analysis))
+    table = statistics(group_sums(deps, "depth", np.array([5.0]), 73, 2000))
+    assert table["desroziers_error"].iloc[0] == pytest.approx(sigma_o, rel=0.03)
+    assert table["stated_error"].iloc[0] == pytest.approx(stated)

@@ -9,7 +9,10 @@ year) so that a 40-year run is added up a year at a time in bounded memory.
 The innovation-variance ratio ``mean((O-B)^2) / mean(spread_B^2 + error^2)`` is near 1
 when the system's stated background spread and observation errors are right (Desroziers
 et al. 2005, doi:10.1256/qj.05.108); above 1 they are too small. It needs an ensemble (a
-background spread): without one it is NaN.
+background spread): without one it is NaN. Desroziers' ``E[(O-A)(O-B)] = R`` gives the
+observation error the departures imply (``desroziers_error``), beside the one stated
+(``stated_error``, instrument and representativeness): a system that trusts observations
+more than they deserve shows a Desroziers error above the stated one.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 GROUPINGS = ("depth", "platform", "region", "year")
-SUMS = ("count", "omb", "omb2", "oma", "oma2", "expected")
+SUMS = ("count", "omb", "omb2", "oma", "oma2", "expected", "omaomb", "error2")
 
 
 def latitude_band(lat: np.ndarray) -> np.ndarray:
@@ -78,6 +81,8 @@ def group_sums(deps: pd.DataFrame, by: str, depth: np.ndarray, steps_per_year: i
             "oma": oma,
             "oma2": oma**2,
             "expected": spread**2 + deps["error"].to_numpy() ** 2,
+            "omaomb": oma * omb,
+            "error2": deps["error"].to_numpy() ** 2,
         }
     )
     return frame.groupby(by).sum(min_count=1)
@@ -99,6 +104,8 @@ def statistics(sums: pd.DataFrame) -> pd.DataFrame:
             "oma_mean": sums["oma"] / n,
             "oma_rmse": np.sqrt(sums["oma2"] / n),
             "innovation_ratio": sums["omb2"] / sums["expected"],
+            "desroziers_error": np.sqrt(np.maximum(sums["omaomb"] / n, 0.0)),
+            "stated_error": np.sqrt(sums["error2"] / n),
         },
         index=sums.index,
     )
