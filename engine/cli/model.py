@@ -39,6 +39,13 @@ def add_train(sub: Any) -> None:
         "instead of random weights, e.g. to fine-tune the shipped model; kept unless training beats its validation RMSE",
     )
     p.add_argument("--log", help="CSV loss log (default: OUT with .log.csv)")
+    p.add_argument(
+        "--obs",
+        metavar="OBS.nc",
+        help="fine-tune the --init model on these real observations instead of the model world "
+        "(self-supervised: profiles kept out of its input are the targets; [learn] settings)",
+    )
+    p.add_argument("--period", help="with --obs: the years learned from, e.g. 2005-2012 (default: the years observed)")
     p.set_defaults(func=run_train)
 
 
@@ -58,6 +65,10 @@ def run_train(args: argparse.Namespace) -> None:
         raise io.InputError(f"--steps {args.steps} must be at least {0 if args.init else 1}")
     if args.init and args.resume:
         raise io.InputError("--init starts a new run and --resume continues one; give only one of them")
+    if args.obs or args.period:
+        from engine.cli.learn import run_learn
+
+        return run_learn(args)
     config = with_steps(load_config(args), args.steps)
     check_fits(
         train_bytes(config), f"training on the {config.grid.name} grid ({config.train.control_years} control years)",

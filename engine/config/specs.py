@@ -390,6 +390,42 @@ OBS_ERROR_RULES = {
 
 
 @dataclass(frozen=True)
+class LearnSpec:
+    """Fine-tuning a trained model on real observations, with no truth (``deepda train --obs``).
+
+    Each pass through the period keeps a fresh random ``target_share`` of the profiles out
+    of the generator's input and scores the cycled analysis against them (their
+    super-observations, weighted by their errors); a fixed ``validation_share`` never enters
+    either and decides, after every pass, which weights are kept (early stopping after
+    ``patience`` passes without improvement).
+    """
+
+    seed: int = 5
+    passes: int = 6
+    target_share: float = 0.2
+    validation_share: float = 0.15
+    learning_rate: float = 2e-5
+    window: int = 8  # steps backpropagated through together
+    patience: int = 2
+
+    def __post_init__(self) -> None:
+        check_fields(self, LEARN_RULES, "learn")
+        require(self.target_share + self.validation_share < 0.9, "learn.target_share", self.target_share,
+                "target_share + validation_share below 0.9, so most profiles stay in the input")  # fmt: skip
+
+
+LEARN_RULES = {
+    "seed": SEED,
+    "passes": Rule(1, 1000),
+    "target_share": Rule(0.01, 0.8),
+    "validation_share": Rule(0.01, 0.8),
+    "learning_rate": Rule(1e-8, 1e-2),
+    "window": Rule(1, 1000, unit="steps"),
+    "patience": Rule(1, 1000, unit="passes"),
+}
+
+
+@dataclass(frozen=True)
 class AssimilateSpec:
     """Cycling an assimilation (DESIGN section 8)."""
 
@@ -413,3 +449,4 @@ class Config:
     train: TrainSpec = field(default_factory=TrainSpec)
     assimilate: AssimilateSpec = field(default_factory=AssimilateSpec)
     obs_error: ObsErrorSpec = field(default_factory=ObsErrorSpec)
+    learn: LearnSpec = field(default_factory=LearnSpec)
