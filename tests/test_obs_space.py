@@ -207,3 +207,23 @@ def test_desroziers_recovers_the_true_observation_error_where_the_stated_one_is_
     table = statistics(group_sums(deps, "depth", np.array([5.0]), 73, 2000))
     assert table["desroziers_error"].iloc[0] == pytest.approx(sigma_o, rel=0.03)
     assert table["stated_error"].iloc[0] == pytest.approx(stated)
+
+
+def test_floats_are_withheld_whole_by_their_wmo_number():
+    from engine.observe.withhold import Withholding
+
+    wmo = np.repeat(np.arange(1_900_000, 1_900_040), 25)  # 40 floats of 25 cycles each
+    cycle = np.tile(np.arange(25), 40)
+    table = pd.DataFrame(
+        {
+            "profile_id": np.concatenate([wmo * 1_000_000 + cycle * 100, np.arange(200)]),
+            "platform": pd.Categorical(["argo"] * len(wmo) + ["xbt"] * 200),
+        }
+    )
+    held = Withholding(float_fraction=0.25, seed=3).withheld(table)
+    per_float = held[: len(wmo)].reshape(40, 25)
+    assert (per_float == per_float[:, :1]).all()  # a float is withheld whole or not at all
+    assert 5 <= per_float[:, 0].sum() <= 16 and not held[len(wmo) :].any()  # about a quarter; XBTs untouched
+    other_seed = Withholding(float_fraction=0.25, seed=4).withheld(table)[: len(wmo)].reshape(40, 25)[:, 0]
+    assert (other_seed != per_float[:, 0]).any()
+    assert "0.25 of the Argo floats (seed 3)" in Withholding(float_fraction=0.25, seed=3).describe()

@@ -121,9 +121,9 @@ def add_assimilate(sub: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run (OUT.part)")
     p.add_argument(
         "--withhold",
-        metavar="FRACTION|PLATFORMS",
-        help="keep whole profiles out to score the run on: a share of them (e.g. 0.1) and/or platforms "
-        "(e.g. argo,mooring), written to OUT's stem + .withheld.nc",
+        metavar="FRACTION|floats:FRACTION|PLATFORMS",
+        help="keep whole profiles out to score the run on: a share of them (e.g. 0.1), a share of the Argo "
+        "floats, each whole (floats:0.2), and/or platforms (e.g. argo,mooring), written to OUT's stem + .withheld.nc",
     )
     p.add_argument("--withhold-seed", type=int, default=0, help="seed of the withheld share (default 0)")
     p.add_argument("--out", required=True, help="output analysis netCDF")
@@ -131,21 +131,29 @@ def add_assimilate(sub: Any) -> None:
 
 
 def parse_withhold(text: str | None, seed: int) -> Withholding | None:
-    """``--withhold 0.1``, ``--withhold argo,xbt`` or both (``0.1,mooring``)."""
+    """``--withhold 0.1``, ``--withhold floats:0.2``, ``--withhold argo,xbt`` or together (``0.1,mooring``)."""
     if not text:
         return None
-    fraction, platforms = 0.0, []
+    fraction, floats, platforms = 0.0, 0.0, []
     for item in (t.strip() for t in text.split(",") if t.strip()):
         try:
-            fraction = float(item)
+            if item.startswith("floats:"):
+                floats = float(item.removeprefix("floats:"))
+            else:
+                fraction = float(item)
         except ValueError:
+            if item.startswith("floats:"):
+                raise io.InputError(
+                    f"--withhold {item}: give the share of floats as a number, e.g. floats:0.2"
+                ) from None
             platforms.append(item)
     unknown = [p for p in platforms if p not in PLATFORMS]
     if unknown:
         raise io.InputError(f"--withhold {','.join(unknown)}: unknown platform; choose from {', '.join(PLATFORMS)}")
-    if not 0.0 <= fraction < 1.0:
-        raise io.InputError(f"--withhold {fraction:g}: the withheld share must be at least 0 and below 1, e.g. 0.1")
-    return Withholding(fraction, tuple(platforms), seed)
+    for share in (fraction, floats):
+        if not 0.0 <= share < 1.0:
+            raise io.InputError(f"--withhold {share:g}: the withheld share must be at least 0 and below 1, e.g. 0.1")
+    return Withholding(fraction, tuple(platforms), seed, floats)
 
 
 def run_assimilate(args: argparse.Namespace) -> None:

@@ -14,26 +14,46 @@ import numpy as np
 import pandas as pd
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: spreads consecutive ids over [0, 1)
+FLOAT_ID_FACTOR = 1_000_000  # Argo GDAC profile ids are WMO number * 1e6 + cycle (engine.io.realformats)
+
+
+def _share(keys: np.ndarray, seed: int) -> np.ndarray:
+    """A number in [0, 1) per key, fixed by the key and the seed."""
+    with np.errstate(over="ignore"):
+        mixed = (keys.astype("u8") ^ np.uint64(seed)) * _GOLDEN
+    return (mixed >> np.uint64(11)).astype("f8") / 2.0**53
+
+
+def float_keys(table: pd.DataFrame) -> np.ndarray:
+    """The float (WMO number) of each Argo row read from GDAC files; -1 for other rows, and
+    the profile's own id where a file gave no WMO number."""
+    ids = table["profile_id"].to_numpy().astype("i8")
+    argo = table["platform"].astype(str).to_numpy() == "argo"
+    return np.where(argo, np.where(ids >= FLOAT_ID_FACTOR, ids // FLOAT_ID_FACTOR, ids), -1)
 
 
 @dataclass(frozen=True)
 class Withholding:
-    """Which observations to keep out: a share of the profiles, whole platforms, or both."""
+    """Which observations to keep out: a share of the profiles, a share of the Argo floats
+    (each whole, by WMO number), whole platforms, or any of them together."""
 
     fraction: float = 0.0
     platforms: tuple[str, ...] = ()
     seed: int = 0
+    float_fraction: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.fraction < 1.0:
-            raise ValueError(f"withheld fraction {self.fraction} must be in [0, 1)")
+        for share in (self.fraction, self.float_fraction):
+            if not 0.0 <= share < 1.0:
+                raise ValueError(f"withheld fraction {share} must be in [0, 1)")
 
     @property
     def active(self) -> bool:
-        return self.fraction > 0 or bool(self.platforms)
+        return self.fraction > 0 or self.float_fraction > 0 or bool(self.platforms)
 
     def describe(self) -> str:
         parts = [f"{self.fraction:g} of the profiles (seed {self.seed})"] if self.fraction > 0 else []
+        parts += [f"{self.float_fraction:g} of the Argo floats (seed {self.seed})"] if self.float_fraction > 0 else []
         parts += [f"platforms {','.join(self.platforms)}"] if self.platforms else []
         return "; ".join(parts) or "none"
 
@@ -41,10 +61,10 @@ class Withholding:
         """Boolean per row: True where the row's profile is withheld."""
         out = np.zeros(len(table), bool)
         if self.fraction > 0 and len(table):
-            ids = table["profile_id"].to_numpy().astype("u8")
-            with np.errstate(over="ignore"):
-                mixed = (ids ^ np.uint64(self.seed)) * _GOLDEN
-            out |= (mixed >> np.uint64(11)).astype("f8") / 2.0**53 < self.fraction
+            out |= _share(table["profile_id"].to_numpy(), self.seed) < self.fraction
+        if self.float_fraction > 0 and len(table):
+            floats = float_keys(table)
+            out |= (floats >= 0) & (_share(floats, self.seed + 1) < self.float_fraction)
         if self.platforms:
             out |= table["platform"].astype(str).isin(self.platforms).to_numpy()
         return out
