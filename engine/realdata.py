@@ -7,19 +7,21 @@ Composition only: files through :mod:`engine.io`, the observations to model leve
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy.optimize import nnls
 
 from engine import io
-from engine.config import Config
+from engine.config import OBS_ERROR_RULES, Config, ObsErrorSpec
 from engine.errors import InputError
 from engine.evaluate.obs_space import departures, diagnostics_tables
 from engine.grid import Grid, time_to_step
 from engine.observe.gridding import observation_levels, table_steps
-from engine.observe.representativeness import representativeness_error
+from engine.observe.representativeness import front_error, representativeness_error, vertical_gradient
 
 
 def _analysis_period(ds: xr.Dataset, grid: Grid, steps_per_year: int, path: Path) -> tuple[int, int]:
@@ -128,3 +130,52 @@ def withheld_scores(analyses: dict[str, str | Path], withheld_path: str | Path, 
     table.loc["observations"] = counts
     table.index.name = "method"
     return table
+
+
+def fitted_heave(levels: pd.DataFrame) -> float:
+    """The heave (m) for which ``known + heave^2 g2`` best matches ``d`` over the rows (levels:
+    mean Desroziers product ``d``, mean known error variance ``known``, mean |dT/dz|^2 ``g2``),
+    least squares weighted by the root of each level's ``count``, heave^2 >= 0."""
+    weight = np.sqrt(levels["count"].to_numpy("f8"))
+    design = levels["g2"].to_numpy("f8")[:, None] * weight[:, None]
+    (heave2,), _ = nnls(design, (levels["d"] - levels["known"]).to_numpy("f8") * weight)
+    return float(np.sqrt(heave2))
+
+
+def fit_obs_error(analysis_path: str | Path, obs_path: str | Path, config: Config) -> tuple[ObsErrorSpec, pd.DataFrame]:
+    """The [obs_error] heave that Desroziers' diagnostic finds in the departures.
+
+    ``E[(O-A)(O-B)] = R`` per model level (Desroziers et al. 2005), with ``R`` the stated
+    model: instrument error^2 + (heave_m |dT/dz|)^2 + fronts^2 + floor^2. The unknown,
+    heave_m^2, is the non-negative least squares fit over the levels, each weighted by its
+    count (a free floor would take up the misfit of every level alike, so it stays as set).
+    One fit is one Desroziers iteration: assimilate again with the fitted errors and fit
+    again until it settles. Returns the spec and the table by level.
+    """
+    grid = io.load_grid(config.grid)
+    repr_error, gradient = representativeness_error(grid, config.obs_error), vertical_gradient(grid)
+    front = front_error(grid, config.obs_error)
+    blocks, _, _ = departure_blocks(analysis_path, obs_path, config)
+    parts = []
+    for deps in blocks:
+        cells = (deps["k"].to_numpy(), deps["iy"].to_numpy(), deps["ix"].to_numpy())
+        instrument2 = np.maximum(deps["error"].to_numpy() ** 2 - repr_error[cells].astype("f8") ** 2, 0.0)
+        known = instrument2 + front[cells] ** 2 + config.obs_error.floor**2
+        parts.append(
+            pd.DataFrame({"k": cells[0], "d": deps["oma"] * deps["omb"], "known": known, "g2": gradient[cells] ** 2})
+        )
+    if not parts or not sum(len(p) for p in parts):
+        raise InputError(f"{obs_path}: no good observation falls in the period of {analysis_path}; check both")
+    levels = (
+        pd.concat(parts)
+        .groupby("k")
+        .agg(count=("d", "size"), d=("d", "mean"), known=("known", "mean"), g2=("g2", "mean"))
+    )
+    fitted = replace(config.obs_error, heave_m=min(fitted_heave(levels), float(OBS_ERROR_RULES["heave_m"].hi)))
+    levels = levels.assign(
+        depth=grid.depth[levels.index],
+        desroziers_error=np.sqrt(np.maximum(levels["d"], 0.0)),
+        stated_error=np.sqrt(levels["known"] + config.obs_error.heave_m**2 * levels["g2"]),
+        fitted_error=np.sqrt(levels["known"] + fitted.heave_m**2 * levels["g2"]),
+    )
+    return fitted, levels[["depth", "count", "desroziers_error", "stated_error", "fitted_error"]].reset_index(drop=True)

@@ -227,3 +227,25 @@ def test_floats_are_withheld_whole_by_their_wmo_number():
     other_seed = Withholding(float_fraction=0.25, seed=4).withheld(table)[: len(wmo)].reshape(40, 25)[:, 0]
     assert (other_seed != per_float[:, 0]).any()
     assert "0.25 of the Argo floats (seed 3)" in Withholding(float_fraction=0.25, seed=3).describe()
+
+
+def test_the_fitted_heave_is_the_one_behind_the_departures():
+    from engine.realdata import fitted_heave
+
+    g2 = np.array([1e-4, 4e-3, 1e-2, 2e-5])  # |dT/dz|^2 of four levels
+    known = np.array([0.01, 0.02, 0.0025, 0.01])
+    levels = pd.DataFrame({"count": [300, 200, 100, 50], "d": known + 18.0**2 * g2, "known": known, "g2": g2})
+    assert fitted_heave(levels) == pytest.approx(18.0, rel=1e-6)
+    assert fitted_heave(levels.assign(d=known * 0.5)) == 0.0  # departures smaller than the known errors: no heave
+
+
+def test_calibrate_obs_writes_a_config_with_the_fitted_heave(run_dir, tmp_path, capsys):
+    out = tmp_path / "errors.toml"
+    argv = ["calibrate", "--config", str(run_dir / "tiny.toml"), "--obs", str(run_dir / "obs.nc")]
+    assert cli.main([*argv, "--out", str(out)]) == 2  # no analysis to take departures from
+    assert "--analysis" in capsys.readouterr().err and not out.exists()
+    assert cli.main([*argv, "--analysis", str(run_dir / "persistence.nc"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    fitted = io.read_config(out)
+    assert f"heave_m = {fitted.obs_error.heave_m:.1f} m" in printed and "desroziers_error" in printed
+    assert fitted.grid == TINY.grid and fitted.obs_error.floor == TINY.obs_error.floor  # only the heave moves

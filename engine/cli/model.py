@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -198,11 +199,41 @@ def add_calibrate(sub: Any) -> None:
         "--out", help="write the calibrated checkpoint here (default: --model in place; required without --model)"
     )
     p.add_argument("--members", type=whole(2, 1000), default=10, help="ensemble size to calibrate for (default 10)")
+    p.add_argument(
+        "--obs",
+        metavar="OBS.nc",
+        help="instead: fit the [obs_error] heave and floor to the departures of --analysis from these "
+        "observations (Desroziers); --out is then the config file written",
+    )
+    p.add_argument("--analysis", metavar="ANALYSIS.nc", help="with --obs: an analysis of those observations")
+    common_options(p)
     p.set_defaults(func=run_calibrate)
+
+
+def run_fit_obs_error(args: argparse.Namespace) -> None:
+    from engine.realdata import fit_obs_error
+
+    if not (args.analysis and args.out):
+        raise io.InputError("--obs fits the observation errors: give --analysis ANALYSIS.nc and --out ERRORS.toml")
+    if args.model:
+        raise io.InputError("--model calibrates an ensemble; --obs fits observation errors: give one of them")
+    io.check_outputs_distinct({"--obs": args.obs, "--analysis": args.analysis}, {"--out": args.out})
+    io.check_writable(args.out)
+    config = load_config(args)
+    fitted, levels = fit_obs_error(args.analysis, args.obs, config)
+    print(levels.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    io.write_config(replace(config, obs_error=fitted), args.out)
+    print(f"wrote {args.out}: [obs_error] heave_m = {fitted.heave_m:.1f} m (was {config.obs_error.heave_m:g} m); "
+          f"assimilate again with --config {args.out}")  # fmt: skip
 
 
 def run_calibrate(args: argparse.Namespace) -> None:
     from engine.da.calibrate import tune_inflation
+
+    if args.obs or args.analysis:
+        if not args.obs:
+            raise io.InputError("--analysis goes with --obs (fitting observation errors); add --obs OBS.nc")
+        return run_fit_obs_error(args)
     from engine.train.checkpoint import load_checkpoint, update_ensemble_calibration
     from engine.train.samples import TrainingSamples
 

@@ -55,6 +55,19 @@ def horizontal_gradient(grid: Grid) -> np.ndarray:
     return np.hypot(northward, eastward)
 
 
+def vertical_gradient(grid: Grid) -> np.ndarray:
+    """|dT/dz| (degC/m) of the grid's climatology per cell, from ocean neighbours only; 0 on land."""
+    return _vertical_gradient(np.where(grid.ocean, grid.climatology, np.nan), grid.depth) * grid.ocean
+
+
+def front_error(grid: Grid, spec: ObsErrorSpec) -> np.ndarray:
+    """(nz, ny, nx) the fronts' part of the representativeness error (degC): the eddy
+    displacement times the horizontal gradient, for the mesoscale share a cell averages."""
+    cell_km = grid.spec.resolution * np.deg2rad(1.0) * EARTH_RADIUS_M / 1000.0
+    mesoscale_share = cell_km**2 / (cell_km**2 + spec.mesoscale_km**2)
+    return np.sqrt(mesoscale_share) * spec.eddy_displacement_km * 1000.0 * horizontal_gradient(grid)
+
+
 def representativeness_error(grid: Grid, spec: ObsErrorSpec) -> np.ndarray:
     """(nz, ny, nx) representativeness error std (degC) of a point for its cell mean; 0 on land.
 
@@ -62,12 +75,7 @@ def representativeness_error(grid: Grid, spec: ObsErrorSpec) -> np.ndarray:
     """
     if not spec.representativeness:
         return np.zeros(grid.shape, "f4")
-    temperature = np.where(grid.ocean, grid.climatology, np.nan)
-    heave = spec.heave_m * _vertical_gradient(temperature, grid.depth)
-    cell_km = grid.spec.resolution * np.deg2rad(1.0) * EARTH_RADIUS_M / 1000.0
-    mesoscale_share = cell_km**2 / (cell_km**2 + spec.mesoscale_km**2)
-    front = spec.eddy_displacement_km * 1000.0 * horizontal_gradient(grid)
-    variance = heave**2 + mesoscale_share * front**2 + spec.floor**2
+    variance = (spec.heave_m * vertical_gradient(grid)) ** 2 + front_error(grid, spec) ** 2 + spec.floor**2
     return (np.sqrt(variance) * grid.ocean).astype("f4")
 
 
