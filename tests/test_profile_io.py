@@ -146,7 +146,9 @@ def test_csv_with_column_mapping_and_default_errors(tmp_path: Path) -> None:
     # one profile per (time, position, platform), in order of appearance
     assert table["profile_id"].tolist() == [0, 0, 0, 0, 1, 1, 2, 2, 2, 3, 4, 5]
     override = io.read_profiles_csv(tmp_path / "user.csv", columns=df.CSV_COLUMNS, obs_error={"argo": 0.1})
-    assert override["obs_error"].iloc[0] == np.float32(0.1) and override["obs_error"].iloc[4] == np.float32(defaults["xbt"])
+    assert override["obs_error"].iloc[0] == np.float32(0.1) and override["obs_error"].iloc[4] == np.float32(
+        defaults["xbt"]
+    )
 
 
 def test_csv_scattered_profile_rows_are_gathered(tmp_path: Path) -> None:
