@@ -134,7 +134,7 @@ def test_tuning_moves_spread_skill_toward_target_and_is_stored(tmp_path, tiny_gr
     trials = calibration["trials"]
     target = calibration["target_spread_skill"]
     assert trials[0][0] == 0.01 and calibration["inflation"] == 1.0
-    if trials[0][1] < target:  # under-dispersive with almost no inflation: the search went on
+    if trials[0][1] < target * 0.95:  # under-dispersive beyond the 5 % tolerance: the search went on
         assert len(trials) >= 2 and all(0.01 <= f <= 4.0 for f, _ in trials)
         assert trials[1][1] > trials[0][1]  # more additive inflation, more spread
     assert target == pytest.approx(math.sqrt(4 / 5), abs=1e-4)
