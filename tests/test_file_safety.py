@@ -365,7 +365,9 @@ def test_ambiguous_dates_are_refused(tmp_path, capsys):
 
 
 def _argo_flag_csv(path: Path) -> Path:
-    rows = [("2001-01-01", "10", "200", str(d), "20", "0.2", 0) for d in (5, 10, 20, 40)]
+    # 20 degC near the surface at 30N, 160W in January: what the climatology expects there,
+    # so the background check leaves the rows to the flag mapping under test
+    rows = [("2001-01-01", "30", "200", str(d), "20", "0.2", 0) for d in (5, 10, 20, 40)]
     _bad_csv(path, rows)
     frame = pd.read_csv(path)
     frame["qc"] = [1, 1, 4, 3]  # IOC / Argo flags: 1 good, 3 probably bad, 4 bad
