@@ -249,3 +249,17 @@ def test_calibrate_obs_writes_a_config_with_the_fitted_heave(run_dir, tmp_path, 
     fitted = io.read_config(out)
     assert f"heave_m = {fitted.obs_error.heave_m:.1f} m" in printed and "desroziers_error" in printed
     assert fitted.grid == TINY.grid and fitted.obs_error.floor == TINY.obs_error.floor  # only the heave moves
+
+
+def test_the_default_period_is_the_years_whose_rows_pass_qc(tmp_path):
+    # a file read with --period keeps the rows outside it, flagged: they are no observed year
+    from engine.config import Config
+    from engine.da.reanalysis import years_with_observations
+
+    source = tmp_path / "rows.csv"
+    rows = [f"{y}-03-01,30,200,{d},20,0.05" for y in (2003, 2005) for d in (5, 10)]
+    source.write_text("time,lat,lon,depth,temperature,obs_error\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "obs.nc"
+    assert cli.main(["observe", "--read", str(source), "--period", "2005", "--out", str(out)]) == 0
+    assert set(io.open_observations(out)[0]["time"].dt.year) == {2003, 2005}
+    assert years_with_observations(out, io.load_grid(Config().grid)) == [2005]

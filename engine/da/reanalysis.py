@@ -16,6 +16,7 @@ from engine.da.registry import BASELINES, make_method
 from engine.errors import InputError
 from engine.grid import Grid, step_times
 from engine.io import (
+    good_profile_times,
     history_line,
     open_observations,
     profile_times,
@@ -32,10 +33,10 @@ from engine.observe.withhold import Withholding
 def years_with_observations(obs_path: str | Path, grid: Grid) -> list[int]:
     """The years (sorted) that hold observations.
 
-    From the profile times alone when the file has a profile index (DeepDA DSG files);
+    From the profile index and stored QC when the file has them (DeepDA DSG files);
     otherwise from the rows that pass QC.
     """
-    times = profile_times(obs_path)
+    times = good_profile_times(obs_path)
     if times is None:
         table, _ = open_observations(obs_path, grid=grid)
         times = table["time"][table["qc"].to_numpy() == 0].to_numpy()

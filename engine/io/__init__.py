@@ -51,6 +51,7 @@ from engine.io.fields import check_fields, open_fields, write_fields_incremental
 from engine.io.integrity import check_complete, readable
 from engine.io.observations import (
     check_observations,
+    good_profile_times,
     is_osse_file,
     observation_format,
     observation_paths,
@@ -95,6 +96,7 @@ __all__ = [
     "open_fields",
     "partial_path",
     "discard_partial",
+    "good_profile_times",
     "profile_times",
     "read_observation_groups",
     "open_observations",

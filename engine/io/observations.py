@@ -14,7 +14,7 @@ from engine.errors import InputError, file_error
 from engine.io.csvfiles import read_profiles_csv, write_profiles_csv
 from engine.io.dsg import OBS_FORMATS, read_profiles, write_profiles_incremental
 from engine.io.netcdf_decode import _open_netcdf
-from engine.io.profile_index import read_profile_headers
+from engine.io.profile_index import read_profile_headers, read_profile_summary
 from engine.io.realformats import (
     read_argo,
     read_en4,
@@ -232,6 +232,19 @@ def profile_times(path: str | Path) -> np.ndarray | None:
         return read_profile_headers(file)["time"].to_numpy()
     except InputError:  # a CF profile file without DeepDA's profile variables
         return None
+
+
+def good_profile_times(path: str | Path) -> np.ndarray | None:
+    """Time of every profile of a DeepDA DSG file with at least one row passing its stored QC
+    (a file read with --period keeps the rows outside it, flagged); None for other files."""
+    file = Path(path)
+    if observation_format(file, None) != "dsg":
+        return None
+    try:
+        headers, _ = read_profile_summary(file)
+    except InputError:
+        return None
+    return headers["time"].to_numpy()[headers["good"].to_numpy() > 0]
 
 
 def read_observation_groups(
