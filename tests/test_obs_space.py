@@ -210,7 +210,7 @@ def test_desroziers_recovers_the_true_observation_error_where_the_stated_one_is_
 
 
 def test_floats_are_withheld_whole_by_their_wmo_number():
-    from engine.observe.withhold import Withholding
+    from engine.observe.withhold import Withholding, float_keys
 
     wmo = np.repeat(np.arange(1_900_000, 1_900_040), 25)  # 40 floats of 25 cycles each
     cycle = np.tile(np.arange(25), 40)
@@ -227,6 +227,21 @@ def test_floats_are_withheld_whole_by_their_wmo_number():
     other_seed = Withholding(float_fraction=0.25, seed=4).withheld(table)[: len(wmo)].reshape(40, 25)[:, 0]
     assert (other_seed != per_float[:, 0]).any()
     assert "0.25 of the Argo floats (seed 3)" in Withholding(float_fraction=0.25, seed=3).describe()
+    # chosen from the file's floats: exactly the share, rounded, whole floats, named
+    chosen = Withholding(float_fraction=0.25, seed=3).choose_floats(float_keys(table))
+    assert len(chosen.floats) == 10
+    per_float = chosen.withheld(table)[: len(wmo)].reshape(40, 25)
+    assert (per_float == per_float[:, :1]).all() and per_float[:, 0].sum() == 10
+    assert str(chosen.floats[0]) in chosen.describe()
+
+
+def test_a_share_of_a_few_floats_withholds_at_least_one():
+    from engine.observe.withhold import Withholding
+
+    for n in (1, 3, 16):  # 0.8**16: one seed in 35 would otherwise withhold none of 16 floats
+        for seed in range(40):
+            chosen = Withholding(float_fraction=0.2, seed=seed).choose_floats(np.arange(1_900_000, 1_900_000 + n))
+            assert len(chosen.floats) == max(1, round(0.2 * n))
 
 
 def test_the_fitted_heave_is_the_one_behind_the_departures():

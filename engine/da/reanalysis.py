@@ -21,13 +21,14 @@ from engine.io import (
     open_observations,
     profile_times,
     read_observation_groups,
+    read_profile_summary,
     write_profiles_incremental,
 )
 from engine.io.analysis import AnalysisWriter
 from engine.memory import assimilate_bytes, check_fits
 from engine.observe.gridding import obs_steps_from_file
 from engine.observe.representativeness import representativeness_error
-from engine.observe.withhold import Withholding
+from engine.observe.withhold import Withholding, float_keys
 
 
 def years_with_observations(obs_path: str | Path, grid: Grid) -> list[int]:
@@ -106,6 +107,8 @@ def assimilate_to_file(
     times = step_times(first, n_steps, spy, "standard")
     attrs = _file_attributes(attrs, obs_path, command, members > 1 and getattr(assimilator, "recentre", False))
     withheld = None
+    if withhold is not None and withhold.float_fraction > 0:
+        withhold = withhold.choose_floats(observed_floats(obs_path, grid, first, last))
     if withhold is not None and withhold.active:  # written first, so that a resumed run keeps it
         attrs["withheld_observations"] = f"{withhold.describe()}, in {withheld_path(out_path).name}"
         if not (resume and withheld_path(out_path).exists()):
@@ -165,6 +168,24 @@ def withheld_path(out_path: str | Path) -> Path:
     """Where an analysis's withheld observations go: ``A.nc`` -> ``A.withheld.nc``."""
     out = Path(out_path)
     return out.with_name(f"{out.stem}.withheld{out.suffix or '.nc'}")
+
+
+def observed_floats(obs_path: str | Path, grid: Grid, first: int, last: int) -> np.ndarray:
+    """The Argo floats (WMO numbers) with measurements passing QC in the years first-last;
+    an InputError when there are none to withhold."""
+    try:
+        table, _ = read_profile_summary(obs_path)
+        table = table[table["good"].to_numpy() > 0]
+    except InputError:  # not a DeepDA DSG file: read whole
+        table, _ = open_observations(obs_path, grid=grid)
+        table = table[table["qc"].to_numpy() == 0]
+    years = pd.DatetimeIndex(table["time"]).year
+    floats = np.unique(float_keys(table[(years >= first) & (years <= last)]))
+    if not (floats >= 0).any():
+        raise InputError(
+            f"{obs_path} has no Argo float in {first}-{last} to withhold; withhold a share of the profiles, e.g. --withhold 0.2"
+        )
+    return floats
 
 
 def write_withheld(obs_path: str | Path, out: Path, withhold: Withholding, grid: Grid, command: str | None) -> int:

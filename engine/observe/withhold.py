@@ -8,7 +8,7 @@ in, so a resumed run withholds exactly what the first part did.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ class Withholding:
     platforms: tuple[str, ...] = ()
     seed: int = 0
     float_fraction: float = 0.0
+    floats: tuple[int, ...] | None = None  # the WMO numbers chosen by choose_floats
 
     def __post_init__(self) -> None:
         for share in (self.fraction, self.float_fraction):
@@ -51,9 +52,23 @@ class Withholding:
     def active(self) -> bool:
         return self.fraction > 0 or self.float_fraction > 0 or bool(self.platforms)
 
+    def choose_floats(self, candidates: np.ndarray) -> Withholding:
+        """This withholding with its share of the floats ``candidates`` (WMO numbers, -1 for
+        rows of no float) chosen: the share rounded, at least one, lowest hashes first, so
+        that a share of a few floats is never none of them."""
+        keys = np.unique(np.asarray(candidates, "i8"))
+        keys = keys[keys >= 0]
+        if self.float_fraction <= 0 or not len(keys):
+            return self
+        n = min(len(keys), max(1, round(self.float_fraction * len(keys))))
+        chosen = keys[np.argsort(_share(keys, self.seed + 1), kind="stable")[:n]]
+        return replace(self, floats=tuple(sorted(int(k) for k in chosen)))
+
     def describe(self) -> str:
         parts = [f"{self.fraction:g} of the profiles (seed {self.seed})"] if self.fraction > 0 else []
-        parts += [f"{self.float_fraction:g} of the Argo floats (seed {self.seed})"] if self.float_fraction > 0 else []
+        if self.float_fraction > 0:
+            chosen = f": floats {', '.join(map(str, self.floats))}" if self.floats else ""
+            parts += [f"{self.float_fraction:g} of the Argo floats (seed {self.seed}){chosen}"]
         parts += [f"platforms {','.join(self.platforms)}"] if self.platforms else []
         return "; ".join(parts) or "none"
 
@@ -64,7 +79,10 @@ class Withholding:
             out |= _share(table["profile_id"].to_numpy(), self.seed) < self.fraction
         if self.float_fraction > 0 and len(table):
             floats = float_keys(table)
-            out |= (floats >= 0) & (_share(floats, self.seed + 1) < self.float_fraction)
+            if self.floats is not None:
+                out |= np.isin(floats, self.floats)
+            else:  # not chosen from a file's floats: each float by its own hash
+                out |= (floats >= 0) & (_share(floats, self.seed + 1) < self.float_fraction)
         if self.platforms:
             out |= table["platform"].astype(str).isin(self.platforms).to_numpy()
         return out
