@@ -11,11 +11,8 @@ from engine import io
 from engine.cli.common import load_config, parse_period, progress_bar
 
 
-def run_learn(args: argparse.Namespace) -> None:
-    from engine.da.reanalysis import check_period
-    from engine.train.checkpoint import load_checkpoint, save_checkpoint, update_ensemble_calibration
-    from engine.train.from_observations import LearnState, ObservationLearner
-
+def _checked_source(args: argparse.Namespace) -> str:
+    """The checkpoint a fine-tune starts from, after the flags that go with --obs are checked."""
     if not args.obs:
         raise io.InputError("--period goes with --obs (fine-tuning on observations); add --obs OBS.nc or drop --period")
     if args.steps is not None:
@@ -24,7 +21,15 @@ def run_learn(args: argparse.Namespace) -> None:
     if not source:
         raise io.InputError("--obs fine-tunes a trained model: add --init MODEL.pt (e.g. assets/deepda_coarse.pt)")
     io.check_outputs_distinct({"--obs": args.obs, "--init": args.init}, {"--out": args.out})
-    checkpoint = load_checkpoint(source)
+    return source
+
+
+def run_learn(args: argparse.Namespace) -> None:
+    from engine.da.reanalysis import check_period
+    from engine.train.checkpoint import load_checkpoint, save_checkpoint, update_ensemble_calibration
+    from engine.train.from_observations import LearnState, ObservationLearner
+
+    checkpoint = load_checkpoint(_checked_source(args))
     if args.resume and "learn_passes" not in checkpoint.training:
         raise io.InputError(
             f"{args.out} holds a finished fine-tune (or none); start a new one with --init and another --out"

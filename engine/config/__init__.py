@@ -9,30 +9,27 @@ files (the file reading itself lives in ``engine.io``).
 """
 
 from engine.config.presets import PRESET_NAMES, config_from_dict, config_to_dict, preset
+from engine.config.realdata import LEARN_RULES, OBS_ERROR_RULES, LearnSpec, ObsErrorSpec
+from engine.config.rules import SEED
 from engine.config.specs import (
     ASSIMILATE_RULES,
     COARSE_DEPTHS,
     GRID_RULES,
-    LEARN_RULES,
     MEDIUM_DEPTHS,
     MODEL_RULES,
     NETWORK_RULES,
     NETWORK_YEARS,
-    OBS_ERROR_RULES,
     OBS_INPUT_NAMES,
     ONI_YEARS,
     PAPER_DEPTHS,
     PLATFORM_NAMES,
-    SEED,
     TRAIN_RULES,
     WORLD_RULES,
     AssimilateSpec,
     Config,
     GridSpec,
-    LearnSpec,
     ModelSpec,
     NetworkSpec,
-    ObsErrorSpec,
     TrainSpec,
     WorldSpec,
 )

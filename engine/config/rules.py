@@ -128,3 +128,6 @@ def require(ok: bool, name: str, value: Any, expected: str) -> None:
     """A cross-field check: a SettingError unless ``ok``."""
     if not ok:
         raise setting_error(name, value, expected)
+
+
+SEED = Rule(0, 2**32 - 1)  # any seed numpy and torch take

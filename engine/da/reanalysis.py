@@ -106,14 +106,7 @@ def assimilate_to_file(
     n_steps = (last - first + 1) * spy
     times = step_times(first, n_steps, spy, "standard")
     attrs = _file_attributes(attrs, obs_path, command, members > 1 and getattr(assimilator, "recentre", False))
-    withheld = None
-    if withhold is not None and withhold.float_fraction > 0:
-        withhold = withhold.choose_floats(observed_floats(obs_path, grid, first, last))
-    if withhold is not None and withhold.active:  # written first, so that a resumed run keeps it
-        attrs["withheld_observations"] = f"{withhold.describe()}, in {withheld_path(out_path).name}"
-        if not (resume and withheld_path(out_path).exists()):
-            write_withheld(obs_path, withheld_path(out_path), withhold, grid, command)
-        withheld = withhold.withheld
+    withheld = _withhold(withhold, obs_path, out_path, grid, (first, last), resume, command, attrs)
     writer = AnalysisWriter(out_path, grid, times, members, attrs, resume=resume, save_members=save_members)
     try:
         done = writer.steps_done
@@ -137,6 +130,28 @@ def assimilate_to_file(
         writer.close()
         raise
     return writer.finish()
+
+
+def _withhold(
+    withhold: Withholding | None,
+    obs_path: str | Path,
+    out_path: str | Path,
+    grid: Grid,
+    period: tuple[int, int],
+    resume: bool,
+    command: str | None,
+    attrs: dict[str, str],
+) -> Callable[[pd.DataFrame], np.ndarray] | None:
+    """Write the withheld profiles beside the analysis (first, so a resumed run keeps them),
+    name them in ``attrs``; the row filter that leaves them out, or None."""
+    if withhold is not None and withhold.float_fraction > 0:
+        withhold = withhold.choose_floats(observed_floats(obs_path, grid, *period))
+    if withhold is None or not withhold.active:
+        return None
+    attrs["withheld_observations"] = f"{withhold.describe()}, in {withheld_path(out_path).name}"
+    if not (resume and withheld_path(out_path).exists()):
+        write_withheld(obs_path, withheld_path(out_path), withhold, grid, command)
+    return withhold.withheld
 
 
 def _file_attributes(
