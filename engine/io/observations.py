@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import InputError, file_error
-from engine.io.csvfiles import read_profiles_csv, write_profiles_csv
+from engine.io.csvfiles import read_profiles_csv, write_profiles_csv_incremental
 from engine.io.dsg import OBS_FORMATS, read_profiles, write_profiles_incremental
 from engine.io.netcdf_decode import _open_netcdf
 from engine.io.profile_index import read_profile_headers
@@ -19,6 +19,7 @@ from engine.io.realformats import (
     read_argo,
     read_en4,
 )
+from engine.io.wod import looks_like_wod, read_wod
 from engine.observe.profiles import QC_GOOD, qc_summary
 from engine.observe.qc import QC_DUPLICATE, PeriodLike, period_bounds, profile_keys, run_qc
 
@@ -40,13 +41,15 @@ def observation_format(file: Path, format: str | None) -> str:
     file, ds = _open_netcdf(file)
     with ds:
         names = set(map(str, ds.variables))
+        if looks_like_wod(names):  # before DSG: WOD files are CF profiles too (featureType Profile)
+            return "wod"
         if ds.attrs.get("featureType") == "profile" or "rowSize" in names:
             return "dsg"
         if names & {"POTM_CORRECTED", "DEPH_CORRECTED", "PROFILE_POTM_QC"}:
             return "en4"
         if {"PRES", "TEMP"} <= names:
             return "argo"
-    raise file_error(file, "cannot tell which observation format this is", "give --format dsg, en4, argo or csv")
+    raise file_error(file, "cannot tell which observation format this is", "give --format dsg, en4, argo, wod or csv")
 
 
 def check_observations(path: str | Path) -> str:
@@ -81,7 +84,7 @@ def open_observations(
     ----------
     path : str or Path
         The file.
-    format : {"dsg", "deepda", "en4", "argo", "csv"}, optional
+    format : {"dsg", "deepda", "en4", "argo", "wod", "csv"}, optional
         Default: ``.csv``/``.txt`` is CSV; a netCDF file is recognised by its variables.
     columns : dict, optional
         CSV column mapping (see :func:`read_profiles_csv`); CSV only.
@@ -127,7 +130,7 @@ def _read_table(
             return read_profiles_csv(file, columns, obs_error)
         if fmt == "dsg":
             return read_profiles(file)
-        return (read_en4 if fmt == "en4" else read_argo)(file, obs_error)
+        return {"en4": read_en4, "argo": read_argo, "wod": read_wod}[fmt](file, obs_error)
     except (ValueError, KeyError, IndexError, TypeError) as err:  # a layout the readers did not foresee
         reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         raise file_error(
@@ -153,30 +156,80 @@ def observation_paths(items: Iterable[str | Path]) -> list[Path]:
     return list(found)
 
 
+class SeenProfiles:
+    """The profile keys (:func:`engine.observe.qc.profile_keys`) of every file read so far.
+
+    Memory is the one thing that grows with the number of files read, by one key per
+    profile: kept as a sorted int64 array (8 bytes a profile) plus a set of the recent
+    ones (about 60 bytes each), folded into the array when it outgrows a quarter of it
+    (and 65,536 keys), so about 20 bytes a profile at worst: 20 MB for a million profiles.
+    """
+
+    def __init__(self) -> None:
+        self.sorted = np.zeros(0, dtype=np.int64)
+        self.recent: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.sorted) + len(self.recent)
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        """Whether each key was added before."""
+        unique, inverse = np.unique(keys, return_inverse=True)
+        at = np.minimum(np.searchsorted(self.sorted, unique), max(len(self.sorted) - 1, 0))
+        found = self.sorted[at] == unique if len(self.sorted) else np.zeros(len(unique), dtype=bool)
+        found |= np.fromiter((int(k) in self.recent for k in unique), dtype=bool, count=len(unique))
+        return found[inverse.reshape(-1)]
+
+    def add(self, keys: np.ndarray) -> None:
+        self.recent.update(np.unique(keys).tolist())
+        if len(self.recent) > max(1 << 16, len(self.sorted) // 4):
+            fresh = np.fromiter(self.recent, dtype=np.int64, count=len(self.recent))
+            self.sorted, self.recent = np.union1d(self.sorted, fresh), set()
+
+
+def mark_repeats(table: pd.DataFrame, seen: SeenProfiles) -> pd.DataFrame:
+    """``table`` with the good rows of profiles in ``seen`` flagged as duplicates (QC 8);
+    its own profiles are then added to ``seen``."""
+    keys = profile_keys(table)
+    repeated = seen.contains(keys) & (table["qc"].to_numpy() == QC_GOOD) if len(seen) else None
+    seen.add(keys)
+    if repeated is None or not repeated.any():
+        return table
+    return table.assign(qc=np.where(repeated, QC_DUPLICATE, table["qc"].to_numpy()).astype(table["qc"].dtype))
+
+
 def read_observation_files(
     paths: Iterable[Path],
     format: str | None = None,
     check: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
     **options: Any,
 ) -> Iterator[tuple[Path, pd.DataFrame, pd.DataFrame]]:
-    """Each file's QC'd table and QC summary, one file at a time (memory: one file).
+    """Each file's QC'd table and QC summary, one file at a time (memory: one file, plus
+    :class:`SeenProfiles`).
 
     A profile already read from an earlier file (same platform, time and position) is
     flagged as a duplicate (QC 8) and kept, so that it is counted once. ``check`` is a
     further QC step (e.g. the background check) run on each file's table; ``options`` go
-    to :func:`open_observations`.
+    to :func:`open_observations`. Of several files of mixed formats, a CSV column mapping
+    (``columns``) applies to the CSV files only.
     """
-    seen: set[int] = set()
+    paths = list(paths)
+    seen = SeenProfiles()
     for path in paths:
-        table, _ = open_observations(path, format, **options)
-        keys = profile_keys(table)
-        repeated = np.isin(keys, np.fromiter(seen, "i8", len(seen))) & (table["qc"].to_numpy() == QC_GOOD)
-        if repeated.any():
-            table = table.assign(qc=np.where(repeated, QC_DUPLICATE, table["qc"].to_numpy()).astype(table["qc"].dtype))
-        seen.update(np.unique(keys).tolist())
+        file_options = options
+        if len(paths) > 1 and options.get("columns") and observation_format(Path(path), format) != "csv":
+            file_options = {**options, "columns": None}
+        table, _ = open_observations(path, format, **file_options)
+        table = mark_repeats(table, seen)
         if check is not None:  # after the duplicates: a repeat is a repeat whatever its values
             table = check(table)
         yield path, table, qc_summary(table)
+
+
+def add_summaries(total: pd.DataFrame | None, summary: pd.DataFrame) -> pd.DataFrame:
+    """Two QC summaries (:func:`engine.observe.profiles.qc_summary`) added up, by code."""
+    both = summary if total is None else pd.concat([total, summary])
+    return both.groupby(["code", "reason"], sort=True, as_index=False)["rows"].sum()
 
 
 def write_observation_files(
@@ -188,26 +241,24 @@ def write_observation_files(
     **options: Any,
 ) -> tuple[int, pd.DataFrame]:
     """Read many observation files (:func:`read_observation_files`) into one profile file,
-    CF DSG netCDF or CSV by suffix; ``on_file(path, qc_summary)`` after each. Returns the
+    CF DSG netCDF or CSV by suffix, streamed: each file's table is written and dropped
+    before the next is read. ``on_file(path, qc_summary)`` after each. Returns the
     measurements written and the QC summary of them all."""
-    summaries = []
+    total: list[pd.DataFrame | None] = [None]
 
     def tables() -> Iterator[pd.DataFrame]:
         for path, table, summary in read_observation_files(paths, format, **options):
-            summaries.append(summary)
+            total[0] = add_summaries(total[0], summary)
             if on_file:
                 on_file(path, summary)
             yield table
 
     if str(out).endswith(".csv"):
-        table = pd.concat(list(tables()), ignore_index=True)
-        write_profiles_csv(table, out)
-        rows = len(table)
+        rows = write_profiles_csv_incremental(tables(), out)
     else:
         source = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files, e.g. {paths[0]}"
         rows = write_profiles_incremental(out, tables(), {"source": source}, command)
-    total = pd.concat(summaries).groupby(["code", "reason"], sort=True, as_index=False)["rows"].sum()
-    return rows, total
+    return rows, total[0]
 
 
 def is_osse_file(path: str | Path) -> bool:
