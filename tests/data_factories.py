@@ -304,7 +304,7 @@ WOD_CASTS = [
         "z": [2.0, 50.0, 200.0, 1000.0], "t": [27.5, 25.0, 12.0, 5.0], "tflag": [0, 0, 0, 0], "zflag": [0, 0, 0, 0],
     },
     {  # XBT; level 2 failed WOD's gradient check (3), a fill at the bottom level
-        "id": 20000002, "dataset": "XBT", "lat": -12.0, "lon": 140.0, "days": 88001.25,
+        "id": 20000002, "dataset": "XBT", "lat": -12.0, "lon": 100.0, "days": 88001.25,
         "z": [1.0, 10.0, 100.0, 300.0, 700.0], "t": [28.0, 27.0, 35.0, 15.0, None], "tflag": [0, 0, 3, 0, 0],
         "zflag": [0, 0, 0, 0, 0],
     },

@@ -179,4 +179,5 @@ def _read_observations(args: argparse.Namespace) -> None:
             bar.close()
     print(total.to_string(index=False))
     good = int(total.loc[total["reason"] == "good", "rows"].sum())
-    print(f"wrote {args.out}: {rows} measurements, {good} good (flagged rows kept)")
+    files = f" from {len(args.read)} files" if many else ""
+    print(f"wrote {args.out}: {rows} measurements{files}, {good} good (flagged rows kept)")

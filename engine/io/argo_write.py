@@ -84,8 +84,8 @@ def write_synthetic_argo_folder(folder: Path, floats: int, seed: int = 0) -> Non
     depth = np.geomspace(5.0, 1975.0, 100)
     for f in range(floats):
         wmo = 6_900_000 + f
-        lat = np.clip(rng.uniform(-10, 10) + np.cumsum(rng.normal(0, 0.2, 36)), -15, 15)
-        lon = rng.uniform(-40, 0) + np.cumsum(rng.normal(0, 0.2, 36))
+        lat = np.clip(rng.uniform(-8, 8) + np.cumsum(rng.normal(0, 0.2, 36)), -12, 12)
+        lon = rng.uniform(-35, -15) + np.cumsum(rng.normal(0, 0.2, 36))  # at sea, off Brazil and Africa
         times = np.datetime64("2010-01-05T03:00", "ns") + np.arange(36) * np.timedelta64(10, "D")
         table = pd.DataFrame(
             {

@@ -172,16 +172,21 @@ class SeenProfiles:
     def __len__(self) -> int:
         return len(self.sorted) + len(self.recent)
 
+    def _in_sorted(self, unique: np.ndarray) -> np.ndarray:
+        if not len(self.sorted):
+            return np.zeros(len(unique), dtype=bool)
+        return self.sorted[np.minimum(np.searchsorted(self.sorted, unique), len(self.sorted) - 1)] == unique
+
     def contains(self, keys: np.ndarray) -> np.ndarray:
         """Whether each key was added before."""
         unique, inverse = np.unique(keys, return_inverse=True)
-        at = np.minimum(np.searchsorted(self.sorted, unique), max(len(self.sorted) - 1, 0))
-        found = self.sorted[at] == unique if len(self.sorted) else np.zeros(len(unique), dtype=bool)
+        found = self._in_sorted(unique)
         found |= np.fromiter((int(k) in self.recent for k in unique), dtype=bool, count=len(unique))
         return found[inverse.reshape(-1)]
 
     def add(self, keys: np.ndarray) -> None:
-        self.recent.update(np.unique(keys).tolist())
+        unique = np.unique(keys)
+        self.recent.update(unique[~self._in_sorted(unique)].tolist())
         if len(self.recent) > max(1 << 16, len(self.sorted) // 4):
             fresh = np.fromiter(self.recent, dtype=np.int64, count=len(self.recent))
             self.sorted, self.recent = np.union1d(self.sorted, fresh), set()
