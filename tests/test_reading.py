@@ -13,7 +13,7 @@ import pytest
 from engine import cli, io
 from engine.bench import read_argo_folder
 from engine.io.argo_write import copy_argo_as_new_float, write_argo_profiles, write_synthetic_argo_folder
-from engine.io.observations import SeenProfiles, read_observation_files
+from engine.io.reading import SeenProfiles, read_observation_files, read_observation_parts
 from engine.io.wod import wod_platform
 from engine.observe.qc import run_qc
 from tests import data_factories as make
@@ -125,6 +125,31 @@ def test_files_are_read_one_at_a_time(tmp_path: Path) -> None:
     assert path == first and summary["rows"].sum() == len(table) == make.ARGO_ROWS
     with pytest.raises(io.InputError, match="not_yet_there.nc"):
         next(reading)
+
+
+@pytest.mark.parametrize("write", [make.write_wod, make.write_en4, make.write_argo])
+def test_a_large_file_is_read_in_parts_with_the_same_result(tmp_path: Path, write) -> None:
+    file = write(tmp_path / "big.nc")
+    whole = next(read_observation_files([file]))[1]
+    parts = list(read_observation_parts([file], part_rows=2))  # a few profiles (WOD: casts) at a time
+    assert len(parts) >= 2 and [last for _, _, last in parts] == [False] * (len(parts) - 1) + [True]
+    pd.testing.assert_frame_equal(pd.concat([t for _, t, _ in parts], ignore_index=True), whole)
+    summaries = []
+    rows, total = io.write_observation_files(
+        [file], tmp_path / "o.nc", on_file=lambda p, s: summaries.append(s), part_rows=2
+    )
+    assert rows == len(whole) and len(summaries) == 1  # one QC line for the file, whatever its parts
+    pd.testing.assert_frame_equal(summaries[0], total)
+    assert dict(zip(total["code"], total["rows"], strict=True)) == whole["qc"].value_counts().to_dict()
+
+
+def test_a_cast_repeated_within_a_file_is_a_duplicate_in_parts_too(tmp_path: Path) -> None:
+    casts = [make.WOD_CASTS[0], make.WOD_CASTS[5], {**make.WOD_CASTS[0], "id": 30000001}]  # the CTD cast twice
+    file = make.write_wod(tmp_path / "wod.nc", casts=casts)
+    for part_rows in (2, 1 << 21):
+        table = pd.concat([t for _, t, _ in read_observation_parts([file], part_rows=part_rows)])
+        assert (table.loc[table["profile_id"] == 30000001, "qc"] == 8).all(), part_rows
+        assert (table.loc[table["profile_id"] != 30000001, "qc"] == 0).all()
 
 
 def test_seen_profiles_agrees_with_a_set_across_its_folds() -> None:

@@ -6,7 +6,7 @@ the gridded CF netCDF (world and analysis files); ``dsg`` and
 DSG files; ``netcdf_decode`` the low-level netCDF decoding shared by the readers;
 ``realformats`` the EN4 and Argo readers; ``wod`` the World Ocean Database reader;
 ``observations`` the one entry point that opens
-any observation file with QC; ``integrity`` the truncation checks of input files;
+any observation file with QC; ``reading`` many files at once, streamed into one; ``integrity`` the truncation checks of input files;
 ``safety`` the guard that outputs never replace inputs and the temporary-file naming.
 """
 
@@ -57,11 +57,10 @@ from engine.io.observations import (
     observation_paths,
     open_observations,
     profile_times,
-    read_observation_files,
     read_observation_groups,
-    write_observation_files,
 )
 from engine.io.profile_index import read_profile_headers, read_profile_summary
+from engine.io.reading import read_observation_files, read_observation_parts, write_observation_files
 from engine.io.realformats import depth_from_pressure, read_argo, read_en4
 from engine.io.safety import check_outputs_distinct, clean_stale_temps
 from engine.io.wod import read_wod
@@ -90,6 +89,7 @@ __all__ = [
     "is_osse_file",
     "observation_paths",
     "read_observation_files",
+    "read_observation_parts",
     "write_observation_files",
     "load_geography",
     "load_grid",

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import InputError, file_error
-from engine.io.csvfiles import read_profiles_csv, write_profiles_csv_incremental
-from engine.io.dsg import OBS_FORMATS, read_profiles, write_profiles_incremental
+from engine.io.csvfiles import read_profiles_csv
+from engine.io.dsg import OBS_FORMATS, read_profiles
 from engine.io.netcdf_decode import _open_netcdf
 from engine.io.profile_index import read_profile_headers
 from engine.io.realformats import (
@@ -20,8 +20,8 @@ from engine.io.realformats import (
     read_en4,
 )
 from engine.io.wod import looks_like_wod, read_wod
-from engine.observe.profiles import QC_GOOD, qc_summary
-from engine.observe.qc import QC_DUPLICATE, PeriodLike, period_bounds, profile_keys, run_qc
+from engine.observe.profiles import qc_summary
+from engine.observe.qc import PeriodLike, period_bounds, run_qc
 
 if TYPE_CHECKING:
     from engine.grid import Grid
@@ -106,6 +106,16 @@ def open_observations(
         For anything wrong with the file or the arguments, in one line with the fix.
     """
     file = Path(path)
+    fmt = checked_format(file, format, columns, period)
+    table = read_table(file, fmt, columns, obs_error)
+    if table.empty and fmt != "dsg":
+        raise no_profiles(file, fmt)
+    table = run_qc(table, grid=grid, period=period)
+    return table, qc_summary(table)
+
+
+def checked_format(file: Path, format: str | None, columns: dict[str, str] | None, period: Any) -> str:
+    """The format ``file`` is read as, once the options that go with it are checked."""
     if period is not None:
         try:
             period_bounds(period)
@@ -114,23 +124,30 @@ def open_observations(
     fmt = observation_format(file, format)
     if columns is not None and fmt != "csv":
         raise InputError(f"a column mapping applies to CSV files only, but {file} is read as {fmt}; drop the mapping")
-    table = _read_table(file, fmt, columns, obs_error)
-    if table.empty and fmt != "dsg":  # DeepDA's own files may be empty (a denial run with nothing left)
-        raise file_error(file, f"holds no profiles ({fmt} file with no measurements)", "give a file with data")
-    table = run_qc(table, grid=grid, period=period)
-    return table, qc_summary(table)
+    return fmt
 
 
-def _read_table(
-    file: Path, fmt: str, columns: dict[str, str] | None, obs_error: float | dict[str, float] | None
+def no_profiles(file: Path, fmt: str) -> InputError:
+    """The error for a file without measurements (DeepDA's own files may be empty: a
+    denial run with nothing left)."""
+    return file_error(file, f"holds no profiles ({fmt} file with no measurements)", "give a file with data")
+
+
+def read_table(
+    file: Path,
+    fmt: str,
+    columns: dict[str, str] | None,
+    obs_error: float | dict[str, float] | None,
+    part: slice | None = None,
 ) -> pd.DataFrame:
-    """The profile table of ``file`` read as ``fmt``, before QC."""
+    """The profile table of ``file`` read as ``fmt``, before QC; ``part`` (EN4, Argo: a
+    slice of profiles; WOD: of casts) reads only those."""
     try:
         if fmt == "csv":
             return read_profiles_csv(file, columns, obs_error)
         if fmt == "dsg":
             return read_profiles(file)
-        return {"en4": read_en4, "argo": read_argo, "wod": read_wod}[fmt](file, obs_error)
+        return {"en4": read_en4, "argo": read_argo, "wod": read_wod}[fmt](file, obs_error, part)
     except (ValueError, KeyError, IndexError, TypeError) as err:  # a layout the readers did not foresee
         reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         raise file_error(
@@ -154,116 +171,6 @@ def observation_paths(items: Iterable[str | Path]) -> list[Path]:
             raise InputError(f"{text} matches no file; give files, folders or patterns such as 'argo/*_prof.nc'")
         found.update(dict.fromkeys(p for p in matches if p.is_file() or not p.exists()))
     return list(found)
-
-
-class SeenProfiles:
-    """The profile keys (:func:`engine.observe.qc.profile_keys`) of every file read so far.
-
-    Memory is the one thing that grows with the number of files read, by one key per
-    profile: kept as a sorted int64 array (8 bytes a profile) plus a set of the recent
-    ones (about 60 bytes each), folded into the array when it outgrows a quarter of it
-    (and 65,536 keys), so about 20 bytes a profile at worst: 20 MB for a million profiles.
-    """
-
-    def __init__(self) -> None:
-        self.sorted = np.zeros(0, dtype=np.int64)
-        self.recent: set[int] = set()
-
-    def __len__(self) -> int:
-        return len(self.sorted) + len(self.recent)
-
-    def _in_sorted(self, unique: np.ndarray) -> np.ndarray:
-        if not len(self.sorted):
-            return np.zeros(len(unique), dtype=bool)
-        return self.sorted[np.minimum(np.searchsorted(self.sorted, unique), len(self.sorted) - 1)] == unique
-
-    def contains(self, keys: np.ndarray) -> np.ndarray:
-        """Whether each key was added before."""
-        unique, inverse = np.unique(keys, return_inverse=True)
-        found = self._in_sorted(unique)
-        found |= np.fromiter((int(k) in self.recent for k in unique), dtype=bool, count=len(unique))
-        return found[inverse.reshape(-1)]
-
-    def add(self, keys: np.ndarray) -> None:
-        unique = np.unique(keys)
-        self.recent.update(unique[~self._in_sorted(unique)].tolist())
-        if len(self.recent) > max(1 << 16, len(self.sorted) // 4):
-            fresh = np.fromiter(self.recent, dtype=np.int64, count=len(self.recent))
-            self.sorted, self.recent = np.union1d(self.sorted, fresh), set()
-
-
-def mark_repeats(table: pd.DataFrame, seen: SeenProfiles) -> pd.DataFrame:
-    """``table`` with the good rows of profiles in ``seen`` flagged as duplicates (QC 8);
-    its own profiles are then added to ``seen``."""
-    keys = profile_keys(table)
-    repeated = seen.contains(keys) & (table["qc"].to_numpy() == QC_GOOD) if len(seen) else None
-    seen.add(keys)
-    if repeated is None or not repeated.any():
-        return table
-    return table.assign(qc=np.where(repeated, QC_DUPLICATE, table["qc"].to_numpy()).astype(table["qc"].dtype))
-
-
-def read_observation_files(
-    paths: Iterable[Path],
-    format: str | None = None,
-    check: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
-    **options: Any,
-) -> Iterator[tuple[Path, pd.DataFrame, pd.DataFrame]]:
-    """Each file's QC'd table and QC summary, one file at a time (memory: one file, plus
-    :class:`SeenProfiles`).
-
-    A profile already read from an earlier file (same platform, time and position) is
-    flagged as a duplicate (QC 8) and kept, so that it is counted once. ``check`` is a
-    further QC step (e.g. the background check) run on each file's table; ``options`` go
-    to :func:`open_observations`. Of several files of mixed formats, a CSV column mapping
-    (``columns``) applies to the CSV files only.
-    """
-    paths = list(paths)
-    seen = SeenProfiles()
-    for path in paths:
-        file_options = options
-        if len(paths) > 1 and options.get("columns") and observation_format(Path(path), format) != "csv":
-            file_options = {**options, "columns": None}
-        table, _ = open_observations(path, format, **file_options)
-        table = mark_repeats(table, seen)
-        if check is not None:  # after the duplicates: a repeat is a repeat whatever its values
-            table = check(table)
-        yield path, table, qc_summary(table)
-
-
-def add_summaries(total: pd.DataFrame | None, summary: pd.DataFrame) -> pd.DataFrame:
-    """Two QC summaries (:func:`engine.observe.profiles.qc_summary`) added up, by code."""
-    both = summary if total is None else pd.concat([total, summary])
-    return both.groupby(["code", "reason"], sort=True, as_index=False)["rows"].sum()
-
-
-def write_observation_files(
-    paths: list[Path],
-    out: str | Path,
-    format: str | None = None,
-    on_file: Callable[[Path, pd.DataFrame], None] | None = None,
-    command: str | None = None,
-    **options: Any,
-) -> tuple[int, pd.DataFrame]:
-    """Read many observation files (:func:`read_observation_files`) into one profile file,
-    CF DSG netCDF or CSV by suffix, streamed: each file's table is written and dropped
-    before the next is read. ``on_file(path, qc_summary)`` after each. Returns the
-    measurements written and the QC summary of them all."""
-    total: list[pd.DataFrame | None] = [None]
-
-    def tables() -> Iterator[pd.DataFrame]:
-        for path, table, summary in read_observation_files(paths, format, **options):
-            total[0] = add_summaries(total[0], summary)
-            if on_file:
-                on_file(path, summary)
-            yield table
-
-    if str(out).endswith(".csv"):
-        rows = write_profiles_csv_incremental(tables(), out)
-    else:
-        source = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files, e.g. {paths[0]}"
-        rows = write_profiles_incremental(out, tables(), {"source": source}, command)
-    return rows, total[0]
 
 
 def is_osse_file(path: str | Path) -> bool:

@@ -69,8 +69,8 @@ def _flags(ds: xr.Dataset, name: str, size: int) -> np.ndarray:
         return np.isfinite(flags) & (flags != 0)
 
 
-def _temperature_rows(ds: xr.Dataset, file: Path) -> tuple[np.ndarray, np.ndarray]:
-    """For each Temperature value its cast and the index of its depth in ``z``.
+def _row_sizes_checked(ds: xr.Dataset, file: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Depths and temperatures per cast (``z_row_size``, ``Temperature_row_size``).
 
     Raises
     ------
@@ -86,9 +86,44 @@ def _temperature_rows(ds: xr.Dataset, file: Path) -> tuple[np.ndarray, np.ndarra
     if (t_rows > z_rows).any():
         cast = int(np.flatnonzero(t_rows > z_rows)[0])
         raise file_error(file, f"cast {cast} has more temperatures than depths", "the file is damaged")
+    return z_rows, t_rows
+
+
+def _some_casts(
+    ds: xr.Dataset, z_rows: np.ndarray, t_rows: np.ndarray, casts: slice | None
+) -> tuple[xr.Dataset, np.ndarray, np.ndarray]:
+    """The dataset (lazily) and row sizes cut to ``casts`` and their measurements."""
+    if casts is None:
+        return ds, z_rows, t_rows
+    first, stop, _ = casts.indices(len(z_rows))
+    z0, t0 = int(z_rows[:first].sum()), int(t_rows[:first].sum())
+    cut = {
+        ds["lat"].dims[0]: slice(first, stop),
+        ds["z"].dims[0]: slice(z0, z0 + int(z_rows[first:stop].sum())),
+        ds["Temperature"].dims[0]: slice(t0, t0 + int(t_rows[first:stop].sum())),
+    }
+    return ds.isel(cut), z_rows[first:stop], t_rows[first:stop]
+
+
+def _temperature_rows(z_rows: np.ndarray, t_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each Temperature value its cast and the index of its depth in ``z``."""
     cast = np.repeat(np.arange(len(t_rows)), t_rows)
     level = np.arange(len(cast)) - np.repeat(np.cumsum(t_rows) - t_rows, t_rows)
     return cast, (np.cumsum(z_rows) - z_rows)[cast] + level
+
+
+def cast_chunks(path: str | Path, rows: int) -> list[slice | None]:
+    """Slices of the casts of a WOD file holding about ``rows`` temperatures each (at least
+    one cast), so that a year of a WOD dataset is read a part at a time; ``[None]`` (the
+    whole file) when it has no row sizes, for :func:`read_wod` to say so."""
+    file, ds = _open_netcdf(path)
+    with ds:
+        if "Temperature_row_size" not in ds.variables:
+            return [None]
+        ends = np.cumsum(_row_sizes(ds, "Temperature_row_size"))
+    cuts = np.searchsorted(ends, np.arange(rows, int(ends[-1]) if len(ends) else 0, rows), side="left") + 1
+    bounds = np.unique(np.r_[0, cuts, len(ends)])
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def _platforms(ds: xr.Dataset, file: Path, n_casts: int) -> np.ndarray:
@@ -98,7 +133,9 @@ def _platforms(ds: xr.Dataset, file: Path, n_casts: int) -> np.ndarray:
     return np.array([lookup[(d, p)] for d, p in zip(datasets, platforms, strict=True)], dtype=object)
 
 
-def read_wod(path: str | Path, obs_error: float | dict[str, float] | None = None) -> pd.DataFrame:
+def read_wod(
+    path: str | Path, obs_error: float | dict[str, float] | None = None, casts: slice | None = None
+) -> pd.DataFrame:
     """Read a World Ocean Database ragged-array netCDF file into a profile table.
 
     One row per temperature value, at the depth of the same index in its cast. Levels
@@ -106,7 +143,8 @@ def read_wod(path: str | Path, obs_error: float | dict[str, float] | None = None
     ``Temperature_WODprofileflag``, get QC code 9 (flagged bad in the source file), as
     Argo's flags 3 and 4 do. The platform comes from ``dataset`` (profiling float ->
     argo, XBT/MBT -> xbt, CTD and bottles -> ctd, moored buoy -> mooring); profile ids are
-    ``wod_unique_cast``. Casts without temperature give no rows.
+    ``wod_unique_cast``. Casts without temperature give no rows. ``casts`` reads only those
+    (a slice, e.g. from :func:`cast_chunks`).
 
     Raises
     ------
@@ -114,10 +152,11 @@ def read_wod(path: str | Path, obs_error: float | dict[str, float] | None = None
         Missing or unreadable file, variables (such as the row sizes) missing, or row
         sizes that do not add up, in one line with the fix.
     """
-    file, ds = _open_netcdf(path)
-    with ds, damaged_guard(file):
-        _require(ds, file, "a WOD ragged-array", WOD_VARIABLES)
-        cast, z_index = _temperature_rows(ds, file)
+    file, whole = _open_netcdf(path)
+    with whole, damaged_guard(file):
+        _require(whole, file, "a WOD ragged-array", WOD_VARIABLES)
+        ds, z_rows, t_rows = _some_casts(whole, *_row_sizes_checked(whole, file), casts)
+        cast, z_index = _temperature_rows(z_rows, t_rows)
         n_casts = ds["lat"].size
         bad_cast = _flags(ds, "Temperature_WODprofileflag", n_casts)
         bad = (
