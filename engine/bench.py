@@ -321,3 +321,72 @@ def bench_viewer() -> dict[str, Any]:
     if done.returncode:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
     return {"cases": json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def read_argo_folder(folder: Path) -> dict[str, Any]:
+    """``deepda observe --read FOLDER`` as the CLI runs it (QC, duplicates, background check,
+    a DSG file written), timed from the first file to the written file."""
+    from engine.io import load_grid, observation_paths, read_profile_headers, write_observation_files
+    from engine.observe.background_check import climatology_check
+
+    config = preset("coarse")
+    grid = load_grid(config.grid)
+    check = climatology_check(grid, config)
+    paths = observation_paths([folder])
+    out = folder.parent / f"{folder.name}.nc"
+    start = time.perf_counter()
+    rows, total = write_observation_files(paths, out, grid=grid, check=check)
+    seconds = time.perf_counter() - start
+    profiles = len(read_profile_headers(out))
+    duplicates = int(total.loc[total["code"] == 8, "rows"].sum())
+    return {
+        "files": len(paths),
+        "profiles": profiles,
+        "measurements": rows,
+        "duplicate_measurements": duplicates,
+        "seconds": round(seconds, 2),
+        "profiles_per_s": round(profiles / seconds, 1),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+    }
+
+
+def _read_in_child(folder: Path, queue: mp.Queue) -> None:
+    queue.put(read_argo_folder(folder))
+
+
+@case("reading")
+def bench_reading() -> dict[str, Any]:
+    """Reading a folder of Argo files (``observe --read``): profiles per second and peak
+    memory, for N and 4N files, each read in its own process. Synthetic GDAC-layout files,
+    or copies (new WMO numbers, moved times) of the real files in ``$DEEPDA_BENCH_ARGO``."""
+    import os
+
+    from engine.io.argo_write import copy_argo_as_new_float, write_synthetic_argo_folder
+
+    source = os.environ.get("DEEPDA_BENCH_ARGO")
+    real = sorted(Path(source).glob("*.nc")) if source else []
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, scale in (("n_files", 1), ("4n_files", 4)):
+            folder = Path(tmp) / label
+            folder.mkdir()
+            if real:
+                for k in range(2 * scale):
+                    for i, file in enumerate(real):
+                        copy_argo_as_new_float(file, folder / f"c{k}_{file.name}", 7_000_000 + 1000 * i + k, float(k))
+            else:
+                write_synthetic_argo_folder(folder, 50 * scale)
+            queue: mp.Queue = mp.get_context("spawn").Queue()
+            child = mp.get_context("spawn").Process(target=_read_in_child, args=(folder, queue))
+            child.start()
+            results[label] = queue.get()
+            child.join()
+    small, large = results["n_files"], results["4n_files"]
+    return {
+        "description": "observe --read of a folder of Argo files (QC, duplicates, background check, DSG written)",
+        "source": f"copies of {len(real)} files in {source}" if real else "synthetic Argo GDAC-layout files",
+        **results,
+        "profiles_per_s": large["profiles_per_s"],
+        "peak_rss_mb": large["peak_rss_mb"],
+        "peak_rss_4n_over_n": _target(large["peak_rss_mb"] / small["peak_rss_mb"], 1.1, "ratio"),
+    }

@@ -292,3 +292,92 @@ def write_argo_without_profiles(path: str | Path) -> Path:
         for name in ("PRES", "TEMP"):
             nc.createVariable(name, "f4", ("N_PROF", "N_LEVELS"))
     return Path(path)
+
+
+# --- World Ocean Database ragged array -------------------------------------------------------
+# One dict per cast, in the WOD netCDF layout (NCEI "ragged array" files, e.g. wod_ctd_2010.nc).
+# "t" None is a fill; "tflag" / "zflag" are the WOD level flags (0 accepted), "pflag" the
+# cast's Temperature_WODprofileflag. A cast without "t" has depths but no temperature.
+WOD_CASTS = [
+    {  # CTD, all accepted
+        "id": 20000001, "dataset": "CTD", "lat": 5.5, "lon": -25.25, "days": 88000.5,
+        "z": [2.0, 50.0, 200.0, 1000.0], "t": [27.5, 25.0, 12.0, 5.0], "tflag": [0, 0, 0, 0], "zflag": [0, 0, 0, 0],
+    },
+    {  # XBT; level 2 failed WOD's gradient check (3), a fill at the bottom level
+        "id": 20000002, "dataset": "XBT", "lat": -12.0, "lon": 100.0, "days": 88001.25,
+        "z": [1.0, 10.0, 100.0, 300.0, 700.0], "t": [28.0, 27.0, 35.0, 15.0, None], "tflag": [0, 0, 3, 0, 0],
+        "zflag": [0, 0, 0, 0, 0],
+    },
+    {  # Argo float (WOD's PFL); the whole temperature profile rejected (profile flag 2)
+        "id": 20000003, "dataset": "profiling float", "lat": 30.0, "lon": -40.0, "days": 88002.0, "pflag": 2,
+        "z": [5.0, 100.0, 1500.0], "t": [22.0, 18.0, 4.0], "tflag": [0, 0, 0], "zflag": [0, 0, 0],
+    },
+    {  # TAO mooring; the 100 m depth flagged (duplicate or inversion of depths, z_WODflag 1)
+        "id": 20000004, "dataset": "moored buoy", "lat": 0.0, "lon": -140.0, "days": 88003.0,
+        "z": [1.0, 100.0], "t": [26.0, 20.0], "tflag": [0, 0], "zflag": [0, 1],
+    },
+    {  # bottle cast with salinity only: depths, no temperature (Temperature_row_size fill)
+        "id": 20000005, "dataset": "bottle/rossette/net", "lat": 40.0, "lon": 10.0, "days": 88004.0,
+        "z": [0.0, 10.0, 20.0],
+    },
+    {  # drifting buoy: not a DeepDA platform
+        "id": 20000006, "dataset": "drifting buoy", "lat": -50.0, "lon": 60.0, "days": 88005.5,
+        "z": [0.5], "t": [6.0], "tflag": [0], "zflag": [0],
+    },
+]  # fmt: skip
+WOD_ROWS = 15  # temperature values (the bottle cast has none)
+WOD_PLATFORMS = {20000001: "ctd", 20000002: "xbt", 20000003: "argo", 20000004: "mooring", 20000006: "unknown"}
+WOD_EXPECTED_QC = {0: 9, 1: 1, 9: 5}  # after run_qc: a fill (1), WOD-flagged levels and casts (9)
+WOD_FILL = 9.96921e36  # netCDF's default float fill, as NCEI writes it
+WOD_SHORT_FILL = 32767
+
+
+def write_wod(path: str | Path, drop: Iterable[str] = (), casts: list[dict] | None = None) -> Path:
+    """A World Ocean Database ragged-array file holding :data:`WOD_CASTS` (or ``casts``),
+    with the variable names, dimensions, fills and char strings of NCEI's netCDF."""
+    path, drop, casts = Path(path), set(drop), WOD_CASTS if casts is None else casts
+    z = np.array([v for c in casts for v in c["z"]], dtype="f4")
+    temp = np.array([WOD_FILL if v is None else v for c in casts for v in c.get("t", [])], dtype="f4")
+    with netCDF4.Dataset(path, "w") as nc:
+        nc.setncatts({"Conventions": "CF-1.6", "featureType": "Profile", "project": "World Ocean Database"})
+        for dim, size in (("casts", len(casts)), ("z_obs", len(z)), ("Temperature_obs", len(temp)), ("strnlen", 170)):
+            nc.createDimension(dim, size)
+        per_cast = {
+            "wod_unique_cast": ("i4", [c["id"] for c in casts], None, {"cf_role": "profile_id"}),
+            "lat": ("f4", [c["lat"] for c in casts], None, {"standard_name": "latitude", "units": "degrees_north"}),
+            "lon": ("f4", [c["lon"] for c in casts], None, {"standard_name": "longitude", "units": "degrees_east"}),
+            "time": ("f8", [c["days"] for c in casts], None, {"standard_name": "time", "units": "days since 1770-01-01 00:00:00"}),
+            "z_row_size": ("i2", [len(c["z"]) for c in casts], None, {"sample_dimension": "z_obs"}),
+            "Temperature_row_size": (
+                "i2", [len(c["t"]) if "t" in c else WOD_SHORT_FILL for c in casts], WOD_SHORT_FILL,
+                {"sample_dimension": "Temperature_obs"},
+            ),
+            "Temperature_WODprofileflag": ("i2", [c.get("pflag", 0) for c in casts], WOD_SHORT_FILL, {"flag_definitions": "WODfp"}),
+        }  # fmt: skip
+        for name, (dtype, values, fill, attrs) in per_cast.items():
+            if name not in drop:
+                var = nc.createVariable(name, dtype, ("casts",), fill_value=fill)
+                var.setncatts(attrs)
+                var[:] = np.array(values, dtype=dtype)
+        for name, dims, values, attrs in (
+            ("z", ("z_obs",), z, {"standard_name": "depth", "units": "m", "positive": "down"}),
+            ("z_WODflag", ("z_obs",), [f for c in casts for f in c.get("zflag", [0] * len(c["z"]))], {}),
+            (
+                "Temperature",
+                ("Temperature_obs",),
+                temp,
+                {"standard_name": "sea_water_temperature", "units": "degree_C"},
+            ),
+            ("Temperature_WODflag", ("Temperature_obs",), [f for c in casts for f in c.get("tflag", [])], {}),
+        ):
+            if name not in drop:
+                dtype = "f4" if name in ("z", "Temperature") else "i2"
+                var = nc.createVariable(name, dtype, dims, fill_value=WOD_FILL if dtype == "f4" else WOD_SHORT_FILL)
+                var.setncatts(attrs)
+                var[:] = np.asarray(values, dtype=dtype)
+        if "dataset" not in drop:
+            _char_var(nc, "dataset", ("casts", "strnlen"), _strings([c["dataset"] for c in casts], 170))
+        flags = nc.createVariable("WODf", "i2", ())
+        flags.flag_meanings = "accepted range_out inversion gradient anomaly gradient+inversion range+inversion " \
+            "range+gradient range+anomaly range+inversion+gradient"  # fmt: skip
+    return path

@@ -80,7 +80,11 @@ def add_observe(sub: Any) -> None:
         metavar="FILE",
         help="read real observation files instead of simulating: files, folders or patterns, of mixed formats",
     )
-    p.add_argument("--format", choices=("dsg", "en4", "argo", "csv"), help="format of --read (default: by suffix)")
+    p.add_argument(
+        "--format",
+        choices=("dsg", "en4", "argo", "wod", "csv"),
+        help="format of every --read file (default: each file by its suffix and variables)",
+    )
     p.add_argument(
         "--columns",
         help="CSV column mapping, e.g. time=date,temperature=temp_c; qc=COL for DeepDA QC codes (0 good), "
@@ -135,6 +139,15 @@ def run_observe(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: {rows} measurements, platforms {','.join(network.platforms)}")
 
 
+def qc_line(summary: Any) -> str:
+    """A file's QC summary in one line: measurements, good, and each reason flagged."""
+    counts = dict(zip(summary["reason"], summary["rows"].astype(int), strict=True))
+    rows = sum(counts.values())
+    good = counts.pop("good", 0)
+    flagged = ", ".join(f"{reason} {n}" for reason, n in counts.items())
+    return f"{rows} measurements, {good} good, {rows - good} flagged" + (f" ({flagged})" if flagged else "")
+
+
 def _read_observations(args: argparse.Namespace) -> None:
 
     if not args.out:
@@ -156,9 +169,7 @@ def _read_observations(args: argparse.Namespace) -> None:
 
     def report(path: Path, summary: Any) -> None:
         if bar is not None:
-            counts = dict(zip(summary["reason"], summary["rows"], strict=True))
-            good, rows = counts.get("good", 0), int(summary["rows"].sum())
-            print(f"{path}: {rows} measurements, {good} good, {rows - good} flagged", file=sys.stderr)
+            print(f"{path}: {qc_line(summary)}", file=sys.stderr)
             bar.update(1)
 
     try:
@@ -168,4 +179,5 @@ def _read_observations(args: argparse.Namespace) -> None:
             bar.close()
     print(total.to_string(index=False))
     good = int(total.loc[total["reason"] == "good", "rows"].sum())
-    print(f"wrote {args.out}: {rows} measurements, {good} good (flagged rows kept)")
+    files = f" from {len(args.read)} files" if many else ""
+    print(f"wrote {args.out}: {rows} measurements{files}, {good} good (flagged rows kept)")

@@ -4,8 +4,9 @@
 the gridded CF netCDF (world and analysis files); ``dsg`` and
 ``csvfiles`` the profile table on disk; ``profile_index`` the cheap per-profile readers of
 DSG files; ``netcdf_decode`` the low-level netCDF decoding shared by the readers;
-``realformats`` the EN4 and Argo readers; ``observations`` the one entry point that opens
-any observation file with QC; ``integrity`` the truncation checks of input files;
+``realformats`` the EN4 and Argo readers; ``wod`` the World Ocean Database reader;
+``observations`` the one entry point that opens
+any observation file with QC; ``reading`` many files at once, streamed into one; ``integrity`` the truncation checks of input files;
 ``safety`` the guard that outputs never replace inputs and the temporary-file naming.
 """
 
@@ -37,7 +38,7 @@ from engine.io.core import (
     write_figure,
     write_text,
 )
-from engine.io.csvfiles import read_profiles_csv, write_profiles_csv
+from engine.io.csvfiles import read_profiles_csv, write_profiles_csv, write_profiles_csv_incremental
 from engine.io.dsg import (
     DEFAULT_OBS_ERROR,
     OBS_FORMATS,
@@ -57,13 +58,13 @@ from engine.io.observations import (
     observation_paths,
     open_observations,
     profile_times,
-    read_observation_files,
     read_observation_groups,
-    write_observation_files,
 )
 from engine.io.profile_index import read_profile_headers, read_profile_summary
+from engine.io.reading import read_observation_files, read_observation_parts, write_observation_files
 from engine.io.realformats import depth_from_pressure, read_argo, read_en4
 from engine.io.safety import check_outputs_distinct, clean_stale_temps
+from engine.io.wod import read_wod
 
 __all__ = [
     "DEFAULT_OBS_ERROR",
@@ -89,6 +90,7 @@ __all__ = [
     "is_osse_file",
     "observation_paths",
     "read_observation_files",
+    "read_observation_parts",
     "write_observation_files",
     "load_geography",
     "load_grid",
@@ -113,6 +115,7 @@ __all__ = [
     "read_profile_summary",
     "read_profiles",
     "read_profiles_csv",
+    "read_wod",
     "trim_csv_log",
     "write_config",
     "write_dataset",
@@ -121,6 +124,7 @@ __all__ = [
     "write_fields_incremental",
     "write_profiles",
     "write_profiles_csv",
+    "write_profiles_csv_incremental",
     "write_profiles_incremental",
     "write_bytes",
     "write_text",

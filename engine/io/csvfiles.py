@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +43,29 @@ def write_profiles_csv(table: pd.DataFrame, path: str | Path) -> None:
     lat/lon, float32 for the others); times as ISO 8601 (UTC, no zone suffix); NaN and NaT
     as empty fields.
     """
+    with atomic_path(path) as tmp:
+        _csv_text(table).to_csv(tmp, index=False)
+
+
+def _csv_text(table: pd.DataFrame) -> pd.DataFrame:
     table = as_table(table)
     out = table.astype({"platform": object}).fillna({"platform": ""})
     out["time"] = _iso_times(table["time"])
+    return out
+
+
+def write_profiles_csv_incremental(tables: Iterable[pd.DataFrame], path: str | Path) -> int:
+    """Write profile tables one after the other into one CSV file, as :func:`write_profiles_csv`
+    writes one table (atomically: nothing is left if a table fails); returns the rows written.
+    Memory: one table at a time."""
+    rows = 0
     with atomic_path(path) as tmp:
-        out.to_csv(tmp, index=False)
+        for table in tables:
+            _csv_text(table).to_csv(tmp, index=False, mode="a" if rows else "w", header=not rows)
+            rows += len(table)
+        if not rows:  # the header alone, as an empty table writes
+            _csv_text(as_table(pd.DataFrame(columns=list(COLUMNS)))).to_csv(tmp, index=False)
+    return rows
 
 
 def _read_csv_frame(file: Path) -> pd.DataFrame:

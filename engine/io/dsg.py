@@ -35,11 +35,12 @@ from engine.observe.profiles import PLATFORMS, QC_GOOD, as_table
 # and the cheap profile-dimension readers in engine.io.profile_index.
 
 
-OBS_FORMATS = ("dsg", "deepda", "en4", "argo", "csv")
+OBS_FORMATS = ("dsg", "deepda", "en4", "argo", "wod", "csv")
 # Error standard deviation (degC) for observations whose file carries none: the OSSE values,
 # and a cautious 0.5 for instruments we cannot identify.
 DEFAULT_OBS_ERROR: dict[str, float] = {**dict(NetworkSpec().errors), "unknown": 0.5}
 QC_SOURCE_BAD = 9
+_APPEND_CACHE_BYTES = 1 << 20  # four 64k-row chunks of float32
 
 _QC_FLAG_MEANINGS = {
     0: "good",
@@ -291,6 +292,10 @@ def _create_dsg(nc: Any, attrs: dict[str, Any] | None, command: str | None) -> N
         fill = None if name == "qc" else np.float32(np.nan)
         var = nc.createVariable(name, dtype, ("obs",), zlib=True, complevel=1, fill_value=fill, chunksizes=(1 << 16,))
         var.setncatts(_DSG_ATTRS[name])
+    for var in nc.variables.values():
+        # rows are only appended: a few chunks of cache suffice, where netCDF's default 64 MB per
+        # variable kept every chunk written in memory (RSS grew with the rows, up to 640 MB)
+        var.set_var_chunk_cache(size=_APPEND_CACHE_BYTES)
     nc.setncatts(
         {
             "Conventions": "CF-1.8",
@@ -343,7 +348,7 @@ def read_profiles(path: str | Path, profiles: slice | None = None) -> pd.DataFra
             raise file_error(
                 file,
                 f"is not a DeepDA/CF profile file (no {', '.join(missing)} variable)",
-                "give --format en4, argo or csv for other files, or write it with `deepda observe`",
+                "give --format en4, argo, wod or csv for other files, or write it with `deepda observe`",
             )
         return _dsg_table(_profile_subset(ds, file, roles["row_size"], roles["depth"], profiles), file, roles)
 

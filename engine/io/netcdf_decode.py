@@ -96,7 +96,7 @@ def _require(ds: xr.Dataset, file: Path, kind: str, names: tuple[str, ...]) -> N
         raise file_error(
             file,
             f"lacks variable(s) {', '.join(missing)} needed in {kind} file",
-            "check that --format matches the file (dsg, en4, argo or csv)",
+            "check that --format matches the file (dsg, en4, argo, wod or csv)",
         )
 
 
@@ -108,7 +108,7 @@ def _first_present(ds: xr.Dataset, file: Path, kind: str, names: tuple[str, ...]
     raise file_error(
         file,
         f"has none of the variables {' / '.join(names)} needed in {kind} file",
-        "check that --format matches the file (dsg, en4, argo or csv)",
+        "check that --format matches the file (dsg, en4, argo, wod or csv)",
     )
 
 

@@ -11,16 +11,17 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import InputError, file_error
-from engine.io.csvfiles import read_profiles_csv, write_profiles_csv
-from engine.io.dsg import OBS_FORMATS, read_profiles, write_profiles_incremental
+from engine.io.csvfiles import read_profiles_csv
+from engine.io.dsg import OBS_FORMATS, read_profiles
 from engine.io.netcdf_decode import _open_netcdf
 from engine.io.profile_index import read_profile_headers, read_profile_summary
 from engine.io.realformats import (
     read_argo,
     read_en4,
 )
-from engine.observe.profiles import QC_GOOD, qc_summary
-from engine.observe.qc import QC_DUPLICATE, PeriodLike, period_bounds, profile_keys, run_qc
+from engine.io.wod import looks_like_wod, read_wod
+from engine.observe.profiles import qc_summary
+from engine.observe.qc import PeriodLike, period_bounds, run_qc
 
 if TYPE_CHECKING:
     from engine.grid import Grid
@@ -40,13 +41,15 @@ def observation_format(file: Path, format: str | None) -> str:
     file, ds = _open_netcdf(file)
     with ds:
         names = set(map(str, ds.variables))
+        if looks_like_wod(names):  # before DSG: WOD files are CF profiles too (featureType Profile)
+            return "wod"
         if ds.attrs.get("featureType") == "profile" or "rowSize" in names:
             return "dsg"
         if names & {"POTM_CORRECTED", "DEPH_CORRECTED", "PROFILE_POTM_QC"}:
             return "en4"
         if {"PRES", "TEMP"} <= names:
             return "argo"
-    raise file_error(file, "cannot tell which observation format this is", "give --format dsg, en4, argo or csv")
+    raise file_error(file, "cannot tell which observation format this is", "give --format dsg, en4, argo, wod or csv")
 
 
 def check_observations(path: str | Path) -> str:
@@ -81,7 +84,7 @@ def open_observations(
     ----------
     path : str or Path
         The file.
-    format : {"dsg", "deepda", "en4", "argo", "csv"}, optional
+    format : {"dsg", "deepda", "en4", "argo", "wod", "csv"}, optional
         Default: ``.csv``/``.txt`` is CSV; a netCDF file is recognised by its variables.
     columns : dict, optional
         CSV column mapping (see :func:`read_profiles_csv`); CSV only.
@@ -103,6 +106,16 @@ def open_observations(
         For anything wrong with the file or the arguments, in one line with the fix.
     """
     file = Path(path)
+    fmt = checked_format(file, format, columns, period)
+    table = read_table(file, fmt, columns, obs_error)
+    if table.empty and fmt != "dsg":
+        raise no_profiles(file, fmt)
+    table = run_qc(table, grid=grid, period=period)
+    return table, qc_summary(table)
+
+
+def checked_format(file: Path, format: str | None, columns: dict[str, str] | None, period: Any) -> str:
+    """The format ``file`` is read as, once the options that go with it are checked."""
     if period is not None:
         try:
             period_bounds(period)
@@ -111,23 +124,30 @@ def open_observations(
     fmt = observation_format(file, format)
     if columns is not None and fmt != "csv":
         raise InputError(f"a column mapping applies to CSV files only, but {file} is read as {fmt}; drop the mapping")
-    table = _read_table(file, fmt, columns, obs_error)
-    if table.empty and fmt != "dsg":  # DeepDA's own files may be empty (a denial run with nothing left)
-        raise file_error(file, f"holds no profiles ({fmt} file with no measurements)", "give a file with data")
-    table = run_qc(table, grid=grid, period=period)
-    return table, qc_summary(table)
+    return fmt
 
 
-def _read_table(
-    file: Path, fmt: str, columns: dict[str, str] | None, obs_error: float | dict[str, float] | None
+def no_profiles(file: Path, fmt: str) -> InputError:
+    """The error for a file without measurements (DeepDA's own files may be empty: a
+    denial run with nothing left)."""
+    return file_error(file, f"holds no profiles ({fmt} file with no measurements)", "give a file with data")
+
+
+def read_table(
+    file: Path,
+    fmt: str,
+    columns: dict[str, str] | None,
+    obs_error: float | dict[str, float] | None,
+    part: slice | None = None,
 ) -> pd.DataFrame:
-    """The profile table of ``file`` read as ``fmt``, before QC."""
+    """The profile table of ``file`` read as ``fmt``, before QC; ``part`` (EN4, Argo: a
+    slice of profiles; WOD: of casts) reads only those."""
     try:
         if fmt == "csv":
             return read_profiles_csv(file, columns, obs_error)
         if fmt == "dsg":
             return read_profiles(file)
-        return (read_en4 if fmt == "en4" else read_argo)(file, obs_error)
+        return {"en4": read_en4, "argo": read_argo, "wod": read_wod}[fmt](file, obs_error, part)
     except (ValueError, KeyError, IndexError, TypeError) as err:  # a layout the readers did not foresee
         reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         raise file_error(
@@ -151,63 +171,6 @@ def observation_paths(items: Iterable[str | Path]) -> list[Path]:
             raise InputError(f"{text} matches no file; give files, folders or patterns such as 'argo/*_prof.nc'")
         found.update(dict.fromkeys(p for p in matches if p.is_file() or not p.exists()))
     return list(found)
-
-
-def read_observation_files(
-    paths: Iterable[Path],
-    format: str | None = None,
-    check: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
-    **options: Any,
-) -> Iterator[tuple[Path, pd.DataFrame, pd.DataFrame]]:
-    """Each file's QC'd table and QC summary, one file at a time (memory: one file).
-
-    A profile already read from an earlier file (same platform, time and position) is
-    flagged as a duplicate (QC 8) and kept, so that it is counted once. ``check`` is a
-    further QC step (e.g. the background check) run on each file's table; ``options`` go
-    to :func:`open_observations`.
-    """
-    seen: set[int] = set()
-    for path in paths:
-        table, _ = open_observations(path, format, **options)
-        keys = profile_keys(table)
-        repeated = np.isin(keys, np.fromiter(seen, "i8", len(seen))) & (table["qc"].to_numpy() == QC_GOOD)
-        if repeated.any():
-            table = table.assign(qc=np.where(repeated, QC_DUPLICATE, table["qc"].to_numpy()).astype(table["qc"].dtype))
-        seen.update(np.unique(keys).tolist())
-        if check is not None:  # after the duplicates: a repeat is a repeat whatever its values
-            table = check(table)
-        yield path, table, qc_summary(table)
-
-
-def write_observation_files(
-    paths: list[Path],
-    out: str | Path,
-    format: str | None = None,
-    on_file: Callable[[Path, pd.DataFrame], None] | None = None,
-    command: str | None = None,
-    **options: Any,
-) -> tuple[int, pd.DataFrame]:
-    """Read many observation files (:func:`read_observation_files`) into one profile file,
-    CF DSG netCDF or CSV by suffix; ``on_file(path, qc_summary)`` after each. Returns the
-    measurements written and the QC summary of them all."""
-    summaries = []
-
-    def tables() -> Iterator[pd.DataFrame]:
-        for path, table, summary in read_observation_files(paths, format, **options):
-            summaries.append(summary)
-            if on_file:
-                on_file(path, summary)
-            yield table
-
-    if str(out).endswith(".csv"):
-        table = pd.concat(list(tables()), ignore_index=True)
-        write_profiles_csv(table, out)
-        rows = len(table)
-    else:
-        source = str(paths[0]) if len(paths) == 1 else f"{len(paths)} files, e.g. {paths[0]}"
-        rows = write_profiles_incremental(out, tables(), {"source": source}, command)
-    total = pd.concat(summaries).groupby(["code", "reason"], sort=True, as_index=False)["rows"].sum()
-    return rows, total
 
 
 def is_osse_file(path: str | Path) -> bool:

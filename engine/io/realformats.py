@@ -75,7 +75,26 @@ def _profile_position(ds: xr.Dataset, file: Path) -> dict[str, np.ndarray]:
     }
 
 
-def read_en4(path: str | Path, obs_error: float | dict[str, float] | None = None) -> pd.DataFrame:
+def profile_chunks(path: str | Path, rows: int) -> list[slice]:
+    """Slices of ``N_PROF`` of an EN4 or Argo file holding about ``rows`` levels each (at
+    least one profile), so that a large file can be read a part at a time."""
+    file, ds = _open_netcdf(path)
+    with ds:
+        n_prof, n_levels = (ds.sizes.get(name, 0) for name in ("N_PROF", "N_LEVELS"))
+    step = max(1, rows // max(n_levels, 1))
+    return [slice(first, min(first + step, n_prof)) for first in range(0, n_prof, step)]
+
+
+def _some_profiles(ds: xr.Dataset, profiles: slice | None) -> tuple[xr.Dataset, int]:
+    """The dataset cut to ``profiles`` (lazily) and the index of its first profile."""
+    if profiles is None or "N_PROF" not in ds.dims:
+        return ds, 0
+    return ds.isel(N_PROF=profiles), profiles.indices(ds.sizes["N_PROF"])[0]
+
+
+def read_en4(
+    path: str | Path, obs_error: float | dict[str, float] | None = None, profiles: slice | None = None
+) -> pd.DataFrame:
     """Read a Met Office EN4 monthly profile file (``EN.4.2.2.f.profiles.g10.YYYYMM.nc``).
 
     Uses ``POTM_CORRECTED`` (potential temperature; ``TEMP`` if absent) on
@@ -83,15 +102,17 @@ def read_en4(path: str | Path, obs_error: float | dict[str, float] | None = None
     the level QC (temperature or depth), or profiles flagged in ``PROFILE_POTM_QC``,
     ``JULD_QC`` or ``POSITION_QC``, get QC code 9 (kept and counted). The platform comes
     from ``INST_REFERENCE`` / ``PROJECT_NAME`` text, else the ``WMO_INST_TYPE`` code.
-    Profile ids are the profiles' positions in the file.
+    Profile ids are the profiles' positions in the file. ``profiles`` reads only those
+    (a slice of ``N_PROF``, e.g. from :func:`profile_chunks`).
 
     Raises
     ------
     InputError
         Missing or unreadable file, or variables missing, in one line with the fix.
     """
-    file, ds = _open_netcdf(path)
-    with ds, damaged_guard(file):
+    file, whole = _open_netcdf(path)
+    with whole, damaged_guard(file):
+        ds, first = _some_profiles(whole, profiles)
         _require(ds, file, "an EN4 profile", ("JULD", "LATITUDE", "LONGITUDE"))
         temp_name = _first_present(ds, file, "an EN4 profile", ("POTM_CORRECTED", "TEMP"))
         depth_name = _first_present(ds, file, "an EN4 profile", ("DEPH_CORRECTED", "DEPH_CORRTEMP", "DEPH"))
@@ -106,7 +127,7 @@ def read_en4(path: str | Path, obs_error: float | dict[str, float] | None = None
         bad |= _flags_bad(ds, f"{depth_name}_QC", temperature.shape)
         profile = _profile_position(ds, file)
         profile["platform"] = _en4_platforms(ds, n_prof)
-        profile["profile_id"] = np.arange(n_prof, dtype=np.int64)
+        profile["profile_id"] = np.arange(first, first + n_prof, dtype=np.int64)
     present = np.isfinite(depth) | np.isfinite(temperature)
     levels = {"depth": depth, "temperature": temperature, "bad": bad, "present": present}
     return _levels_to_table(profile, levels, obs_error)
@@ -129,7 +150,9 @@ def depth_from_pressure(pressure: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return -np.asarray(gsw.z_from_p(pressure, lat), dtype=np.float64)
 
 
-def read_argo(path: str | Path, obs_error: float | dict[str, float] | None = None) -> pd.DataFrame:
+def read_argo(
+    path: str | Path, obs_error: float | dict[str, float] | None = None, profiles: slice | None = None
+) -> pd.DataFrame:
     """Read an Argo core profile file (``R<WMO>_<cycle>.nc`` / ``D...``) into a profile table.
 
     Per profile, ``DATA_MODE`` 'A' or 'D' selects ``PRES_ADJUSTED`` / ``TEMP_ADJUSTED`` and
@@ -137,14 +160,16 @@ def read_argo(path: str | Path, obs_error: float | dict[str, float] | None = Non
     values. Pressure becomes depth with TEOS-10. Levels flagged 3 or 4 (temperature or
     pressure), or profiles with ``JULD_QC`` / ``POSITION_QC`` 3 or 4, get QC code 9.
     Profile ids are ``WMO * 1e6 + cycle * 100 + profile index`` when those are numbers.
+    ``profiles`` reads only those (a slice of ``N_PROF``, e.g. from :func:`profile_chunks`).
 
     Raises
     ------
     InputError
         Missing or unreadable file, or variables missing, in one line with the fix.
     """
-    file, ds = _open_netcdf(path)
-    with ds, damaged_guard(file):
+    file, whole = _open_netcdf(path)
+    with whole, damaged_guard(file):
+        ds, first = _some_profiles(whole, profiles)
         _require(ds, file, "an Argo profile", ("JULD", "LATITUDE", "LONGITUDE", "PRES", "TEMP"))
         n_prof = ds["TEMP"].shape[0]
         mode = _strings(ds["DATA_MODE"]).astype(str) if "DATA_MODE" in ds.variables else np.full(n_prof, "R")
@@ -153,7 +178,7 @@ def read_argo(path: str | Path, obs_error: float | dict[str, float] | None = Non
         bad_profile = _flags_bad(ds, "JULD_QC", (n_prof,)) | _flags_bad(ds, "POSITION_QC", (n_prof,))
         profile = _profile_position(ds, file)
         profile["platform"] = np.full(n_prof, "argo", dtype=object)
-        profile["profile_id"] = _argo_ids(ds, n_prof)
+        profile["profile_id"] = _argo_ids(ds, n_prof, first)
     with np.errstate(invalid="ignore"):
         depth = depth_from_pressure(pres, profile["lat"][:, None])
     levels = {
@@ -186,8 +211,8 @@ def _argo_levels(ds: xr.Dataset, name: str, mode: np.ndarray) -> tuple[np.ndarra
     return values, bad, present
 
 
-def _argo_ids(ds: xr.Dataset, n_prof: int) -> np.ndarray:
-    index = np.arange(n_prof, dtype=np.int64)
+def _argo_ids(ds: xr.Dataset, n_prof: int, first: int = 0) -> np.ndarray:
+    index = np.arange(first, first + n_prof, dtype=np.int64)
     try:
         wmo = np.array([int(s) for s in _strings(ds["PLATFORM_NUMBER"])], dtype=np.int64)
         cycle = np.asarray(ds["CYCLE_NUMBER"].values).astype(np.int64)
