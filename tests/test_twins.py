@@ -157,3 +157,27 @@ def test_worlds_that_cannot_join_are_one_line(twin_dir, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "o").exists() and not (tmp_path / "m.pt").exists()
+
+
+def test_twins_table_gives_each_models_rmse_and_ratios_by_era(tmp_path, capsys):
+    """scripts/twins_table.py: 0-700 m means of the global RMSE rows, DeepDA over OI and KF."""
+    from scripts import twins_table
+
+    levels = {"5 m": 1.0, "700 m": 2.0, "2000 m": 9.0}  # 2000 m is below the layer
+    rows = []
+    for method, scale in (("deepda", 1.0), ("oi", 2.0), ("kf", 0.5)):
+        for era, factor in (("1981-1999", 2.0), ("2000-2020", 1.0)):
+            values = {k: v * scale * factor for k, v in levels.items()}
+            rows.append({"metric": "rmse", "method": method, "region": "global", "era": era, **values})
+            rows.append({"metric": "rmse", "method": method, "region": "tropics", "era": era, **levels})
+    table = pd.DataFrame(rows).assign(truth="C", trained_on=lambda t: t["method"].map(lambda m: dict(
+        deepda="A+B", kf="C (its modes)").get(m, "")))  # fmt: skip
+    (tmp_path / "osse").mkdir()
+    table.to_csv(tmp_path / "osse" / "summary.csv", index=False)
+    assert twins_table.main([str(tmp_path / "osse"), "--out", str(tmp_path / "t.csv")]) == 0
+    assert (
+        "| A+B | C | 3.000 / 1.500 | 6.000 / 3.000 | 1.500 / 0.750 | 0.50 / 0.50 | 2.00 / 2.00 |"
+        in capsys.readouterr().out
+    )
+    assert pd.read_csv(tmp_path / "t.csv")["deepda_over_kf_argo"].iloc[0] == pytest.approx(2.0)
+    assert twins_table.main([str(tmp_path / "none")]) == 2
