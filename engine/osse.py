@@ -88,7 +88,9 @@ def make_truth_and_obs(
     grid = io.load_grid(config.grid)
     world = historical_world(config, grid, period)
     paths = {"world": out_dir / "world.nc", "obs": out_dir / "obs.nc"}
-    if not paths["world"].exists():
+    if paths["world"].exists():
+        check_reused_truth(paths["world"], config.world)
+    else:
         io.write_world(world, paths["world"], progress=_stage(progress, "truth", world.n_steps), command=command)
     if finished:
         finished({"world": paths["world"]})
@@ -97,6 +99,19 @@ def make_truth_and_obs(
     if finished:
         finished(paths)
     return paths
+
+
+def check_reused_truth(path: Path, spec: WorldSpec) -> None:
+    """An InputError unless the world file ``path`` kept from an earlier run is of ``spec``'s
+    world (a folder reused with another --truth-config would score against the wrong truth)."""
+    with io.open_fields(path) as ds:
+        attrs = dict(ds.attrs)
+    kept = {"seed": attrs.get("seed"), "n_modes": attrs.get("n_modes")}
+    if kept != {"seed": spec.seed, "n_modes": spec.n_modes}:
+        raise io.InputError(
+            f"{path} holds the truth of another world (seed {kept['seed']}, {kept['n_modes']} modes) than this "
+            f"run's world {spec.name} (seed {spec.seed}, {spec.n_modes} modes); choose another --out"
+        )
 
 
 def write_osse_observations(

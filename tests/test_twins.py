@@ -126,6 +126,9 @@ def test_a_fraternal_osse_names_both_worlds_and_its_filter_knows_the_truths(twin
         assimilate_to_file("kf", out / "obs.nc", path, period=(2010, 2010), config=config)
         mine = xr.open_dataset(path)["thetao_anomaly"].isel(time=slice(0, 5)).values
         assert np.allclose(np.nan_to_num(mine), np.nan_to_num(kf), atol=1e-5) == (name == "C")
+    # the folder holds world C's truth: a rerun with world A's refuses to score against it
+    again = ["osse", "--config", str(twin_dir / "tiny.toml"), "--period", "2010", "--methods", "oi", "--out", str(out)]
+    assert cli.main(again) == 2
 
 
 def test_an_identical_twin_osse_says_so(twin_dir, tmp_path):
