@@ -43,13 +43,14 @@ def assimilate_bytes(config: Config, members: int, deepda: bool) -> int:
 
 
 def train_bytes(config: Config) -> int:
-    """Training: the control run, the normaliser's years, the EOF copy, the windows and the
+    """Training: the control runs, the normaliser's years, the EOF copy, the windows and the
     activations kept for backpropagation."""
     spec, field = config.train, cells(config.grid.shape) * FLOAT32
     spy = config.world.steps_per_year
     n_steps = spec.control_years * spy
-    world = world_bytes(config.grid.shape, config.world.n_modes, n_steps)
-    normaliser = 4 * spy * field
+    worlds = 1 + len(spec.worlds)  # each training world's control run (sized like the first)
+    world = worlds * world_bytes(config.grid.shape, config.world.n_modes, n_steps)
+    normaliser = 4 * spy * field * worlds
     n_train = (spec.control_years - spec.validation_years) * spy
     eofs = min(n_train * 2 * field, EOF_CAP) if config.model.reduced_space else 0
     windows = 6 * spec.batch_size * spec.window * field  # truth, obs, mask, error, background, analysis

@@ -22,6 +22,7 @@ from engine import io
 from engine.config import Config
 from engine.da.base import Cancelled
 from engine.da.reanalysis import assimilate_to_file
+from engine.da.registry import BASELINES
 from engine.evaluate import summary
 from engine.evaluate.checks import check_evaluation
 from engine.evaluate.scoring import ObservedCells, OsseScores
@@ -30,10 +31,11 @@ from engine.observe.network import ObservingNetwork, iter_observe
 from engine.observe.qc import run_qc
 from engine.progress import Stages
 from engine.train.checkpoint import load_checkpoint
+from engine.world.identity import describe_world, training_worlds, twin_kind
 from engine.world.synthetic import ModelWorld
 
 if TYPE_CHECKING:
-    pass
+    from engine.config import WorldSpec
 
 ERAS = [1981, 2000, 2021]  # pre-Argo and Argo eras
 REGIONS = ("global", "tropics", "northern_extratropics", "southern_extratropics", "nino34")
@@ -86,7 +88,9 @@ def make_truth_and_obs(
     grid = io.load_grid(config.grid)
     world = historical_world(config, grid, period)
     paths = {"world": out_dir / "world.nc", "obs": out_dir / "obs.nc"}
-    if not paths["world"].exists():
+    if paths["world"].exists():
+        check_reused_truth(paths["world"], config.world)
+    else:
         io.write_world(world, paths["world"], progress=_stage(progress, "truth", world.n_steps), command=command)
     if finished:
         finished({"world": paths["world"]})
@@ -95,6 +99,19 @@ def make_truth_and_obs(
     if finished:
         finished(paths)
     return paths
+
+
+def check_reused_truth(path: Path, spec: WorldSpec) -> None:
+    """An InputError unless the world file ``path`` kept from an earlier run is of ``spec``'s
+    world (a folder reused with another --truth-config would score against the wrong truth)."""
+    with io.open_fields(path) as ds:
+        attrs = dict(ds.attrs)
+    kept = {"seed": attrs.get("seed"), "n_modes": attrs.get("n_modes")}
+    if kept != {"seed": spec.seed, "n_modes": spec.n_modes}:
+        raise io.InputError(
+            f"{path} holds the truth of another world (seed {kept['seed']}, {kept['n_modes']} modes) than this "
+            f"run's world {spec.name} (seed {spec.seed}, {spec.n_modes} modes); choose another --out"
+        )
 
 
 def write_osse_observations(
@@ -215,6 +232,52 @@ def prepare_default(
     return paths
 
 
+# --- twins: which worlds trained each model, which gave the truth -------------------------
+
+
+def twin_records(truth_world: WorldSpec, methods: dict[str, str | Path]) -> dict[str, dict[str, str]]:
+    """For each method, what it knows beyond the observations and, for DeepDA
+    checkpoints, whether the truth is an identical or a fraternal twin of its training.
+
+    Keys of each record: ``trained_on`` (world names joined by +), ``describe`` (a sentence).
+    The Kalman filter is built in the truth's world (it knows its modes: the ceiling).
+    """
+    out = {}
+    for label, method in methods.items():
+        if str(method) == "kf":
+            out[label] = {
+                "trained_on": f"{truth_world.name} (its modes)",
+                "describe": f"knows the modes of world {truth_world.name}, the truth's (the ceiling)",
+            }
+        elif str(method) not in BASELINES:
+            ckpt = load_checkpoint(method)
+            worlds = training_worlds(ckpt.config.world, ckpt.provenance)
+            kind = twin_kind(truth_world, worlds)
+            names = "+".join(w.name for w in worlds)
+            text = "; ".join(describe_world(w) for w in worlds)
+            out[label] = {
+                "trained_on": names,
+                "describe": f"trained on {text}: {'an' if kind == 'identical' else 'a'} {kind} twin",
+                "twin": kind,
+            }
+    return out
+
+
+def twin_attributes(truth_world: WorldSpec, records: dict[str, dict[str, str]]) -> dict[str, str]:
+    """metrics.nc attributes naming the truth and what each method was trained on."""
+    attrs = {"truth_world": describe_world(truth_world)}
+    for label, record in records.items():
+        attrs[f"{label}_trained_on"] = record["describe"]
+    return attrs
+
+
+def twin_markdown(truth_world: WorldSpec, records: dict[str, dict[str, str]]) -> str:
+    """The summary's section on the truth and the training worlds."""
+    lines = [f"- truth: {describe_world(truth_world)}"]
+    lines += [f"- {label}: {record['describe']}" for label, record in records.items()]
+    return "## Truth and training worlds\n\n" + "\n".join(lines) + "\n\n"
+
+
 # --- evaluation --------------------------------------------------------------------------
 
 
@@ -310,11 +373,14 @@ def evaluate_files(
     obs_path: Path | str | None = None,
     command: str | None = None,
     block_steps: int = 73,
+    twins: tuple[WorldSpec, dict[str, dict[str, str]]] | None = None,
 ) -> dict[str, Any]:
     """Score analysis files and write metrics.nc, summary.md/csv and PNG figures to ``out_dir``.
 
     The files are read ``block_steps`` at a time (a year by default) and every score is
     pooled over the blocks (:mod:`engine.evaluate.scoring`), so memory does not grow with the period.
+    ``twins`` (the truth's world and :func:`twin_records`) names the truth and the training
+    worlds in every output: a ``truth`` and a ``trained_on`` column, attributes, a section.
     """
     from engine.evaluate import figures
 
@@ -337,6 +403,12 @@ def evaluate_files(
         regional.add({name: d["thetao_anomaly"] for name, d in block.items()}, truth)
     ds = scores.result()
     table = _flat_summary(regional.result())
+    twin_text = ""
+    if twins:
+        ds.attrs.update(twin_attributes(*twins))
+        table["truth"] = twins[0].name
+        table["trained_on"] = table["method"].map(lambda m: twins[1].get(m, {}).get("trained_on", ""))
+        twin_text = twin_markdown(*twins)
     top = summary.headline(ds, methods)
     depth_table = summary.rmse_by_depth_table(ds, methods)
     written = {
@@ -346,7 +418,7 @@ def evaluate_files(
     }
     io.write_dataset(ds, written["metrics"], command)
     io.write_text(written["summary_csv"], table.to_csv(index=False))
-    text = f"# OSSE summary {period[0]}-{period[1]}\n\n## Headline\n\n{summary.as_markdown(top)}\n\n## RMSE by depth (degC)\n\n{summary.as_markdown(depth_table)}\n"
+    text = f"# OSSE summary {period[0]}-{period[1]}\n\n{twin_text}## Headline\n\n{summary.as_markdown(top)}\n\n## RMSE by depth (degC)\n\n{summary.as_markdown(depth_table)}\n"
     io.write_text(written["summary_md"], text)
     drawn = figures.all_figures(ds, methods)
     for stem, fig in drawn.items():

@@ -39,6 +39,13 @@ def add_train(sub: Any) -> None:
         help="start from this checkpoint's generator (same model and grid; [model] offset_patterns may grow) "
         "instead of random weights, e.g. to fine-tune the shipped model; kept unless training beats its validation RMSE",
     )
+    p.add_argument(
+        "--worlds",
+        nargs="+",
+        metavar="CONFIG",
+        help="train on the [world] of each of these configs too (e.g. assets/world_b.toml), beside the config's "
+        "own: chains drawn evenly from every world's control run (default: [train] worlds)",
+    )
     p.add_argument("--log", help="CSV loss log (default: OUT with .log.csv)")
     p.add_argument(
         "--obs",
@@ -71,6 +78,9 @@ def run_train(args: argparse.Namespace) -> None:
 
         return run_learn(args)
     config = with_steps(load_config(args), args.steps)
+    if args.worlds:
+        config = replace(config, train=replace(config.train, worlds=tuple(args.worlds)))
+    others = training_worlds(config)
     check_fits(
         train_bytes(config), f"training on the {config.grid.name} grid ({config.train.control_years} control years)",
         "lower [train] control_years, window or batch_size, or train on a coarser grid",
@@ -82,7 +92,7 @@ def run_train(args: argparse.Namespace) -> None:
         from engine.train.checkpoint import initial_weights
 
         init = initial_weights(args.init, config, grid)
-    samples = TrainingSamples.from_config(config, grid)
+    samples = TrainingSamples.from_config(config, grid, others)
     log_path = args.log or str(Path(args.out).with_suffix("")) + ".log.csv"
     if args.resume and rank == 0:
         from engine.train.checkpoint import load_checkpoint
@@ -107,6 +117,30 @@ def run_train(args: argparse.Namespace) -> None:
     bar.close()
     if rank == 0:
         print(f"wrote {args.out}: {state.step} steps, best validation RMSE {state.best_val_rmse:.4f} degC")
+
+
+def training_worlds(config: Any) -> list[Any]:
+    """The [world] of each config in ``config.train.worlds``, checked to train beside
+    ``config.world`` (same step, a name of its own); one line naming the problem otherwise."""
+    worlds, names = [], [config.world.name]
+    for path in config.train.worlds:
+        try:
+            world = load_config(argparse.Namespace(config=path, preset=None)).world
+        except io.InputError as err:
+            raise io.InputError(f"--worlds: {err}") from None
+        if world.steps_per_year != config.world.steps_per_year:
+            raise io.InputError(
+                f"--worlds {path}: its world has {world.steps_per_year} steps a year and the run's "
+                f"{config.world.steps_per_year}; set [world] steps_per_year = {config.world.steps_per_year} in {path}"
+            )
+        if world.name in names:
+            raise io.InputError(
+                f"--worlds {path}: world name {world.name!r} is taken by another training world; "
+                f'give its [world] a name of its own (name = "...")'
+            )
+        worlds.append(world)
+        names.append(world.name)
+    return worlds
 
 
 def add_assimilate(sub: Any) -> None:

@@ -113,15 +113,40 @@ def add_osse(sub: Any) -> None:
         "--methods", default=",".join(METHODS), help=f"comma-separated, from {', '.join(METHODS)} (default all)"
     )
     p.add_argument("--members", type=MEMBERS, default=1, help="DeepDA ensemble members (default 1)")
+    p.add_argument(
+        "--truth-config",
+        metavar="OTHER.toml",
+        help="take the truth from the [world] of this config (a fraternal twin, e.g. assets/world_c.toml): "
+        "the historical run and the Kalman filter are that world's, the model keeps what it was trained on",
+    )
     p.add_argument("--out", required=True, help="output folder (created; reruns reuse finished files)")
     p.set_defaults(func=run_osse)
 
 
+def truth_config(config: Any, path: str | None) -> Any:
+    """``config`` with the [world] of the config file ``path`` (the truth's), or ``config``
+    itself; one line naming the problem when that world cannot give this run's truth."""
+    from dataclasses import replace
+
+    if not path:
+        return config
+    try:
+        world = load_config(argparse.Namespace(config=path, preset=None)).world
+    except io.InputError as err:
+        raise io.InputError(f"--truth-config: {err}") from None
+    if world.steps_per_year != config.world.steps_per_year:
+        raise io.InputError(
+            f"--truth-config {path}: its world has {world.steps_per_year} steps a year and this run "
+            f"{config.world.steps_per_year}; set [world] steps_per_year = {config.world.steps_per_year} in {path}"
+        )
+    return replace(config, world=world)
+
+
 def run_osse(args: argparse.Namespace) -> None:
-    from engine.osse import evaluate_files, make_truth_and_obs, run_methods
+    from engine.osse import evaluate_files, make_truth_and_obs, run_methods, twin_records
 
     out_dir(args.out, create=False)
-    config = load_config(args)
+    config = truth_config(load_config(args), args.truth_config)
     period = network_period(config, args.period)
     methods = {}
     for name in [m for m in args.methods.split(",") if m]:
@@ -135,13 +160,14 @@ def run_osse(args: argparse.Namespace) -> None:
         bar.n = int(100 * fraction)
         bar.refresh()
 
+    twins = (config.world, twin_records(config.world, methods))
     with new_folder(args.out) as out:
         paths = make_truth_and_obs(config, out, period, report, args.command)
         analyses = run_methods(
             config, methods, paths["obs"], out, period, {"deepda": args.members}, report, args.command
         )
         bar.close()
-        written = evaluate_files(config, analyses, out, paths["world"], paths["obs"], args.command)
+        written = evaluate_files(config, analyses, out, paths["world"], paths["obs"], args.command, twins=twins)
     print(written["headline"].to_string(index=False))
 
 

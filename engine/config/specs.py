@@ -93,8 +93,11 @@ class WorldSpec:
     """The synthetic model world (DESIGN section 5).
 
     Rates are per pentad step unless named otherwise; a year has ``steps_per_year`` steps.
+    ``name`` is what OSSE summaries and checkpoints call the world (the default world is A;
+    ``assets/world_b.toml`` and ``world_c.toml`` ship two differently built ones).
     """
 
+    name: str = "A"
     seed: int = 1
     steps_per_year: int = 73  # pentads; 12 gives monthly steps
     n_modes: int = 40  # smooth large-scale patterns of the linear inverse model
@@ -130,6 +133,7 @@ class WorldSpec:
 
 
 WORLD_RULES = {
+    "name": Rule(note="what summaries call the world, e.g. B"),
     "seed": SEED,
     "steps_per_year": Rule(1, 365, note="73 = pentads, 12 = months"),
     "n_modes": Rule(3, 1000, note="the ENSO pair and at least one more"),
@@ -302,6 +306,9 @@ class TrainSpec:
     # First and last year of the observing networks a training chain may start in (it then
     # advances with its years); a narrower span than the default trains for one era.
     network_years: tuple[int, int] = NETWORK_YEARS
+    # Config files whose [world] joins this config's own for training (several models): each
+    # world's control run of control_years, chains drawn from them evenly (deepda train --worlds).
+    worlds: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_fields(self, TRAIN_RULES, "train")
@@ -351,6 +358,7 @@ TRAIN_RULES = {
     "offset_surface_std": Rule(0.0, 5.0, unit="degC"),
     "offset_efold_m": Rule(1.0, 10000.0, unit="m"),
     "network_years": Rule(*NETWORK_YEARS, note="the OSSE networks' years"),
+    "worlds": Rule(size=(0, 32), note="config files, e.g. assets/world_b.toml, whose [world] is trained on too"),
 }
 
 

@@ -12,6 +12,7 @@ training years, each window continuing where its chain stopped, from the analysi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.config import NETWORK_YEARS, Config
+from engine.config import NETWORK_YEARS, Config, WorldSpec
 from engine.grid import Grid, step_day_of_year
 from engine.observe.gridding import ObsStep, grid_step
 from engine.observe.network import ObservingNetwork
@@ -75,6 +76,7 @@ class Chain:
     first_year: int  # network year of its first step
     offset: torch.Tensor  # (depth, lat, lon) degC added to the truth; zeros for none
     background: torch.Tensor  # (1, 1, depth, lat, lon) its last analysis, network units
+    world: int = 0  # which of the training worlds it cycles through (TrainingSamples.worlds)
 
     def advanced(self, steps: int, background: torch.Tensor) -> Chain:
         """The chain after ``steps`` more analyses ending in ``background``."""
@@ -84,7 +86,7 @@ class Chain:
         """Plain tensors and ints (checkpoints load with weights_only)."""
         return {
             "start": self.start, "next_step": self.next_step, "first_year": self.first_year,
-            "offset": self.offset, "background": self.background,
+            "offset": self.offset, "background": self.background, "world": self.world,
         }  # fmt: skip
 
     @classmethod
@@ -99,6 +101,11 @@ def _tensor(values: np.ndarray) -> torch.Tensor:
 class TrainingSamples:
     """Draws training windows from the first control years; validation from the last ones.
 
+    With several worlds (``others``), each chain cycles through one world's control run,
+    picked evenly at random; each world's anomalies are against its own climatology (the
+    synthetic worlds share the grid's), and the normaliser, the EOF basis and the tendency
+    variances are fitted to the pooled anomalies; validation takes every world's windows.
+
     Parameters
     ----------
     config : Config
@@ -106,10 +113,15 @@ class TrainingSamples:
     world : ModelWorld
         A control run of ``config.train.control_years`` years.
     network : ObservingNetwork
+    others : sequence of ModelWorld
+        Further control runs of the same length and step, trained on beside ``world``.
     """
 
-    def __init__(self, config: Config, grid: Grid, world, network: ObservingNetwork) -> None:
+    def __init__(self, config: Config, grid: Grid, world, network: ObservingNetwork, others: Sequence = ()) -> None:
         self.config, self.grid, self.world, self.network = config, grid, world, network
+        self.worlds = [world, *others]
+        if any(w.steps_per_year != world.steps_per_year or w.n_steps < world.n_steps for w in others):
+            raise ValueError("every training world needs the first one's steps per year and at least its length")
         self.steps_per_year = world.steps_per_year
         spec = config.train
         self.n_train = (spec.control_years - spec.validation_years) * self.steps_per_year
@@ -126,21 +138,31 @@ class TrainingSamples:
             f"{config.world.seed}; OSSE network seed {config.network.seed}, chains starting in network years "
             f"{first}-{last}, platforms {','.join(config.network.active)}"
         )
+        if others:
+            joined = ", ".join(f"world {w.spec.name} (seed {w.spec.seed})" for w in self.worlds)
+            self.description += f"; chains drawn evenly from the control runs of {joined}"
+
+    @property
+    def world_specs(self) -> list:
+        """The specs of the training worlds, the first one first."""
+        return [w.spec for w in self.worlds]
 
     @classmethod
-    def from_config(cls, config: Config, grid: Grid) -> TrainingSamples:
-        """Samples from a fresh control run of ``config.train.control_years`` years."""
+    def from_config(cls, config: Config, grid: Grid, others: Sequence[WorldSpec] = ()) -> TrainingSamples:
+        """Samples from a fresh control run of ``config.train.control_years`` years of
+        ``config.world`` and, beside it, of each of ``others``."""
         from engine.world.synthetic import ModelWorld
 
         n_steps = config.train.control_years * config.world.steps_per_year
-        world = ModelWorld(grid, config.world, run="control", n_steps=n_steps)
-        return cls(config, grid, world, ObservingNetwork(grid, config.network, obs_error=config.obs_error))
+        world, *rest = (ModelWorld(grid, spec, run="control", n_steps=n_steps) for spec in (config.world, *others))
+        network = ObservingNetwork(grid, config.network, obs_error=config.obs_error)
+        return cls(config, grid, world, network, rest)
 
     def _fit_normalizer(self) -> Normalizer:
         spy = self.steps_per_year
         starts = np.linspace(0, self.n_train - spy, 4).astype(int)
-        anomalies = np.concatenate([self.world.anomaly(int(s), int(s) + spy) for s in starts])
-        return fit_normalizer(anomalies, self.grid.ocean)
+        anomalies = [w.anomaly(int(s), int(s) + spy) for w in self.worlds for s in starts]
+        return fit_normalizer(np.concatenate(anomalies), self.grid.ocean)
 
     def eof_basis(
         self, n: int, offsets: int = 0, memory_mb: float = 2048.0
@@ -155,13 +177,15 @@ class TrainingSamples:
         seeded draws of :func:`~engine.world.patterns.large_scale_offset` (as many as fit).
         """
         cells = int(np.prod(self.grid.shape))
-        stride = max(1, int(np.ceil(self.n_train * cells * 8 / (memory_mb * 2**20))))
+        total = self.n_train * len(self.worlds)  # the worlds' anomalies pooled, each world's steps alike
+        stride = max(1, int(np.ceil(total * cells * 8 / (memory_mb * 2**20))))
         spy = self.steps_per_year
         steps, years = np.arange(0, self.n_train, stride), []
-        for start in range(0, self.n_train, spy):  # a year at a time: the full set may not fit
-            stop = min(start + spy, self.n_train)
-            picked = steps[(steps >= start) & (steps < stop)] - start
-            years.append(self.world.anomaly(start, stop)[picked])
+        for world in self.worlds:
+            for start in range(0, self.n_train, spy):  # a year at a time: the full set may not fit
+                stop = min(start + spy, self.n_train)
+                picked = steps[(steps >= start) & (steps < stop)] - start
+                years.append(world.anomaly(start, stop)[picked])
         basis = fit_eofs(self.normalizer.encode(np.concatenate(years)), self.grid.volume, n)
         if offsets > 0:
             spec, rng = self.config.train, np.random.default_rng([self.config.train.seed, 11])
@@ -179,16 +203,17 @@ class TrainingSamples:
         :meth:`eof_basis`) and, for what the EOFs leave, per cell (depth, lat, lon)."""
         spy, stop = self.steps_per_year, min(years * self.steps_per_year, self.n_train)
         amplitude_sq, residual_sq, count = np.zeros(len(patterns)), np.zeros(self.grid.shape), 0
-        last = None
-        for start in range(0, stop, spy):  # a year at a time, each joined to the step before it
-            fields = self.normalizer.encode(self.world.anomaly(start, min(start + spy, stop)))
-            if last is not None:
-                fields = np.concatenate([last, fields])
-            amplitudes, residual = project_on_basis(np.diff(fields, axis=0), self.grid.volume, patterns)
-            amplitude_sq += (amplitudes**2).sum(axis=0)
-            residual_sq += (residual**2).sum(axis=0)
-            count += len(amplitudes)
-            last = fields[-1:]
+        for world in self.worlds:  # pooled: every world's changes count alike
+            last = None
+            for start in range(0, stop, spy):  # a year at a time, each joined to the step before it
+                fields = self.normalizer.encode(world.anomaly(start, min(start + spy, stop)))
+                if last is not None:
+                    fields = np.concatenate([last, fields])
+                amplitudes, residual = project_on_basis(np.diff(fields, axis=0), self.grid.volume, patterns)
+                amplitude_sq += (amplitudes**2).sum(axis=0)
+                residual_sq += (residual**2).sum(axis=0)
+                count += len(amplitudes)
+                last = fields[-1:]
         return (amplitude_sq / count).astype("f4"), (residual_sq / count).astype("f4")
 
     def obs_step(self, anomaly: np.ndarray, step: int, network_year: int, rng: np.random.Generator) -> ObsStep:
@@ -224,14 +249,16 @@ class TrainingSamples:
         rng: np.random.Generator,
         offset: np.ndarray | None = None,
         background: np.ndarray | None = None,
+        world: int = 0,
     ) -> Window:
-        """Steps ``start .. start+length`` observed by the network from ``first_year`` on.
+        """Steps ``start .. start+length`` of training world ``world`` observed by the
+        network from ``first_year`` on.
 
         ``offset`` (degC, depth x lat x lon) is added to the truth before it is observed;
         ``background`` (degC) is the first background, the climatology when None.
         """
         spy = self.steps_per_year
-        truth = self.world.anomaly(start, start + length)
+        truth = self.worlds[world].anomaly(start, start + length)
         if offset is not None and offset.any():
             truth = truth + offset.astype("f4")[None]
         first = np.zeros(self.grid.shape, "f4") if background is None else background
@@ -252,8 +279,10 @@ class TrainingSamples:
         """A chain starting from a cold start at a random step of the training years, observed
         by the network of a random year of ``train.network_years``; a share of them
         (``train.offset_share``) carries a random large-scale offset, and half of those start
-        from a background holding it."""
+        from a background holding it. With several worlds, the chain's world is drawn first."""
         spec = self.config.train
+        # one world draws nothing more: seeded single-world runs stay as they were
+        world = int(rng.integers(len(self.worlds))) if len(self.worlds) > 1 else 0
         start = int(rng.integers(0, self.n_train - spec.window))
         first_year, last_year = spec.network_years
         era = int(rng.integers(first_year, last_year + 1))
@@ -263,13 +292,13 @@ class TrainingSamples:
             offset = large_scale_offset(self.grid, rng, spec.offset_surface_std, spec.offset_efold_m).astype("f4")
             background = offset if rng.random() < 0.5 else background
         first = _tensor(self.normalizer.encode(background)[None])[0]
-        return Chain(start, start, era, torch.from_numpy(offset), first)
+        return Chain(start, start, era, torch.from_numpy(offset), first, world)
 
     def chain_window(self, chain: Chain, length: int, rng: np.random.Generator) -> Window:
         """The ``length`` steps following ``chain``, starting from its last analysis."""
         spy = self.steps_per_year
         year = chain.first_year + chain.next_step // spy - chain.start // spy
-        window = self.window(chain.next_step, length, year, rng, chain.offset.numpy())
+        window = self.window(chain.next_step, length, year, rng, chain.offset.numpy(), world=chain.world)
         return replace(window, background=chain.background)
 
     def training_window(self, rng: np.random.Generator, length: int) -> Window:
@@ -280,8 +309,9 @@ class TrainingSamples:
     def _validation(self) -> list[Window]:
         rng = np.random.default_rng([self.config.train.seed, 99])
         length = self.steps_per_year
-        return [self.window(self.n_train, length, era, rng) for era in VALIDATION_ERAS]
+        worlds = range(len(self.worlds))
+        return [self.window(self.n_train, length, era, rng, world=k) for k in worlds for era in VALIDATION_ERAS]
 
     def validation_windows(self) -> list[Window]:
-        """Fixed held-out windows (one year each, the network of 1990 and of 2010)."""
+        """Fixed held-out windows (one year each, the network of 1990 and of 2010), of each world."""
         return self._validation

@@ -53,9 +53,12 @@ from engine.train.schedule import (
     set_learning_rates,
     update_average,
 )
+from engine.world.identity import worlds_to_text
 
 Progress = Callable[[dict[str, float]], None]
 Pairs = list[tuple[torch.Tensor, torch.Tensor]]
+
+BASIS_BUFFERS = ("patterns", "variance", "residual_variance")  # engine.nn.reduced: fitted, not learned
 
 
 @dataclass
@@ -171,6 +174,7 @@ class Trainer:
             "seed": spec.seed,
             "code_revision": code_revision(),
             "data": samples.description,
+            "training_worlds": worlds_to_text(samples.world_specs),
             "world_size": self.world_size,
             "device": str(self.device),
             **(provenance or {}),
@@ -209,7 +213,10 @@ class Trainer:
     def start_from(self, init: dict[str, torch.Tensor]) -> None:
         """Start from the generator weights ``init`` instead of random ones: validated first,
         and kept unless training beats them."""
-        start_weights = adopt_weights(unwrap(self.gen).state_dict(), init)
+        own = unwrap(self.gen).state_dict()
+        start_weights = adopt_weights(own, init)
+        # the reduced space's basis stays this run's: fitted to its worlds, in its normaliser's units
+        start_weights |= {k: v.clone() for k, v in own.items() if k.rpartition(".")[2] in BASIS_BUFFERS}
         unwrap(self.gen).load_state_dict(start_weights)
         keep_if_best(self.state, self.validate(self.gen), start_weights)
 
