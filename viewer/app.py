@@ -211,7 +211,7 @@ class DeepDAApp:
                 self.tabs[:], self.containers = [], {}
                 store.error = f"Cannot show the data: {err if isinstance(err, io.InputError) else repr(err)}"
                 self.banner.object, self.banner.visible = f"**{store.error}**", True
-        for name in ("Explore", "Observations", "Assimilate"):
+        for name in ("Explore", "Observations", "Assimilate", "Validate"):
             if name in self.pages:
                 self.pages[name].poll()
 

@@ -38,6 +38,8 @@ class Job:
     status: str = "running"
     message: str = ""
     result: Path | None = None
+    unit: str = "steps"
+    files: list[tuple[Path, Any]] = field(default_factory=list)  # reading: (file, its QC summary) so far
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -71,7 +73,7 @@ class Job:
     def describe(self) -> str:
         """One line for the page: what, how far, how it ended."""
         elapsed = (self.finished or time.monotonic()) - self.started
-        steps = f"{self.done}/{self.total} steps" if self.total else "preparing (model, observations)"
+        steps = f"{self.done}/{self.total} {self.unit}" if self.total else "preparing (model, observations)"
         text = f"{self.kind} '{self.label}': {self.status}, {steps}, {elapsed:.0f} s"
         return f"{text}. {self.message}" if self.message else text
 
@@ -93,12 +95,14 @@ class JobRunner:
     def latest(self) -> Job | None:
         return self.jobs[-1] if self.jobs else None
 
-    def start(self, kind: str, label: str, out: Path, work: Callable[[Job], Path], result_kind: str) -> Job:
+    def start(
+        self, kind: str, label: str, out: Path, work: Callable[[Job], Path], result_kind: str, unit: str = "steps"
+    ) -> Job:
         """Start ``work(job)`` in a thread; its returned path joins the store as ``result_kind``."""
         with self._lock:
             if self.current is not None:
                 raise RuntimeError(f"a job is already running ({self.current.label}); wait or cancel it")
-            job = Job(len(self.jobs) + 1, kind, label, Path(out))
+            job = Job(len(self.jobs) + 1, kind, label, Path(out), unit=unit)
             self.jobs.append(job)
         job._thread = threading.Thread(
             target=self._run, args=(job, work, result_kind), daemon=True, name=f"job-{job.id}"
@@ -176,6 +180,36 @@ class JobRunner:
             return Path(out)
 
         return self.start("observations", label, Path(out), work, "observations")
+
+    def read(
+        self, paths: list[Path], out: str | Path, label: str, period: str | None = None, preset: str = "coarse"
+    ) -> Job:
+        """Read many observation files into one profile file, a file at a time, as ``deepda
+        observe --read`` does (``engine.io.write_observation_files``: QC, the background
+        check, a profile read twice counted once); each file's QC summary joins ``job.files``
+        as it is read, and the store keeps them (:attr:`DataStore.origins`)."""
+        from engine.da.base import Cancelled
+
+        def work(job: Job) -> Path:
+            from engine.config import preset as preset_config
+            from engine.observe.background_check import climatology_check
+
+            config = preset_config(preset)
+            grid = io.load_grid(config.grid)
+            options = {"grid": grid, "period": period, "check": climatology_check(grid, config)}
+            job.update(0, len(paths))
+
+            def on_file(path: Path, summary: Any) -> None:
+                job.files.append((Path(path), summary))
+                job.update(len(job.files), len(paths))
+                if job.stop_requested() and len(job.files) < len(paths):
+                    raise Cancelled(f"stopped after {len(job.files)} of {len(paths)} files")
+
+            io.write_observation_files(list(paths), out, None, on_file, None, **options)
+            self.store.origins[Path(out).resolve()] = list(job.files)
+            return Path(out)
+
+        return self.start("observations", label, Path(out), work, "observations", unit="files")
 
 
 def get_runner(store: DataStore) -> JobRunner:

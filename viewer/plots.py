@@ -45,8 +45,12 @@ NAMES = {
     "spread": "ensemble spread",
     "error": "analysis minus truth",
     "trend": "trend",
+    "innovation": "observation minus background",
 }
-UNITS = {"absolute": "degC", "anomaly": "degC", "spread": "degC", "error": "degC", "trend": "degC per decade"}
+UNITS = {
+    "absolute": "degC", "anomaly": "degC", "spread": "degC", "error": "degC", "trend": "degC per decade",
+    "innovation": "degC",
+}  # fmt: skip
 LABELS = {kind: f"{NAMES[kind]} ({UNITS[kind]})" for kind in NAMES}
 DEPTH_LABEL = "depth (m)"
 DEPTH_TICKS = (0, 100, 200, 500, 1000, 1500, 2000, 3000, 4000, 5000)
@@ -134,6 +138,7 @@ def palette(name: str, n: int = 256) -> list[str]:
 CMAPS = {"absolute": palette("thermal"), "anomaly": palette("balance"), "spread": palette("amp"), "error": None}
 CMAPS["error"] = CMAPS["anomaly"]
 CMAPS["trend"] = CMAPS["anomaly"]
+CMAPS["innovation"] = CMAPS["anomaly"]
 
 
 def symmetric(values: Any, floor: float = 0.05) -> tuple[float, float]:

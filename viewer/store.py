@@ -96,6 +96,9 @@ class DataStore(param.Parameterized):
         self._lock = threading.Lock()
         self._loading: set[Hashable] = set()
         self._failed: set[Hashable] = set()
+        self._tasks: dict[Hashable, threading.Thread] = {}
+        self._task_errors: dict[Hashable, str] = {}
+        self.origins: dict[Path, pd.DataFrame] = {}  # observation file -> QC per file it was read from
 
     # --- registry -------------------------------------------------------------------------
 
@@ -221,6 +224,34 @@ class DataStore(param.Parameterized):
 
         threading.Thread(target=run, name=f"deepda-load-{name}-{variable}", daemon=True).start()
 
+    def background(self, key: Hashable, compute: Callable[[], Any]) -> tuple[str, Any]:
+        """``compute()`` in a worker thread, once per server for ``key``: ("done", its value),
+        ("failed", the message) or ("running", None); the first call starts it. A page calls
+        this again from its periodic poll until it is done."""
+        if key in _memo:
+            return "done", _memo[key]
+        if key in self._task_errors:
+            return "failed", self._task_errors[key]
+
+        def run() -> None:
+            try:
+                memo(key, compute)
+            except Exception as err:  # noqa: BLE001 - shown on the page that asked
+                message = str(err) if isinstance(err, io.InputError) else f"{type(err).__name__}: {err}"
+                self._task_errors[key] = message
+
+        with self._lock:
+            if key not in self._tasks:
+                self._tasks[key] = threading.Thread(target=run, name="deepda-task", daemon=True)
+                self._tasks[key].start()
+        return "running", None
+
+    def wait(self, key: Hashable, timeout: float | None = None) -> None:
+        """Block until the background task of ``key`` ends (tests and scripts only)."""
+        thread = self._tasks.get(key)
+        if thread is not None:
+            thread.join(timeout)
+
     def select(self, name: str, variable: str, **isel: Any) -> xr.DataArray:
         """A loaded slice by index (``time``, ``depth``, ``lat``, ``lon``)."""
         if self.loaded(name, variable) or "time" not in isel:
@@ -252,6 +283,11 @@ class DataStore(param.Parameterized):
         """(profile table with QC, QC summary) of an observation source, read once."""
         key = ("obs", file_key(self.source(name).path), format)
         return memo(key, lambda: io.open_observations(key[1][0], format))
+
+    def is_osse(self, name: str) -> bool:
+        """Whether an observation source holds OSSE observations (sampled from a model world)."""
+        path = self.source(name).path
+        return memo(("is osse", file_key(path)), lambda: io.is_osse_file(path))
 
     def profiles(self, name: str, format: str | None = None) -> pd.DataFrame:
         """One row per profile (time, lat, lon, platform, rows, good rows, map x), read once.

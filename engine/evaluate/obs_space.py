@@ -58,7 +58,8 @@ def departures(
 
 
 def group_sums(deps: pd.DataFrame, by: str, depth: np.ndarray, steps_per_year: int, start_year: int) -> pd.DataFrame:
-    """The sums behind :func:`statistics`, per value of grouping ``by`` (see GROUPINGS)."""
+    """The sums behind :func:`statistics`, per value of grouping ``by``: one of GROUPINGS, or
+    any column of ``deps`` (e.g. ``step``, for statistics at a finer time than the year)."""
     if by == "depth":
         key = depth[deps["k"].to_numpy()]
     elif by == "region":
@@ -67,6 +68,8 @@ def group_sums(deps: pd.DataFrame, by: str, depth: np.ndarray, steps_per_year: i
         key = start_year + deps["step"].to_numpy() // steps_per_year
     elif by == "platform":
         key = deps["platform"].to_numpy()
+    elif by in deps:
+        key = deps[by].to_numpy()
     else:
         raise ValueError(f"unknown grouping {by!r}; choose from {', '.join(GROUPINGS)}")
     oma = deps["oma"].to_numpy()

@@ -48,7 +48,7 @@ def _field_kind(da: xr.DataArray) -> str:
         return "absolute"
     if name.endswith("spread"):
         return "spread"
-    return name if name in ("error", "trend") else "anomaly"
+    return name if name in ("error", "trend", "innovation") else "anomaly"
 
 
 def _context(data: Any) -> str:

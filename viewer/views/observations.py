@@ -1,8 +1,12 @@
-"""Observations: load a profile file (path or upload) or generate OSSE observations; where and
-when the profiles are, how many per platform and year, and what QC flagged."""
+"""Observations: load a profile file (path or upload), a folder, a pattern or several files (read
+in the background, as ``deepda observe --read`` does), or generate OSSE observations; where
+and when the profiles are, how many per platform and year, what QC flagged, and per file."""
 
 from __future__ import annotations
 
+import re
+import shlex
+from os.path import commonpath
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,32 @@ FIELD_PLATFORMS = ("sst",)  # one value per cell and time from a field (satellit
 MANY_YEARS = 12  # above this, only every fifth year is labelled on the bars (the labels overlap)
 
 
+def per_file_qc(files: list[tuple[Path, pd.DataFrame]]) -> pd.DataFrame:
+    """One row per file read: its measurements, how many are good, and the rows of each QC
+    code (the codes' reasons are in the QC summary), from the engine's per-file summaries."""
+    if not files:
+        return pd.DataFrame()
+    root = Path(commonpath([str(p.parent) for p, _ in files]))
+    rows = []
+    for path, summary in files:
+        counts = {int(c): int(n) for c, n in zip(summary["code"], summary["rows"], strict=True)}
+        total = sum(counts.values())
+        row = {"file": str(path.relative_to(root)), "measurements": total, "good": counts.get(0, 0)}
+        row["flagged"] = total - row["good"]
+        rows.append(row | {f"QC {c}": n for c, n in sorted(counts.items()) if c})
+    frame = pd.DataFrame(rows).fillna(0)
+    qc = sorted((c for c in frame.columns if c.startswith("QC ")), key=lambda c: int(c[3:]))
+    return frame[["file", "measurements", "good", "flagged", *qc]].astype({c: "i8" for c in qc})
+
+
+def read_label(items: list[str]) -> str:
+    """A name for the file read from ``items``: the folder's or pattern's, else the first file's."""
+    first = Path(items[0].rstrip("/"))
+    base = first.stem if len(items) == 1 and not re.search(r"[*?\[]", items[0]) else first.name
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", base.replace("*", "")).strip("_.") or "observations"
+    return name if len(items) == 1 else f"{name}_and_{len(items) - 1}_more"
+
+
 def save_upload(data: bytes, filename: str, folder: Path) -> Path:
     """Keep an uploaded file in ``folder`` (written atomically through engine.io)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -41,6 +71,7 @@ class ObservationsPage:
     def __init__(self, state: AppState, runner: JobRunner, upload_dir: Path | None = None) -> None:
         self.state, self.store, self.runner = state, state.store, runner
         self.upload_dir = upload_dir or io.cache_dir() / "uploads"
+        self._follow: Any = None  # the reading job whose per-file QC is shown while it runs
         self._build_widgets()
         self.points_stream = hv.streams.Params(self.window, ["value"])
         self.source_stream = hv.streams.Params(state, ["observations"])
@@ -74,7 +105,11 @@ class ObservationsPage:
 
     def _build_widgets(self) -> None:
         self.source = pn.widgets.Select.from_param(self.state.param.observations, label="Observation file")
-        self.path = pn.widgets.TextInput(label="Path of a profile file", placeholder="/path/to/profiles.nc")
+        self.path = pn.widgets.TextInput(
+            label="Files, a folder or a pattern (several: separated by spaces)",
+            placeholder="/data/argo/ or argo/*_prof.nc",
+        )
+        self.years = pn.widgets.TextInput(label="Years kept (folders; others flagged)", placeholder="e.g. 2005-2012")
         self.format = pn.widgets.Select(label="Format", options=["auto", *[f for f in OBS_FORMATS if f != "deepda"]])
         self.load = pn.widgets.Button(label="Load", color="primary")
         self.load.on_click(self.on_load)
@@ -88,6 +123,12 @@ class ObservationsPage:
         self.deny = pn.widgets.CheckBoxGroup(label="Deny", options=list(PLATFORMS), value=[], inline=True)
         self.generate = pn.widgets.Button(label="Generate OSSE observations", color="primary")
         self.generate.on_click(self.on_generate)
+        self.cancel = pn.widgets.Button(label="Cancel", button_type="warning", visible=False)
+        self.cancel.on_click(self.on_cancel)
+        self.files_note = pn.pane.Markdown("", visible=False)
+        self.files_table = pn.widgets.Tabulator(
+            pd.DataFrame(), disabled=True, show_index=False, width=1240, height=220, visible=False
+        )
         self.progress = pn.indicators.Progress(value=0, max=100, width=330, visible=False)
         self.status = pn.pane.Markdown("")
         self.summary = pn.pane.Markdown("")
@@ -130,8 +171,13 @@ class ObservationsPage:
             times = prof["time"].to_numpy()
             prof = prof[(times >= lo) & (times <= hi)]
         # categories of absent platforms (an empty "unknown") would get a legend entry
-        prof = prof.assign(platform=prof["platform"].astype("category").cat.remove_unused_categories())
-        return hv.Points(prof, ["x", "lat"], ["platform"])  # x: map coordinate (lon - 180)
+        platform = prof["platform"].astype("category").cat.remove_unused_categories()
+        if not len(platform.cat.categories):  # datashader's count_cat fails on no category at all
+            platform = pd.Categorical(platform, categories=["unknown"])
+        prof = prof.assign(platform=platform)
+        points = hv.Points(prof, ["x", "lat"], ["platform"])  # x: map coordinate (lon - 180)
+        # no point (no file yet, an empty window): datashader needs the map's extent to draw nothing
+        return points if len(prof) else points.redim.range(x=(-180.0, 180.0), lat=(-90.0, 90.0))
 
     def _bars(self, **_: Any) -> hv.Bars:
         from bokeh.models import NumeralTickFormatter
@@ -168,6 +214,7 @@ class ObservationsPage:
             return
         prof = self.profiles()
         self.qc_table.value = self.qc_summary()
+        self._show_files(per_file_qc(self.store.origins.get(self.store.source(name).path, [])))
         if len(prof):
             lo, hi = pd.Timestamp(prof["time"].min()), pd.Timestamp(prof["time"].max())
             hi = hi if hi > lo else lo + pd.Timedelta(days=1)
@@ -195,8 +242,49 @@ class ObservationsPage:
             self.status.object = f"**Could not load {path}**: {err}"
 
     def on_load(self, *_: Any) -> None:
-        if self.path.value.strip():
-            self._register(Path(self.path.value.strip()).expanduser(), self.format.value)
+        """One file: read at once (checked, errors here); folders, patterns and several files:
+        read in the background, a file at a time, with the engine's reader."""
+        text = self.path.value.strip()
+        try:  # a whole text naming a file is one path, spaces and all
+            items = [text] if text and Path(text).expanduser().exists() else shlex.split(text)
+            items = [str(Path(i).expanduser()) for i in items]
+        except ValueError as err:  # an unclosed quote
+            self.status.object = f"**Could not read the paths**: {err}"
+            return
+        if len(items) == 1 and not Path(items[0]).is_dir() and not re.search(r"[*?\[]", items[0]):
+            self._register(Path(items[0]), self.format.value)
+        elif items:
+            self.read_many(items)
+
+    def read_many(self, items: list[str]) -> None:
+        """Read the files named by ``items`` into one profile file in the cache (a background job)."""
+        try:
+            paths = io.observation_paths(items)
+            label = read_label(items)
+            out = io.cache_dir() / "runs" / f"obs_{label}.nc"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self.runner.read(paths, out, label, self.years.value.strip() or None)
+        except (io.InputError, RuntimeError) as err:
+            self.status.object = f"**Could not load {' '.join(items)}**: {err}"
+            return
+        self._follow = self.runner.latest
+        self.poll()
+
+    def on_cancel(self, *_: Any) -> None:
+        job = self.runner.current
+        if job is not None:
+            job.cancel()
+
+    def _show_files(self, table: pd.DataFrame) -> None:
+        """The per-file QC table (files read together), hidden for a file loaded alone."""
+        self.files_table.value = table
+        self.files_table.visible = self.files_note.visible = not table.empty
+        if not table.empty:
+            good, total = int(table["good"].sum()), int(table["measurements"].sum())
+            self.files_note.object = (
+                f"**{len(table)} files read**: {total:,} measurements, {good:,} good; "
+                "QC 8: a profile already read from another file (counted once)."
+            )
 
     def on_upload(self, *_: Any) -> None:
         if self.upload.value:
@@ -220,22 +308,33 @@ class ObservationsPage:
         job = self.runner.latest
         if job is None or job.kind != "observations":
             return
-        self.progress.visible = job.running
+        self.progress.visible = self.cancel.visible = job.running
         self.progress.value = int(100 * job.fraction)
         self.status.object = job.describe()
+        if job is not self._follow:
+            return
+        if job.running:
+            self._show_files(per_file_qc(list(job.files)))
+        elif job.status == "done" and job.result is not None:
+            self._follow = None
+            self.state.sync()
+            name = next((s.name for s in self.store.sources.values() if s.path == job.result.resolve()), None)
+            if name is not None:
+                self.state.observations = name  # the file just read is the one shown
 
     def panel(self) -> pn.viewable.Viewable:
         load = pn.Card(
-            self.path, self.format, self.load, pn.pane.Markdown("or upload a file:"), self.upload,
-            title="Load a profile file (CF DSG, CSV, EN4, Argo)", width=360,
+            self.path, self.years, self.format, self.load, pn.pane.Markdown("or upload a file:"), self.upload,
+            title="Load profile files (CF DSG, CSV, EN4, Argo)", width=360,
         )  # fmt: skip
         generate = pn.Card(
-            self.period, pn.pane.Markdown("Deny platforms:"), self.deny, self.generate, self.progress,
+            self.period, pn.pane.Markdown("Deny platforms:"), self.deny, self.generate,
             title="Generate OSSE observations from the model world", width=360, collapsed=True,
         )  # fmt: skip
-        controls = pn.Column(self.source, load, generate, self.status, width=380)
+        controls = pn.Column(self.source, load, generate, self.progress, self.status, self.cancel, width=380)
         plots = pn.Column(
             self.summary, self.window, pane(self.map),
             pn.Row(pane(self.bars), pn.Column(pn.pane.Markdown("**QC summary**"), self.qc_table)),
+            self.files_note, self.files_table,
         )  # fmt: skip
         return pn.Row(controls, plots, name=self.title)

@@ -1,6 +1,8 @@
-"""Validate: the analysis against the OSSE truth — error map at a depth and time, RMSE by depth
-(analysis, its background, the observations, the other methods, the shipped OSSE summary),
-RMSE over time, and the summary table."""
+"""Validate: the analysis in observation space (O-B, O-A, innovations, withheld profiles: no
+truth needed, :mod:`viewer.views.obs_validation`) and, where a model world gives the truth
+(an OSSE), against it: error map at a depth and time, RMSE by depth (analysis, its
+background, the observations, the other methods, the shipped OSSE summary), RMSE over time,
+and the summary table."""
 
 from __future__ import annotations
 
@@ -16,12 +18,14 @@ from viewer import derive
 from viewer.plots import CMAPS, basemap, depth_axis, map_image, map_image_opts, map_opts, symmetric
 from viewer.state import LAYERS, AppState, Exportable
 from viewer.views.common import curves, date_label, link, pane
+from viewer.views.obs_validation import ObsSpaceSection
 
 OBS_OPTION = "Show the observation error"
 
 
 class ValidatePage:
-    """Scores of the chosen analysis (the Dataset selector) against the chosen truth."""
+    """Scores of the chosen analysis (the Dataset selector) against the observations and,
+    when there is one, against the chosen truth."""
 
     title = "Validate"
 
@@ -53,6 +57,7 @@ class ValidatePage:
         self._refresh()
         self._build_plots()
         self._show_table()
+        self.observed = ObsSpaceSection(state)
         for key, kind, fn in (
             ("error map", "map", self.error_field),
             ("RMSE by depth", "curves", self.rmse_profiles),
@@ -87,7 +92,7 @@ class ValidatePage:
         """Why nothing can be scored, or None."""
         s = self.state
         if s.dataset is None or s.truth is None:
-            return "Needs an analysis and a truth (model world)."
+            return "Needs an analysis and a truth (model world): without one, see *In observation space*."
         if s.dataset not in self.store.names("analysis"):
             return f"{s.dataset} is not an analysis: choose one to validate."
         if not derive.same_grid(self.store, s.dataset, s.truth):
@@ -189,7 +194,7 @@ class ValidatePage:
         self.rmse_depth = hv.DynamicMap(self._rmse_depth, streams=[hv.streams.Params(s, ["dataset", "truth"]), obs])
         self.rmse_depth = self.rmse_depth.opts(width=640, height=420)  # the legend on the right, off the curves
         time_stream = hv.streams.Params(s, ["dataset", "truth", "layer"])
-        self.rmse_time = hv.DynamicMap(self._rmse_time, streams=[time_stream]).opts(width=1100, height=280)
+        self.rmse_time = hv.DynamicMap(self._rmse_time, streams=[time_stream]).opts(width=700, height=420)
 
     def _show_table(self) -> None:
         table = derive.shipped_summary()
@@ -213,23 +218,22 @@ class ValidatePage:
         self.table.value = table
         self.note.object = f"Computed against **{s.truth}** for {', '.join(names)}."
 
+    def poll(self) -> None:
+        """Follow the observation-space computation (called periodically by the app)."""
+        self.observed.poll()
+
     def panel(self) -> pn.viewable.Viewable:
-        controls = pn.Column(
-            self.analysis,
-            self.truth,
-            self.depth,
-            self.time,
-            self.layer,
-            self.with_obs,
-            self.with_obs_note,
-            self.score,
-            self.why,
-            width=340,
-        )
-        return pn.Column(
-            pn.Row(controls, pane(self.error_map), pane(self.rmse_depth)),
-            pane(self.rmse_time),
+        truth_controls = pn.Column(
+            self.truth, self.layer, self.with_obs, self.with_obs_note, self.score, self.why, width=340
+        )  # fmt: skip
+        against_truth = pn.Column(
+            pn.Row(truth_controls, pane(self.error_map)),
+            pn.Row(pane(self.rmse_depth), pane(self.rmse_time)),
             self.note,
             self.table,
-            name=self.title,
+            name="Against the truth (OSSE)",
         )
+        # without a truth the observations are all there is to validate against: shown first
+        tabs = pn.Tabs(self.observed.panel(), against_truth, active=0 if self.state.truth is None else 1)
+        shared = pn.Row(self.analysis, self.depth, self.time)
+        return pn.Column(shared, tabs, name=self.title)
