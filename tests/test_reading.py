@@ -38,6 +38,17 @@ def test_wod_reader_maps_values_flags_and_platforms(tmp_path: Path) -> None:
     assert mooring["qc"].tolist() == [0, 9]  # its 100 m depth is flagged (z_WODflag)
 
 
+def test_wod_temperatures_in_kelvin_are_converted(tmp_path: Path) -> None:
+    file = make.write_wod(tmp_path / "wod.nc")
+    celsius = io.read_wod(file)["temperature"].to_numpy()
+    with netCDF4.Dataset(file, "a") as nc:
+        nc.set_auto_mask(False)
+        kelvin = nc["Temperature"][:]
+        nc["Temperature"][:] = np.where(kelvin < 1e30, kelvin + 273.15, kelvin)
+        nc["Temperature"].units = "kelvin"
+    assert np.allclose(io.read_wod(file)["temperature"], celsius, atol=1e-4, equal_nan=True)
+
+
 def test_wod_is_recognised_and_read_through_the_cli(tmp_path: Path, capsys) -> None:
     source = make.write_wod(tmp_path / "ocldb1570984477.6279_OSD.nc")
     assert io.observation_format(source, None) == "wod"

@@ -20,6 +20,7 @@ import xarray as xr
 from engine.errors import file_error
 from engine.io.dsg import QC_SOURCE_BAD, classify_platform, default_obs_error
 from engine.io.netcdf_decode import _decode_time, _masked, _open_netcdf, _require, _strings, damaged_guard
+from engine.io.realformats import _celsius
 from engine.observe.profiles import PLATFORMS, QC_GOOD, as_table
 
 WOD_VARIABLES = ("wod_unique_cast", "lat", "lon", "time", "z", "Temperature", "z_row_size", "Temperature_row_size")
@@ -164,9 +165,7 @@ def read_wod(
             | _flags(ds, "Temperature_WODflag", len(cast))
             | _flags(ds, "z_WODflag", ds["z"].size)[z_index]
         )
-        temperature = _masked(ds["Temperature"]).astype(np.float32)
-        if str(ds["Temperature"].attrs.get("units", "")).strip().lower() in ("k", "kelvin"):
-            temperature = temperature - np.float32(273.15)
+        temperature = _celsius(_masked(ds["Temperature"]), ds["Temperature"])
         platform = _platforms(ds, file, n_casts)[cast]
         frame = pd.DataFrame(
             {
