@@ -156,6 +156,26 @@ def test_kill_9_as_the_part_file_appears_then_resume_matches_a_straight_run(run_
     assert _listing(tmp_path) == {"an.nc"}  # no .part and no hidden temporary left
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_terminated_or_background_run_stops_as_on_ctrl_c_and_resumes(run_dir, tmp_path, straight_run, sig):
+    # started as `deepda ... &` is: SIGINT ignored, which Python then never turns into Ctrl-C
+    out = tmp_path / "an.nc"
+    part = io.partial_path(out)
+    ignore = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731
+    proc = subprocess.Popen(_assimilate(run_dir, out), cwd=ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=ignore)
+    start = time.monotonic()
+    while not part.exists():
+        assert proc.poll() is None and time.monotonic() - start < 120
+        time.sleep(0.001)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert "interrupted" in stderr
+    done = subprocess.run(_assimilate(run_dir, out, "--resume"), cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    _same_analysis(out, straight_run)
+
+
 @pytest.mark.parametrize("damage", ["empty", "garbage", "half"])
 def test_resume_of_a_damaged_part_file_starts_again(run_dir, tmp_path, capsys, straight_run, damage):
     out = tmp_path / "an.nc"

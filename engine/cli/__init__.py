@@ -7,6 +7,7 @@ folded into one line too); Ctrl-C ends with exit code 130 and no partial output.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -39,8 +40,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_on_terminate() -> None:
+    """SIGTERM (``kill``, a batch scheduler's preemption) and, for a run started in the
+    background (where the shell ignores it), SIGINT stop a run as Ctrl-C does: a training
+    or an assimilation saves what it has done, to go on with ``--resume``."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, interrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``deepda`` console script; returns the exit code."""
+    if argv is None:  # a process of its own, not a call from Python
+        _stop_on_terminate()
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
