@@ -93,6 +93,7 @@ def observation_space(store: DataStore, analysis: str, obs: str) -> ObsSpace:
         steps = extra["step"]
         months = pd.DatetimeIndex(times[np.clip(steps.index.to_numpy(), 0, len(times) - 1)]).to_period("M")
         monthly = statistics(steps.groupby(months.to_timestamp()).sum())
+        monthly.index = monthly.index.astype("datetime64[ns]")  # bokeh reads coarser units as plain numbers
         monthly.index.name = "time"
         return ObsSpace(tables, monthly, extra["cell"], tuple(range(first_year, first_year + n_years)))
 

@@ -122,7 +122,7 @@ class ObsSpaceSection:
             return
         space_key, withheld_key = self.keys()
         status = (self._status(space_key)[0], self._status(withheld_key)[0])
-        if "running" in status:
+        if status[0] == "running":
             self.note.object = "Computing O-B and O-A at every observation (in the background) ..."
         if (space_key, withheld_key, status) == self._drawn:
             return
