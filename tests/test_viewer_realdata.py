@@ -81,6 +81,7 @@ def test_validate_without_a_truth_shows_the_engines_tables(state, run):
     np.testing.assert_allclose(curves["O-A mean"].values, engine["depth"]["oma_mean"].to_numpy())
     assert float(curves["O-A RMSE"].mean()) < float(curves["O-B RMSE"].mean())  # the analysis drew to them
     monthly = observed.over_time()["O-B RMSE"]
+    assert monthly["time"].dtype == "datetime64[ns]"  # drawn as dates
     assert monthly.sizes["time"] > 6 and observed.space().monthly["count"].sum() == engine["year"]["count"].sum()
     assert not observed.ratio()  # one member: no background spread, so no innovation-variance ratio
     assert "needs an ensemble" in observed.note.object

@@ -267,7 +267,8 @@ class ObservationsPage:
             label = read_label(items)
             out = io.cache_dir() / "runs" / f"obs_{label}.nc"
             out.parent.mkdir(parents=True, exist_ok=True)
-            self.runner.read(paths, out, label, self.years.value.strip() or None)
+            fmt = None if self.format.value == "auto" else self.format.value
+            self.runner.read(paths, out, label, self.years.value.strip() or None, fmt)
         except (io.InputError, RuntimeError) as err:
             self.status.object = f"**Could not load {' '.join(items)}**: {err}"
             return
