@@ -128,10 +128,11 @@ def free_port() -> int:
 def serve(paths: dict[str, Path], port: int, cache: Path | None = None, log: Path | None = None) -> subprocess.Popen:
     """``panel serve viewer/app.py`` on localhost with explicit files (the caller stops it).
 
-    ``paths``: "world", "obs" and "analysis" (or a list under "analyses"); ``log`` receives
-    the server's output (default: discarded).
+    ``paths``: "world" (optional: real data have none), "obs" and "analysis" (or a list
+    under "analyses"); ``log`` receives the server's output (default: discarded).
     """
-    args = ["--world", str(paths["world"]), "--obs", str(paths["obs"])]
+    args = ["--world", str(paths["world"])] if paths.get("world") else []
+    args += ["--obs", str(paths["obs"])]
     for analysis in paths["analyses"] if "analyses" in paths else [paths["analysis"]]:
         args += ["--analysis", str(analysis)]
     if cache is not None:

@@ -182,7 +182,13 @@ class JobRunner:
         return self.start("observations", label, Path(out), work, "observations")
 
     def read(
-        self, paths: list[Path], out: str | Path, label: str, period: str | None = None, preset: str = "coarse"
+        self,
+        paths: list[Path],
+        out: str | Path,
+        label: str,
+        period: str | None = None,
+        format: str | None = None,
+        preset: str = "coarse",
     ) -> Job:
         """Read many observation files into one profile file, a file at a time, as ``deepda
         observe --read`` does (``engine.io.write_observation_files``: QC, the background
@@ -205,7 +211,7 @@ class JobRunner:
                 if job.stop_requested() and len(job.files) < len(paths):
                     raise Cancelled(f"stopped after {len(job.files)} of {len(paths)} files")
 
-            io.write_observation_files(list(paths), out, None, on_file, None, **options)
+            io.write_observation_files(list(paths), out, format, on_file, None, **options)
             self.store.origins[Path(out).resolve()] = list(job.files)
             return Path(out)
 

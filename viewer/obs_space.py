@@ -93,6 +93,7 @@ def observation_space(store: DataStore, analysis: str, obs: str) -> ObsSpace:
         steps = extra["step"]
         months = pd.DatetimeIndex(times[np.clip(steps.index.to_numpy(), 0, len(times) - 1)]).to_period("M")
         monthly = statistics(steps.groupby(months.to_timestamp()).sum())
+        monthly.index = monthly.index.astype("datetime64[ns]")  # bokeh reads coarser units as plain numbers
         monthly.index.name = "time"
         return ObsSpace(tables, monthly, extra["cell"], tuple(range(first_year, first_year + n_years)))
 
@@ -101,9 +102,9 @@ def observation_space(store: DataStore, analysis: str, obs: str) -> ObsSpace:
 
 def innovation_map(
     store: DataStore, analysis: str, space: ObsSpace, depth_index: int, year: int | None, which: str = "O-B"
-) -> xr.DataArray:
+) -> xr.Dataset:
     """Mean O-B (or O-A) per observed cell at one level, over one year or the whole period
-    (NaN where nothing was observed), with the count of departures as a coordinate."""
+    (``innovation``, NaN where nothing was observed), and the departures in each (``count``)."""
     ds = store.fields(analysis)
     shape = (len(space.years), ds.sizes["depth"], ds.sizes["lat"], ds.sizes["lon"])
     sums = space.cell_sums
@@ -117,9 +118,14 @@ def innovation_map(
     values[cy, cx] = stats[f"{CURVES[which]}_mean"].to_numpy()
     counts[cy, cx] = stats["count"].to_numpy()
     coords = {"lat": ds["lat"].values, "lon": ds["lon"].values, "depth": float(ds["depth"].values[depth_index])}
-    out = xr.DataArray(values, dims=("lat", "lon"), coords=coords, name="innovation")
     name = "observation minus background" if which == "O-B" else "observation minus analysis"
-    return out.assign_coords(count=(("lat", "lon"), counts)).assign_attrs(units="degC", long_name=name)
+    return xr.Dataset(
+        {
+            "innovation": (("lat", "lon"), values, {"units": "degC", "long_name": f"mean {name}"}),
+            "count": (("lat", "lon"), counts, {"long_name": "departures averaged"}),
+        },
+        coords=coords,
+    )
 
 
 def series(table: pd.DataFrame, index: str) -> dict[str, xr.DataArray]:

@@ -122,7 +122,7 @@ class ObsSpaceSection:
             return
         space_key, withheld_key = self.keys()
         status = (self._status(space_key)[0], self._status(withheld_key)[0])
-        if "running" in status:
+        if status[0] == "running":
             self.note.object = "Computing O-B and O-A at every observation (in the background) ..."
         if (space_key, withheld_key, status) == self._drawn:
             return
@@ -181,16 +181,19 @@ class ObsSpaceSection:
             "innovation-variance ratio": xr.DataArray(values, dims="depth", coords={"depth": table.index.to_numpy()})
         }
 
-    def innovation_field(self) -> xr.DataArray | None:
-        """Mean O-B (or O-A) per observed cell at the chosen depth, over the chosen year."""
+    def innovation_map(self) -> xr.Dataset | None:
+        """Mean O-B (or O-A) and the count per observed cell at the chosen depth and year."""
         space = self.space()
         if space is None:
             return None
         year = None if self.year.value in (None, WHOLE_PERIOD) else int(self.year.value)
-        field = obs_space.innovation_map(
-            self.store, self.state.dataset, space, self.state.depth_index, year, self.which.value
-        )
-        return field
+        s = self.state
+        return obs_space.innovation_map(self.store, s.dataset, space, s.depth_index, year, self.which.value)
+
+    def innovation_field(self) -> xr.DataArray | None:
+        """The map's values: mean O-B (or O-A) per observed cell, NaN elsewhere."""
+        found = self.innovation_map()
+        return None if found is None else found["innovation"]
 
     def withheld_profiles(self) -> dict[str, xr.DataArray]:
         """RMSE by depth of each method (and the climatology) at the withheld profiles."""

@@ -48,10 +48,14 @@ def per_file_qc(files: list[tuple[Path, pd.DataFrame]]) -> pd.DataFrame:
 
 
 def read_label(items: list[str]) -> str:
-    """A name for the file read from ``items``: the folder's or pattern's, else the first file's."""
+    """A name for the file read from ``items``: the folder's, the pattern's (with its
+    folder's), else the first file's, and how many more were named."""
     first = Path(items[0].rstrip("/"))
-    base = first.stem if len(items) == 1 and not re.search(r"[*?\[]", items[0]) else first.name
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", base.replace("*", "")).strip("_.") or "observations"
+    if re.search(r"[*?\[]", items[0]):
+        base = f"{first.parent.name}_{first.stem}"
+    else:
+        base = first.name if first.is_dir() else first.stem
+    name = re.sub(r"[^A-Za-z0-9.-]+", "_", re.sub(r"[*?\[\]]", "", base)).strip("_.") or "observations"
     return name if len(items) == 1 else f"{name}_and_{len(items) - 1}_more"
 
 
@@ -263,7 +267,8 @@ class ObservationsPage:
             label = read_label(items)
             out = io.cache_dir() / "runs" / f"obs_{label}.nc"
             out.parent.mkdir(parents=True, exist_ok=True)
-            self.runner.read(paths, out, label, self.years.value.strip() or None)
+            fmt = None if self.format.value == "auto" else self.format.value
+            self.runner.read(paths, out, label, self.years.value.strip() or None, fmt)
         except (io.InputError, RuntimeError) as err:
             self.status.object = f"**Could not load {' '.join(items)}**: {err}"
             return

@@ -106,6 +106,8 @@ class ValidatePage:
     def error_field(self) -> xr.DataArray:
         """Analysis minus truth at the chosen depth and time."""
         s = self.state
+        if self.problem():
+            raise ValueError(self.problem())
         a = self.store.select(s.dataset, "anomaly", time=s.time_index, depth=s.depth_index)
         t = self.store.select(s.truth, "anomaly", time=s.truth_time_index(), depth=s.depth_index)
         return (a - t.drop_vars("time")).rename("error").assign_attrs(units="degC")
