@@ -22,7 +22,6 @@ from engine import io
 from engine.config import Config
 from engine.da.base import Cancelled
 from engine.da.reanalysis import assimilate_to_file
-from engine.da.registry import BASELINES
 from engine.evaluate import summary
 from engine.evaluate.checks import check_evaluation
 from engine.evaluate.scoring import ObservedCells, OsseScores
@@ -31,7 +30,7 @@ from engine.observe.network import ObservingNetwork, iter_observe
 from engine.observe.qc import run_qc
 from engine.progress import Stages
 from engine.train.checkpoint import load_checkpoint
-from engine.world.identity import describe_world, training_worlds, twin_kind
+from engine.twins import twin_attributes, twin_markdown
 from engine.world.synthetic import ModelWorld
 
 if TYPE_CHECKING:
@@ -230,52 +229,6 @@ def prepare_default(
         paths = {**paths, "analysis": analyses[label]}
         io.write_default_manifest(folder, paths, model)
     return paths
-
-
-# --- twins: which worlds trained each model, which gave the truth -------------------------
-
-
-def twin_records(truth_world: WorldSpec, methods: dict[str, str | Path]) -> dict[str, dict[str, str]]:
-    """For each method, what it knows beyond the observations and, for DeepDA
-    checkpoints, whether the truth is an identical or a fraternal twin of its training.
-
-    Keys of each record: ``trained_on`` (world names joined by +), ``describe`` (a sentence).
-    The Kalman filter is built in the truth's world (it knows its modes: the ceiling).
-    """
-    out = {}
-    for label, method in methods.items():
-        if str(method) == "kf":
-            out[label] = {
-                "trained_on": f"{truth_world.name} (its modes)",
-                "describe": f"knows the modes of world {truth_world.name}, the truth's (the ceiling)",
-            }
-        elif str(method) not in BASELINES:
-            ckpt = load_checkpoint(method)
-            worlds = training_worlds(ckpt.config.world, ckpt.provenance)
-            kind = twin_kind(truth_world, worlds)
-            names = "+".join(w.name for w in worlds)
-            text = "; ".join(describe_world(w) for w in worlds)
-            out[label] = {
-                "trained_on": names,
-                "describe": f"trained on {text}: {'an' if kind == 'identical' else 'a'} {kind} twin",
-                "twin": kind,
-            }
-    return out
-
-
-def twin_attributes(truth_world: WorldSpec, records: dict[str, dict[str, str]]) -> dict[str, str]:
-    """metrics.nc attributes naming the truth and what each method was trained on."""
-    attrs = {"truth_world": describe_world(truth_world)}
-    for label, record in records.items():
-        attrs[f"{label}_trained_on"] = record["describe"]
-    return attrs
-
-
-def twin_markdown(truth_world: WorldSpec, records: dict[str, dict[str, str]]) -> str:
-    """The summary's section on the truth and the training worlds."""
-    lines = [f"- truth: {describe_world(truth_world)}"]
-    lines += [f"- {label}: {record['describe']}" for label, record in records.items()]
-    return "## Truth and training worlds\n\n" + "\n".join(lines) + "\n\n"
 
 
 # --- evaluation --------------------------------------------------------------------------

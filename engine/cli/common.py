@@ -170,6 +170,23 @@ def load_config(args: argparse.Namespace) -> Config:
     return config
 
 
+def truth_config(config: Any, path: str | None) -> Any:
+    """``config`` with the [world] of the config file ``path`` (the truth's), or ``config``
+    itself; one line naming the problem when that world cannot give this run's truth."""
+    if not path:
+        return config
+    try:
+        world = load_config(argparse.Namespace(config=path, preset=None)).world
+    except io.InputError as err:
+        raise io.InputError(f"--truth-config: {err}") from None
+    if world.steps_per_year != config.world.steps_per_year:
+        raise io.InputError(
+            f"--truth-config {path}: its world has {world.steps_per_year} steps a year and this run "
+            f"{config.world.steps_per_year}; set [world] steps_per_year = {config.world.steps_per_year} in {path}"
+        )
+    return replace(config, world=world)
+
+
 def common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=PRESET_NAMES, default="coarse", help="grid preset (default coarse)")
     parser.add_argument("--config", help="TOML or YAML config file (overrides --preset)")

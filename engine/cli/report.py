@@ -18,6 +18,7 @@ from engine.cli.common import (
     new_folder,
     out_dir,
     progress_bar,
+    truth_config,
 )
 from engine.config import preset
 from engine.da.registry import METHODS
@@ -123,27 +124,9 @@ def add_osse(sub: Any) -> None:
     p.set_defaults(func=run_osse)
 
 
-def truth_config(config: Any, path: str | None) -> Any:
-    """``config`` with the [world] of the config file ``path`` (the truth's), or ``config``
-    itself; one line naming the problem when that world cannot give this run's truth."""
-    from dataclasses import replace
-
-    if not path:
-        return config
-    try:
-        world = load_config(argparse.Namespace(config=path, preset=None)).world
-    except io.InputError as err:
-        raise io.InputError(f"--truth-config: {err}") from None
-    if world.steps_per_year != config.world.steps_per_year:
-        raise io.InputError(
-            f"--truth-config {path}: its world has {world.steps_per_year} steps a year and this run "
-            f"{config.world.steps_per_year}; set [world] steps_per_year = {config.world.steps_per_year} in {path}"
-        )
-    return replace(config, world=world)
-
-
 def run_osse(args: argparse.Namespace) -> None:
-    from engine.osse import evaluate_files, make_truth_and_obs, run_methods, twin_records
+    from engine.osse import evaluate_files, make_truth_and_obs, run_methods
+    from engine.twins import twin_records
 
     out_dir(args.out, create=False)
     config = truth_config(load_config(args), args.truth_config)
