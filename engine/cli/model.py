@@ -47,6 +47,13 @@ def add_train(sub: Any) -> None:
         "(self-supervised: profiles kept out of its input are the targets; [learn] settings)",
     )
     p.add_argument("--period", help="with --obs: the years learned from, e.g. 2005-2012 (default: the years observed)")
+    p.add_argument(
+        "--control",
+        action="append",
+        metavar="[NAME=]GLOB",
+        help="train on this model's control run in CMIP6 layout (thetao files, a folder or a pattern) instead of "
+        "the synthetic world; regridded to the preset once and cached (also [train] control in the config)",
+    )
     p.set_defaults(func=run_train)
 
 
@@ -71,18 +78,37 @@ def run_train(args: argparse.Namespace) -> None:
 
         return run_learn(args)
     config = with_steps(load_config(args), args.steps)
-    check_fits(
-        train_bytes(config), f"training on the {config.grid.name} grid ({config.train.control_years} control years)",
-        "lower [train] control_years, window or batch_size, or train on a coarser grid",
-    )  # fmt: skip
+    if args.control:
+        config = replace(config, train=replace(config.train, control=tuple(args.control)))
+    if not config.train.control:
+        check_fits(
+            train_bytes(config), f"training on the {config.grid.name} grid ({config.train.control_years} control years)",
+            "lower [train] control_years, window or batch_size, or train on a coarser grid",
+        )  # fmt: skip
     rank = init_distributed()
     grid = io.load_grid(config.grid)
+    provenance = {"command": args.command, **({"init": str(args.init)} if args.init else {})}
+    if config.train.control:
+        from engine.train.control_data import control_samples
+
+        bars: list[Any] = []  # made at the first chunk: a cached or refused run prints none
+
+        def regridded(steps: int, total: int) -> None:
+            if not bars:
+                bars.append(progress_bar(total, "regrid control run"))
+            bars[0].update(steps)
+
+        samples, config, sources = control_samples(config, grid, progress=regridded)
+        for bar in bars[:1]:
+            bar.close()
+        provenance.update(sources)
+    else:
+        samples = TrainingSamples.from_config(config, grid)
     init = None
     if args.init:
         from engine.train.checkpoint import initial_weights
 
         init = initial_weights(args.init, config, grid)
-    samples = TrainingSamples.from_config(config, grid)
     log_path = args.log or str(Path(args.out).with_suffix("")) + ".log.csv"
     if args.resume and rank == 0:
         from engine.train.checkpoint import load_checkpoint
@@ -98,7 +124,6 @@ def run_train(args: argparse.Namespace) -> None:
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("g_mse", "d_loss", "val_rmse")}, refresh=True)
 
     try:
-        provenance = {"command": args.command, **({"init": str(args.init)} if args.init else {})}
         state = train(config, grid, samples, args.out, args.resume, provenance, progress=report, init=init)
     except KeyboardInterrupt:
         bar.close()

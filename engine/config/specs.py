@@ -301,6 +301,9 @@ class TrainSpec:
     # First and last year of the observing networks a training chain may start in (it then
     # advances with its years); a narrower span than the default trains for one era.
     network_years: tuple[int, int] = NETWORK_YEARS
+    # Control runs in CMIP6 layout to train on instead of the synthetic world: each "GLOB" or
+    # "NAME=GLOB" (files, a folder or a pattern of one model's thetao); empty: the world.
+    control: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_fields(self, TRAIN_RULES, "train")
@@ -350,6 +353,7 @@ TRAIN_RULES = {
     "offset_surface_std": Rule(0.0, 5.0, unit="degC"),
     "offset_efold_m": Rule(1.0, 10000.0, unit="m"),
     "network_years": Rule(*NETWORK_YEARS, note="the OSSE networks' years"),
+    "control": Rule(size=(0, 64), note='each "GLOB" or "NAME=GLOB" of one model\'s thetao files'),
 }
 
 

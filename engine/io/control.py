@@ -82,7 +82,7 @@ def _create(path: Path, grid: Grid, attrs: dict[str, Any], chunk: int) -> netCDF
     return nc
 
 
-def _write(ds: xr.Dataset, grid: Grid, path: Path, chunk: int, progress: Callable[[int], None] | None) -> None:
+def _write(ds: xr.Dataset, grid: Grid, path: Path, chunk: int, progress: Callable[[int, int], None] | None) -> None:
     horizontal, method = _horizontal(ds, grid)
     levels = regrid.level_weights(ds["lev"].values, grid.depth)
     attrs = {
@@ -111,7 +111,7 @@ def _write(ds: xr.Dataset, grid: Grid, path: Path, chunk: int, progress: Callabl
                 )
                 nc["step_of_year"][start:stop] = ds["step_of_year"].values[start:stop]
                 if progress:
-                    progress(stop - start)
+                    progress(stop - start, ds.sizes["time"])
         mask = nc.createVariable("ocean", "i1", ("depth", "lat", "lon"))
         mask[:], mask.long_name = ocean.astype("i1"), "ocean in both the preset grid and the model"
         nc.model_land_cells = int((grid.ocean & ~ocean).sum())
@@ -124,10 +124,10 @@ def regrid_control_run(
     grid: Grid,
     cache: str | Path | None = None,
     chunk: int = 6,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Path, bool]:
     """The cached regridded run of ``paths`` on ``grid`` (regridded now unless cached), and
-    whether it came from the cache."""
+    whether it came from the cache. ``progress`` gets (steps done now, steps in all)."""
     ds = open_thetao(paths, chunk=chunk)
     folder = Path(cache) if cache else cache_dir() / "control"
     folder.mkdir(parents=True, exist_ok=True)
