@@ -29,6 +29,7 @@ from engine.grid import Grid
 from engine.io.cmip import open_thetao
 from engine.io.core import cache_dir, history_line
 from engine.io.safety import clean_stale_temps, temp_sibling
+from engine.memory import release_freed
 from engine.world import regrid
 
 REGRID_VERSION = 1  # part of the cache key: a change of method regrids again
@@ -94,29 +95,29 @@ def _write(ds: xr.Dataset, grid: Grid, path: Path, chunk: int, progress: Callabl
         "native_grid": f"{'curvilinear' if ds.attrs['curvilinear'] else 'rectilinear'} "
         f"{'x'.join(str(ds.sizes[d]) for d in ds['thetao'].dims[2:])}",
     }  # fmt: skip
-    nc = _create(path, grid, attrs, chunk)
-    try:
-        thetao, ocean = ds["thetao"], None
-        with dask.config.set(scheduler="synchronous"):  # one chunk in memory, no threads on shared cores
-            for start in range(0, ds.sizes["time"], chunk):
-                stop = min(start + chunk, ds.sizes["time"])
-                native = np.asarray(thetao[start:stop].values, dtype="f4")
-                values = horizontal(regrid.to_levels(native, levels))
-                if ocean is None:
-                    ocean = regrid.combined_ocean(values[0], grid)
-                values[:, ~ocean] = np.nan
+    _create(path, grid, attrs, chunk).close()
+    thetao, ocean, total = ds["thetao"], None, ds.sizes["time"]
+    # one chunk in memory, no threads on shared cores; one source file open at a time (each holds
+    # its chunk cache); the output reopened per chunk and the chunk's memory handed back
+    # before the next one (HDF5 and the heap otherwise grow with the run's length)
+    with dask.config.set(scheduler="synchronous"), xr.set_options(file_cache_maxsize=1):
+        for start in range(0, total, chunk):
+            stop = min(start + chunk, total)
+            values = horizontal(regrid.to_levels(np.asarray(thetao[start:stop].values, dtype="f4"), levels))
+            if ocean is None:
+                ocean = regrid.combined_ocean(values[0], grid)
+            values[:, ~ocean] = np.nan
+            with netCDF4.Dataset(path, "a") as nc:
                 nc["thetao"][start:stop] = np.ma.masked_invalid(values)
-                nc["time"][start:stop] = cftime.date2num(
-                    ds["time"].values[start:stop], TIME_UNITS, ds.attrs["calendar"]
-                )
+                nc["time"][start:stop] = cftime.date2num(ds["time"].values[start:stop], TIME_UNITS, attrs["calendar"])
                 nc["step_of_year"][start:stop] = ds["step_of_year"].values[start:stop]
-                if progress:
-                    progress(stop - start, ds.sizes["time"])
+            release_freed()
+            if progress:
+                progress(stop - start, total)
+    with netCDF4.Dataset(path, "a") as nc:
         mask = nc.createVariable("ocean", "i1", ("depth", "lat", "lon"))
         mask[:], mask.long_name = ocean.astype("i1"), "ocean in both the preset grid and the model"
         nc.model_land_cells = int((grid.ocean & ~ocean).sum())
-    finally:
-        nc.close()
 
 
 def regrid_control_run(
