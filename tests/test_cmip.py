@@ -245,7 +245,7 @@ def _exact_cell_means(grid, sub: int = 20) -> np.ndarray:
 
 def test_both_regridders_give_the_exact_cell_means_of_a_smooth_field(coarse_grid):
     """cdo gencon on the curvilinear grid, xarray-regrid on the 1 degree one, against the
-    field's exact 5 degree cell means (measured rms 0.0013 and 0.00015 degC-like units)."""
+    field's exact 5 degree cell means (measured rms 0.0013 and 0.00015 on a field of amplitude 1)."""
     from engine.io.cdo import gencon_weights
     from engine.world import regrid
     from engine.world.cmip_layout import curvilinear, regular_1deg
@@ -271,3 +271,21 @@ def test_regrid_bench_case_runs(cmip_1deg, tmp_path):
     _regrid_once(str(cmip_1deg), str(tmp_path), queue)
     seconds, peak, before = queue.get()
     assert seconds > 0 and peak >= before > 0
+
+
+def test_control_sources_from_the_flag_or_the_config(tmp_path, one_file, capsys):
+    from engine.config import TrainSpec
+    from engine.errors import SettingError
+    from engine.train.control_data import parse_control
+
+    assert parse_control(["CESM2=/data/a=b/*.nc", "/data/x=1/*.nc", "runs/*.nc"]) == [
+        ("CESM2", "/data/a=b/*.nc"), (None, "/data/x=1/*.nc"), (None, "runs/*.nc"),
+    ]  # fmt: skip
+    config = tmp_path / "c.toml"
+    io.write_config(replace(TINY, train=replace(TINY.train, control=(f"A={one_file}", f"B={one_file}"))), config)
+    assert "control = [" in config.read_text()
+    assert io.read_config(config).train.control == (f"A={one_file}", f"B={one_file}")
+    assert cli.main(["train", "--config", str(config), "--out", str(tmp_path / "m.pt")]) == 2
+    assert "2 control runs given" in capsys.readouterr().err
+    with pytest.raises(SettingError, match="train.control"):
+        TrainSpec(control="runs/*.nc")
