@@ -289,3 +289,36 @@ def test_control_sources_from_the_flag_or_the_config(tmp_path, one_file, capsys)
     assert "2 control runs given" in capsys.readouterr().err
     with pytest.raises(SettingError, match="train.control"):
         TrainSpec(control="runs/*.nc")
+
+
+def test_flipped_latitudes_and_longitudes_from_minus_180_regrid_the_same(one_file, tiny_grid, tmp_path):
+    def flip(ds):
+        ds = ds.isel(lat=slice(None, None, -1), lon=np.roll(np.arange(ds.sizes["lon"]), 180))
+        return ds.assign_coords(lon=xr.where(ds["lon"] > 180, ds["lon"] - 360, ds["lon"]))
+
+    (tmp_path / "flipped").mkdir()
+    flipped = _edited(one_file, tmp_path / "flipped" / "f.nc", flip)
+    runs = [open_control_run(regrid_control_run(p, tiny_grid, cache=tmp_path / "c")[0]) for p in (one_file, flipped)]
+    np.testing.assert_allclose(runs[0]["thetao"].values, runs[1]["thetao"].values, atol=1e-4)
+
+
+def test_five_day_means_train_as_73_steps_a_year(tiny_grid, tmp_path):
+    from engine.io.cmip_write import write_cmip_world
+    from engine.world.cmip_layout import make_layout
+
+    world = ModelWorld(tiny_grid, replace(MONTHLY.world, steps_per_year=73), run="control", n_steps=73 + 10)
+    layout = make_layout("curvilinear", tiny_grid, io.load_geography()["land"].values)
+    write_cmip_world(world, layout, tmp_path / "pentads")
+    assert open_thetao(tmp_path / "pentads").attrs["steps_per_year"] == 73
+    run = ControlRun(
+        open_control_run(regrid_control_run(tmp_path / "pentads", tiny_grid, cache=tmp_path)[0]), tiny_grid
+    )
+    assert run.steps_per_year == 73 and run.n_steps == 73 and run.climatology.shape[0] == 73
+
+
+def test_cli_world_cmip_refuses_bad_requests(tmp_path, capsys):
+    assert cli.main(["world", "--grid", "1deg", "--out", str(tmp_path / "w.nc")]) == 2
+    assert "--grid is for --layout cmip" in capsys.readouterr().err
+    (tmp_path / "taken").mkdir()
+    assert cli.main(["world", "--layout", "cmip", "--out", str(tmp_path / "taken")]) == 2
+    assert "exists" in capsys.readouterr().err and not any((tmp_path / "taken").iterdir())
