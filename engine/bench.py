@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import platform
 import resource
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -396,4 +397,72 @@ def bench_reading() -> dict[str, Any]:
         "profiles_per_s": large["profiles_per_s"],
         "peak_rss_mb": large["peak_rss_mb"],
         "peak_rss_4n_over_n": _target(large["peak_rss_mb"] / small["peak_rss_mb"], 1.1, "ratio"),
+    }
+
+
+def _regrid_once(folder: str, cache: str, queue: mp.Queue) -> None:
+    """Regrid and report (seconds, max RSS while regridding, RSS before it); RSS sampled every
+    20 ms, since the process's own peak may be the grid's construction before it."""
+    import threading
+
+    import psutil
+
+    from engine.io import load_grid
+    from engine.io.control import regrid_control_run
+
+    grid = load_grid(preset("coarse").grid)
+    me, samples, done = psutil.Process(), [], threading.Event()
+    before = me.memory_info().rss / 2**20
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            samples.append(me.memory_info().rss / 2**20)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    regrid_control_run(folder, grid, cache=cache)
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    queue.put((seconds, max(samples, default=before), before))
+
+
+@case("regrid")
+def bench_regrid() -> dict[str, Any]:
+    """A 1 degree CMIP-layout control run (monthly, 31 levels, K, cm) regridded to the coarse
+    preset and cached: control-run years a minute, and the peak memory for two run lengths,
+    each regridded in its own process (it must not grow with the length)."""
+    from dataclasses import replace
+
+    from engine.io import load_geography, load_grid
+    from engine.io.cmip_write import write_cmip_world
+    from engine.world.cmip_layout import make_layout
+    from engine.world.synthetic import ModelWorld
+
+    config = preset("coarse")
+    grid = load_grid(config.grid)
+    layout = make_layout("1deg", grid, load_geography()["land"].values)
+    spec, ctx, runs = replace(config.world, steps_per_year=12), mp.get_context("spawn"), {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for years in (4, 16):
+            folder = Path(tmp) / f"run{years}"
+            write_cmip_world(ModelWorld(grid, spec, run="control", n_steps=years * 12), layout, folder)
+            queue: mp.Queue = ctx.Queue()
+            proc = ctx.Process(target=_regrid_once, args=(str(folder), str(Path(tmp) / f"cache{years}"), queue))
+            proc.start()
+            seconds, peak, before = queue.get()
+            proc.join()
+            size = sum(f.stat().st_size for f in folder.iterdir()) / 1e6
+            runs[years] = {
+                "seconds": round(seconds, 2), "rss_before_mb": round(before, 1), "peak_rss_mb": round(peak, 1),
+                "input_mb": round(size),
+            }  # fmt: skip
+            shutil.rmtree(folder)
+    short, long = runs[4], runs[16]
+    return {
+        "description": "1 degree monthly CMIP-layout control run (360 x 180 x 31) -> coarse, cached netCDF",
+        "runs": {f"{y}_years": r for y, r in runs.items()},
+        "years_per_minute": round(16 * 60.0 / long["seconds"], 1),
+        "peak_growth_mb": _target(long["peak_rss_mb"] - short["peak_rss_mb"], 50.0, "MB"),
     }

@@ -83,3 +83,17 @@ def check_fits(need: int, what: str, fix: str, total: int | None = None) -> None
         raise InputError(
             f"{what} needs at least {size_text(need)} of memory and this machine has {size_text(total)}; {fix}"
         )
+
+
+def release_freed() -> None:
+    """Free reference cycles and hand freed heap pages back to the system (glibc's
+    ``malloc_trim``): a loop over large chunks otherwise grows the heap by fragmentation
+    (measured on the 1 degree regridding: 262 -> 369 MB over 35 years read, flat with this)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass

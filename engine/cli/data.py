@@ -34,7 +34,19 @@ def add_world(sub: Any) -> None:
     group.add_argument("--years", type=YEARS, help="control run length in years (default 10)")
     group.add_argument("--period", help="historical period, e.g. 1981-2020 (default: the whole run)")
     p.add_argument("--seed", type=SEEDS, help="world seed (default from the config)")
-    p.add_argument("--out", required=True, help="output netCDF file")
+    p.add_argument(
+        "--layout",
+        choices=("netcdf", "cmip"),
+        default="netcdf",
+        help="netcdf: one CF file on the preset grid (default); cmip: a folder of decade files as a CMIP6 "
+        "modeller writes them (thetao in K, lev in cm, bounds) on --grid, e.g. as test data for train --control",
+    )
+    p.add_argument(
+        "--grid",
+        choices=("1deg", "curvilinear"),
+        help="with --layout cmip: a 1 degree regular grid (default) or a curvilinear one with 2-D coordinates",
+    )
+    p.add_argument("--out", required=True, help="output netCDF file (a new folder with --layout cmip)")
     p.set_defaults(func=run_world)
 
 
@@ -59,11 +71,29 @@ def make_world(config: Config, run: str, years: int | None, period: str | None) 
 
 def run_world(args: argparse.Namespace) -> None:
     io.check_outputs_distinct({"--config": args.config}, {"--out": args.out})
+    if args.layout == "cmip":
+        return _world_cmip(args)
+    if args.grid:
+        raise io.InputError("--grid is for --layout cmip; the netcdf layout is on the preset grid")
     io.check_writable(args.out)
     world = make_world(load_config(args), args.run, args.years, args.period)
     with progress_bar(world.n_steps, f"world {world.run}") as bar:
         io.write_world(world, args.out, progress=bar.update, command=args.command)
     print(f"wrote {args.out}: {world.run} run, {world.n_steps} steps from year {world.start_year}")
+
+
+def _world_cmip(args: argparse.Namespace) -> None:
+    from engine.io.cmip_write import write_cmip_world
+    from engine.world.cmip_layout import make_layout
+
+    if Path(args.out).exists():
+        raise io.InputError(f"{args.out} exists; --layout cmip writes a new folder, choose another --out")
+    io.check_writable(args.out)
+    world = make_world(load_config(args), args.run, args.years, args.period)
+    layout = make_layout(args.grid or "1deg", world.grid, io.load_geography()["land"].values)
+    with progress_bar(world.n_steps, f"world {world.run}, CMIP layout") as bar:
+        files = write_cmip_world(world, layout, args.out, progress=bar.update, command=args.command)
+    print(f"wrote {args.out}: {len(files)} files, {world.run} run, {world.n_steps} steps on the {layout.kind} grid")
 
 
 def add_observe(sub: Any) -> None:

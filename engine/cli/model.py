@@ -6,7 +6,7 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import io
 from engine.cli.common import (
@@ -21,6 +21,9 @@ from engine.cli.common import (
 from engine.da.registry import BASELINES
 from engine.observe.profiles import PLATFORMS
 from engine.observe.withhold import Withholding
+
+if TYPE_CHECKING:
+    from engine.config import Config
 
 
 def add_train(sub: Any) -> None:
@@ -54,14 +57,64 @@ def add_train(sub: Any) -> None:
         "(self-supervised: profiles kept out of its input are the targets; [learn] settings)",
     )
     p.add_argument("--period", help="with --obs: the years learned from, e.g. 2005-2012 (default: the years observed)")
+    p.add_argument(
+        "--control",
+        action="append",
+        metavar="[NAME=]GLOB",
+        help="train on this model's control run in CMIP6 layout (thetao files, a folder or a pattern) instead of "
+        "the synthetic world; regridded to the preset once and cached (also [train] control in the config)",
+    )
     p.set_defaults(func=run_train)
 
 
-def run_train(args: argparse.Namespace) -> None:
+def _training_config(args: argparse.Namespace) -> Config:
+    """The run's config with --steps, --worlds and --control applied, checked to fit in memory."""
     from engine.memory import check_fits, train_bytes
-    from engine.train.distributed import init_distributed
+    from engine.train.trainer import with_steps
+
+    config = with_steps(load_config(args), args.steps)
+    if args.worlds:
+        config = replace(config, train=replace(config.train, worlds=tuple(args.worlds)))
+    if args.control:
+        config = replace(config, train=replace(config.train, control=tuple(args.control)))
+    if config.train.control and config.train.worlds:
+        raise io.InputError(
+            "[train] control and worlds together: train on CMIP control runs or on synthetic worlds, not both yet"
+        )
+    if not config.train.control:
+        check_fits(
+            train_bytes(config), f"training on the {config.grid.name} grid ({config.train.control_years} control years)",
+            "lower [train] control_years, window or batch_size, or train on a coarser grid",
+        )  # fmt: skip
+    return config
+
+
+def _training_samples(config: Config, grid: Any) -> tuple[Any, Config, dict[str, Any]]:
+    """Training windows from CMIP control runs (regridded once, cached; the config then has
+    their steps a year) or from the synthetic world(s); the sources for the provenance."""
     from engine.train.samples import TrainingSamples
-    from engine.train.trainer import train, with_steps
+
+    if not config.train.control:
+        return TrainingSamples.from_config(config, grid, training_worlds(config)), config, {}
+    from engine.train.control_data import control_samples
+
+    bars: list[Any] = []  # made at the first chunk: a cached or refused run prints none
+
+    def regridded(steps: int, total: int) -> None:
+        if not bars:
+            bars.append(progress_bar(total, "regrid control run"))
+        bars[0].update(steps)
+
+    try:
+        return control_samples(config, grid, progress=regridded)
+    finally:
+        for bar in bars[:1]:
+            bar.close()
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from engine.train.distributed import init_distributed
+    from engine.train.trainer import train
 
     io.check_outputs_distinct({"--init": args.init, "--config": args.config}, {"--out": args.out, "--log": args.log})
     io.check_writable(args.out)
@@ -77,22 +130,17 @@ def run_train(args: argparse.Namespace) -> None:
         from engine.cli.learn import run_learn
 
         return run_learn(args)
-    config = with_steps(load_config(args), args.steps)
-    if args.worlds:
-        config = replace(config, train=replace(config.train, worlds=tuple(args.worlds)))
-    others = training_worlds(config)
-    check_fits(
-        train_bytes(config), f"training on the {config.grid.name} grid ({config.train.control_years} control years)",
-        "lower [train] control_years, window or batch_size, or train on a coarser grid",
-    )  # fmt: skip
+    config = _training_config(args)
     rank = init_distributed()
     grid = io.load_grid(config.grid)
+    provenance = {"command": args.command, **({"init": str(args.init)} if args.init else {})}
+    samples, config, sources = _training_samples(config, grid)
+    provenance.update(sources)
     init = None
     if args.init:
         from engine.train.checkpoint import initial_weights
 
         init = initial_weights(args.init, config, grid)
-    samples = TrainingSamples.from_config(config, grid, others)
     log_path = args.log or str(Path(args.out).with_suffix("")) + ".log.csv"
     if args.resume and rank == 0:
         from engine.train.checkpoint import load_checkpoint
@@ -108,7 +156,6 @@ def run_train(args: argparse.Namespace) -> None:
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("g_mse", "d_loss", "val_rmse")}, refresh=True)
 
     try:
-        provenance = {"command": args.command, **({"init": str(args.init)} if args.init else {})}
         state = train(config, grid, samples, args.out, args.resume, provenance, progress=report, init=init)
     except KeyboardInterrupt:
         bar.close()

@@ -309,6 +309,9 @@ class TrainSpec:
     # Config files whose [world] joins this config's own for training (several models): each
     # world's control run of control_years, chains drawn from them evenly (deepda train --worlds).
     worlds: tuple[str, ...] = ()
+    # Control runs in CMIP6 layout to train on instead of the synthetic world: each "GLOB" or
+    # "NAME=GLOB" (files, a folder or a pattern of one model's thetao); empty: the world.
+    control: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_fields(self, TRAIN_RULES, "train")
@@ -359,6 +362,7 @@ TRAIN_RULES = {
     "offset_efold_m": Rule(1.0, 10000.0, unit="m"),
     "network_years": Rule(*NETWORK_YEARS, note="the OSSE networks' years"),
     "worlds": Rule(size=(0, 32), note="config files, e.g. assets/world_b.toml, whose [world] is trained on too"),
+    "control": Rule(size=(0, 64), note='each "GLOB" or "NAME=GLOB" of one model\'s thetao files'),
 }
 
 
