@@ -31,6 +31,14 @@ def twin_records(truth_world: WorldSpec, methods: dict[str, str | Path]) -> dict
             }
         elif str(method) not in BASELINES:
             ckpt = load_checkpoint(method)
+            models = [run["model"] for run in ckpt.provenance.get("control", [])]
+            if models:  # a CMIP model's control run: never the synthetic truth's own world
+                out[label] = {
+                    "trained_on": "+".join(models),
+                    "describe": f"trained on the control run of {', '.join(models)}: a fraternal twin",
+                    "twin": "fraternal",
+                }
+                continue
             worlds = training_worlds(ckpt.config.world, ckpt.provenance)
             kind = twin_kind(truth_world, worlds)
             names = "+".join(w.name for w in worlds)

@@ -223,6 +223,12 @@ def test_train_on_a_cmip_control_run_end_to_end(cmip_1deg, tiny_config_file, tmp
     assert source["model"] == "WORLD9" and len(source["files"]) == 2 and "xarray-regrid" in source["regridding"]
     assert "control run of WORLD9" in checkpoint.provenance["data"]
     assert len(list((tmp_path / "cache" / "control").glob("*.nc"))) == 1
+    # an OSSE names the model, never the synthetic truth's world, as what it was trained on
+    from engine.config import Config
+    from engine.twins import twin_records
+
+    (record,) = twin_records(Config().world, {"deepda": out}).values()
+    assert record["trained_on"] == "WORLD9" and record["twin"] == "fraternal"
 
 
 # --- the regridders against exact cell means ------------------------------------------------

@@ -52,6 +52,20 @@ def test_cli_train_refuses_to_overwrite_or_resume_nothing(tmp_path, tiny_config_
     assert "--resume" in capsys.readouterr().err
 
 
+def test_a_resumed_training_keeps_the_steps_it_was_started_with(tmp_path, tiny_config_file):
+    # a fine-tune started with --steps 0 must not become the config's one-step phase on --resume
+    import argparse
+
+    from engine.cli.model import _training_config
+
+    out = tmp_path / "model.pt"
+    assert cli.main(["train", "--config", str(tiny_config_file), "--out", str(out), "--steps", "1"]) == 0
+    args = argparse.Namespace(config=str(tiny_config_file), preset=None, out=str(out), resume=True, steps=None,
+                              worlds=None, control=None)  # fmt: skip
+    assert TINY.train.steps != 1 and _training_config(args).train.steps == 1
+    assert _training_config(argparse.Namespace(**{**vars(args), "steps": 3})).train.steps == 3
+
+
 def test_cli_train_init_starts_from_a_checkpoint_and_keeps_it_unless_beaten(tmp_path, tiny_config_file, capsys):
     first = tmp_path / "first.pt"
     assert cli.main(["train", "--config", str(tiny_config_file), "--out", str(first), "--steps", "1"]) == 0

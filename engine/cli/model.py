@@ -72,7 +72,12 @@ def _training_config(args: argparse.Namespace) -> Config:
     from engine.memory import check_fits, train_bytes
     from engine.train.trainer import with_steps
 
-    config = with_steps(load_config(args), args.steps)
+    steps = args.steps
+    if args.resume and steps is None:  # the run goes on as it was started (e.g. --steps 0 for a fine-tune)
+        from engine.train.checkpoint import load_checkpoint
+
+        steps = load_checkpoint(args.out).config.train.steps
+    config = with_steps(load_config(args), steps)
     if args.worlds:
         config = replace(config, train=replace(config.train, worlds=tuple(args.worlds)))
     if args.control:

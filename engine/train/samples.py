@@ -144,8 +144,9 @@ class TrainingSamples:
 
     @property
     def world_specs(self) -> list:
-        """The specs of the training worlds, the first one first."""
-        return [w.spec for w in self.worlds]
+        """The specs of the synthetic training worlds, the first one first (a model's control
+        run has none: the checkpoint names it from its provenance's ``control``)."""
+        return [w.spec for w in self.worlds if hasattr(w, "spec")]
 
     @classmethod
     def from_config(cls, config: Config, grid: Grid, others: Sequence[WorldSpec] = ()) -> TrainingSamples:

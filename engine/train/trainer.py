@@ -174,7 +174,7 @@ class Trainer:
             "seed": spec.seed,
             "code_revision": code_revision(),
             "data": samples.description,
-            "training_worlds": worlds_to_text(samples.world_specs),
+            **({"training_worlds": worlds_to_text(samples.world_specs)} if samples.world_specs else {}),
             "world_size": self.world_size,
             "device": str(self.device),
             **(provenance or {}),
