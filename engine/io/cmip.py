@@ -189,6 +189,13 @@ def _standard(ds: xr.Dataset, name: str) -> xr.Dataset:
     return out
 
 
+def model_name(attrs: dict, file: Path) -> str:
+    """The model's CMIP6 ``source_id``, else the third field of a CMIP6 file name
+    (``thetao_Omon_CESM2_piControl_...``), else the file's stem."""
+    parts = file.stem.split("_")
+    return str(attrs.get("source_id") or (parts[2] if len(parts) > 3 else file.stem))
+
+
 def open_thetao(paths: str | Path | Sequence[str | Path], chunk: int = TIME_CHUNK) -> xr.Dataset:
     """One model's ``thetao`` from one or many CMIP6-layout files, lazily (dask).
 
@@ -199,10 +206,14 @@ def open_thetao(paths: str | Path | Sequence[str | Path], chunk: int = TIME_CHUN
     """
     files = _ordered(expand_paths(paths))
     name = files[0] if len(files) == 1 else f"{files[0].name} (and {len(files) - 1} more)"
-    ds = xr.open_mfdataset(
-        files, combine="nested", concat_dim="time", data_vars="minimal", coords="minimal", compat="override",
-        join="override", chunks={"time": chunk}, decode_times=_time_coder(), parallel=False,
-    )  # fmt: skip
+    try:
+        ds = xr.open_mfdataset(
+            files, combine="nested", concat_dim="time", data_vars="minimal", coords="minimal", compat="override",
+            join="override", chunks={"time": chunk}, decode_times=_time_coder(), parallel=False,
+        )  # fmt: skip
+    except ValueError as err:
+        problem = f"the files do not join along time ({str(err).splitlines()[0]})"
+        raise file_error(name, problem, "give one model's files, all on one grid and levels") from None
     out = _standard(ds, str(name))
     times = out["time"].values
     calendar = getattr(times[0], "calendar", "standard") if len(times) else "standard"
@@ -211,9 +222,7 @@ def open_thetao(paths: str | Path | Sequence[str | Path], chunk: int = TIME_CHUN
     out.attrs = {
         "steps_per_year": spy,
         "calendar": calendar,
-        "source_id": str(
-            ds.attrs.get("source_id", files[0].name.split("_")[2] if files[0].name.count("_") > 2 else "model")
-        ),
+        "source_id": model_name(ds.attrs, files[0]),
         "curvilinear": int(out["lat"].ndim == 2),
         "files": [str(f.resolve()) for f in files],
         "lev_bounds": int("lev_bnds" in ds or _bounds(ds, _vertical(ds, str(name))) is not None),
