@@ -6,7 +6,7 @@ import pytest
 
 
 def test_bench_generator_case_runs_in_both_memory_layouts():
-    from engine.bench import _generator_case
+    from engine.bench.compute import _generator_case
 
     plain, fast = _generator_case("coarse", channels_last=False), _generator_case("coarse", channels_last=True)
     # the same network, so the same work; the layout only changes the speed

@@ -273,7 +273,7 @@ def test_both_regridders_give_the_exact_cell_means_of_a_smooth_field(coarse_grid
 def test_regrid_bench_case_runs(cmip_1deg, tmp_path):
     import multiprocessing as mp
 
-    from engine.bench import _regrid_once
+    from engine.bench.data import _regrid_once
 
     queue = mp.Queue()
     _regrid_once(str(cmip_1deg), str(tmp_path), queue)

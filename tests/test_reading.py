@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from engine import cli, io
-from engine.bench import read_argo_folder
+from engine.bench.data import read_argo_folder
 from engine.io.argo_write import copy_argo_as_new_float, write_argo_profiles, write_synthetic_argo_folder
 from engine.io.reading import SeenProfiles, read_observation_files, read_observation_parts
 from engine.io.wod import wod_platform
