@@ -150,15 +150,40 @@ def test_moving_average_of_the_weights_is_what_validation_judges():
     assert judged is averaged and torch.equal(judged.weight, average["weight"]) and gen.weight[0, 0] == 3.0
 
 
-def test_two_process_gloo_ddp_training(tmp_path, tiny_config_file):
+def _torchrun(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_two_process_gloo_ddp_training_logs_and_saves_once(tmp_path, tiny_config_file):
     out = tmp_path / "ddp.pt"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "engine.cli"]
-    command += ["train", "--config", str(tiny_config_file), "--out", str(out), "--steps", "2"]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    result = _torchrun(
+        "-m", "engine.cli", "train", "--config", str(tiny_config_file), "--out", str(out), "--steps", "2"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     ckpt = load_checkpoint(out)
-    assert ckpt.provenance["world_size"] == 2 and ckpt.training["step"] == 2 + TINY.train.finetune_steps
+    total = 2 + TINY.train.finetune_steps
+    assert ckpt.provenance["world_size"] == 2 and ckpt.training["step"] == total
+    assert list(pd.read_csv(tmp_path / "ddp.log.csv")["step"]) == list(range(1, total + 1))  # one row a window
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp.log.csv", "ddp.pt"]
+    progress = [line.split(" window")[0] for line in result.stderr.splitlines() if line.startswith("train: ")]
+    assert progress and len(progress) == len(set(progress))  # each line once, not once a rank
+    assert result.stdout.count("wrote ") == 1
+
+
+def test_two_process_ranks_train_on_their_own_windows_in_step_and_resume_exactly(tmp_path):
+    result = _torchrun("tests/ddp_worker.py", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    for run in ("straight", "resumed"):  # DDP's averaged gradients keep the ranks' weights equal
+        assert all(torch.equal(r0[run][k], r1[run][k]) for k in r0[run])
+        losses = [[{k: v for k, v in row.items() if k != "seconds"} for row in r[f"{run}_log"]] for r in (r0, r1)]
+        assert losses[0] == losses[1]  # the losses' mean over the ranks, on each
+    assert r0["chain_starts"] != r1["chain_starts"]  # the data is split: each rank its own chains
+    for a, b in zip(r0["resumed_log"], r0["straight_log"], strict=True):  # every rank resumed its own draws
+        assert a["g_mse"] == pytest.approx(b["g_mse"], rel=1e-5)
+    assert all(torch.allclose(r0["resumed"][k], r0["straight"][k], atol=1e-6) for k in r0["straight"])
 
 
 def test_schedule_decays_each_phase_and_lengthens_backpropagation_in_the_fine_tune():

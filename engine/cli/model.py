@@ -151,7 +151,8 @@ def run_train(args: argparse.Namespace) -> None:
         from engine.train.checkpoint import load_checkpoint
 
         io.trim_csv_log(log_path, int(load_checkpoint(args.out).training.get("step", 0)))
-    bar = progress_bar(config.train.steps + config.train.finetune_steps, "train", unit="window")
+    total = config.train.steps + config.train.finetune_steps
+    bar = progress_bar(total, "train", unit="window") if rank == 0 else _Silent()  # once, not once a rank
     bar.update(0)
 
     def report(row: dict[str, float]) -> None:
@@ -169,6 +170,21 @@ def run_train(args: argparse.Namespace) -> None:
     bar.close()
     if rank == 0:
         print(f"wrote {args.out}: {state.step} steps, best validation RMSE {state.best_val_rmse:.4f} degC")
+
+
+class _Silent:
+    """The progress bar of the ranks other than 0 under torchrun: rank 0 prints for all."""
+
+    n = 0
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, values: dict[str, Any] | None = None, refresh: bool = True) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def training_worlds(config: Any) -> list[Any]:

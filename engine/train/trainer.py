@@ -43,7 +43,16 @@ from engine.train.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from engine.train.distributed import autocast, pick_device, rank_and_world_size, unwrap
+from engine.train.distributed import (
+    autocast,
+    gather_to_all,
+    mean_over_ranks,
+    pick_device,
+    rank_and_world_size,
+    saved_draws,
+    sum_over_ranks,
+    unwrap,
+)
 from engine.train.samples import Chain, TrainingSamples, Window, stack_windows
 from engine.train.schedule import (
     adopt_weights,
@@ -202,13 +211,25 @@ class Trainer:
         unwrap(self.disc).load_state_dict(t["discriminator"])
         self.opt_g.load_state_dict(t["opt_g"])
         self.opt_d.load_state_dict(t["opt_d"])
-        self.rng.bit_generator.state = t["rng"]["numpy"]
-        torch.set_rng_state(t["rng"]["torch"])
-        chains = [Chain.from_dict(c) if c else None for c in t.get("chains", [])]
+        own = self._own_draws(t)
+        chains = [Chain.from_dict(c) if c else None for c in own.get("chains", [])]
         self.state = TrainState(
             t["step"], t["best_val_rmse"], t["bad_validations"], ckpt.generator.state_dict(),
             dict(t.get("average", {})), list(t["log"]), chains or [None] * self.config.train.chains,
         )  # fmt: skip
+
+    def _own_draws(self, training: dict[str, Any]) -> dict[str, Any]:
+        """Set this rank's saved random state (:func:`saved_draws`) and return it with its
+        chains; a rank with none saved draws afresh from (seed, rank, step)."""
+        own = saved_draws(training, self.rank)
+        if own is None:
+            seed, step = self.config.train.seed, int(training["step"])
+            self.rng = np.random.default_rng([seed, self.rank, step])
+            torch.manual_seed(seed + self.rank + 1_000_003 * step)
+            return {}
+        self.rng.bit_generator.state = own["rng"]["numpy"]
+        torch.set_rng_state(own["rng"]["torch"])
+        return own
 
     def start_from(self, init: dict[str, torch.Tensor]) -> None:
         """Start from the generator weights ``init`` instead of random ones: validated first,
@@ -231,7 +252,7 @@ class Trainer:
         start = time.perf_counter()
         try:
             while state.step < self.total_steps and state.bad_validations < spec.patience:
-                row = self.train_window()
+                row = mean_over_ranks(self.train_window())
                 row.update(step=state.step, seconds=time.perf_counter() - start)
                 if spec.ema_decay > 0:
                     update_average(state.average, self.gen, spec.ema_decay)
@@ -245,7 +266,7 @@ class Trainer:
                 if state.step % spec.checkpoint_every == 0:
                     self.save(complete=False)
         except KeyboardInterrupt:
-            self.save(complete=False)
+            self.save(complete=False, gather=False)  # the other ranks may be gone already
             raise
         self.save(complete=True)
         return state
@@ -328,11 +349,12 @@ class Trainer:
     def validate(self, gen: torch.nn.Module) -> float:
         """Volume-weighted RMSE (degC) of ``gen``'s analyses cycled from climatology through
         the validation windows: the root of the mean over their steps, after the first third
-        (spin-up), of each step's mean square error."""
+        (spin-up), of each step's mean square error. Under torchrun the windows are shared
+        out between the ranks and the sums added up, so every rank gets the same value."""
         net = unwrap(gen)
         net.eval()
         squares = MeanSquares()
-        for window in self.validation_windows:
+        for window in self.validation_windows[self.rank :: self.world_size]:
             bg = torch.zeros_like(window.truth[0])
             for t in range(window.length):
                 with autocast(self.device):
@@ -341,14 +363,19 @@ class Trainer:
                     error = (bg - window.truth[t]) * self.scale
                     squares.add_sums(float(mean_square(error, self.volume_weights)), 1.0)
         net.train()
+        squares.total, squares.weight = sum_over_ranks([float(squares.total), float(squares.weight)])
         return float(squares.rms())
 
-    def save(self, complete: bool) -> None:
+    def save(self, complete: bool, gather: bool = True) -> None:
         """Write the checkpoint (rank 0 only): the best generator, and unless ``complete``
-        everything :meth:`restore` needs to go on exactly."""
+        everything :meth:`restore` needs to go on exactly, every rank's draws with
+        ``gather`` (a collective: every rank calls it)."""
+        state = self.state
+        draws = {"rng": {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state()},
+                 "chains": [c.to_dict() if c else {} for c in state.chains]}  # fmt: skip
+        ranks = gather_to_all(draws) if gather and not complete and self.world_size > 1 else []
         if self.rank != 0:
             return
-        state = self.state
         generator = build_generator(self.config.model, self.grid.shape)
         generator.load_state_dict(state.best_generator or unwrap(self.gen).state_dict())
         training: dict[str, Any] = {"step": state.step, "best_val_rmse": state.best_val_rmse, "log": state.log}
@@ -356,8 +383,7 @@ class Trainer:
             training.update(
                 latest_generator=unwrap(self.gen).state_dict(), discriminator=unwrap(self.disc).state_dict(),
                 opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), bad_validations=state.bad_validations,
-                rng={"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state()},
-                chains=[c.to_dict() if c else {} for c in state.chains], average=state.average,
+                average=state.average, **draws, **({"ranks": ranks} if ranks else {}),
             )  # fmt: skip
         provenance = {
             **self.provenance, "validation_rmse_degC": state.best_val_rmse, "steps": state.step, "complete": complete
