@@ -11,3 +11,14 @@ def test_bench_generator_case_runs_in_both_memory_layouts():
     plain, fast = _generator_case("coarse", channels_last=False), _generator_case("coarse", channels_last=True)
     # the same network, so the same work; the layout only changes the speed
     assert plain["gflop"] == pytest.approx(fast["gflop"], rel=1e-3) and plain["gflop"] > 1.0
+
+
+def test_train_ddp_counts_every_rank_and_chain_and_leaves_the_warm_up_window_out(tmp_path):
+    from engine.bench.scale import ddp_bench_config, log_windows_per_second
+
+    log = tmp_path / "run.log.csv"
+    log.write_text("g_mse,step,seconds\n0.1,1,10.0\n0.1,2,12.0\n0.1,3,14.0\n0.1,4,16.0\n")
+    assert log_windows_per_second(log, processes=1) == pytest.approx(0.5)  # 3 windows in 6 s, the first left out
+    assert log_windows_per_second(log, processes=2, batch_size=2) == pytest.approx(2.0)
+    spec = ddp_bench_config(windows=5, batch_size=2).train
+    assert (spec.steps, spec.finetune_steps, spec.batch_size) == (5, 0, 2) and spec.validate_every > 5
