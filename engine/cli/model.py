@@ -229,6 +229,14 @@ def add_assimilate(sub: Any) -> None:
         "floats, each whole (floats:0.2), and/or platforms (e.g. argo,mooring), written to OUT's stem + .withheld.nc",
     )
     p.add_argument("--withhold-seed", type=int, default=0, help="seed of the withheld share (default 0)")
+    p.add_argument(
+        "--running-mean",
+        metavar="STEPS",
+        type=float,
+        help="cycle around a running mean of the analyses (e-folding STEPS, e.g. 73: a year of pentads) instead of "
+        "the climatology, for real observations whose climatology is biased for the period; 0: the climatology "
+        "(default: [assimilate] running_mean_steps, 0)",
+    )
     p.add_argument("--out", required=True, help="output analysis netCDF")
     p.set_defaults(func=run_assimilate)
 
@@ -282,7 +290,7 @@ def run_assimilate(args: argparse.Namespace) -> None:
     try:
         path = assimilate_to_file(
             method, args.obs, args.out, period=period, members=args.members, resume=args.resume, progress=report,
-            config=load_config(args), command=args.command, save_members=args.save_members, withhold=withhold,
+            config=_assimilate_config(args), command=args.command, save_members=args.save_members, withhold=withhold,
         )  # fmt: skip
     except (KeyboardInterrupt, Cancelled):
         bar.close()
@@ -290,6 +298,17 @@ def run_assimilate(args: argparse.Namespace) -> None:
         raise SystemExit(130) from None
     bar.close()
     print(f"wrote {path}")
+
+
+def _assimilate_config(args: argparse.Namespace) -> Config:
+    """The config with ``--running-mean`` applied (checked by the config's own rules)."""
+    config = load_config(args)
+    if args.running_mean is None:
+        return config
+    try:
+        return replace(config, assimilate=replace(config.assimilate, running_mean_steps=args.running_mean))
+    except io.InputError as err:
+        raise io.InputError(f"--running-mean {args.running_mean:g}: {err}") from None
 
 
 def add_calibrate(sub: Any) -> None:

@@ -13,6 +13,7 @@ from engine.config import Config
 from engine.config import preset as preset_config
 from engine.da.base import Cancelled, cycle, ensemble_fields, initial_backgrounds
 from engine.da.registry import BASELINES, make_method
+from engine.da.running_mean import RunningMean
 from engine.errors import InputError
 from engine.grid import Grid, step_times
 from engine.io import (
@@ -106,18 +107,23 @@ def assimilate_to_file(
     n_steps = (last - first + 1) * spy
     times = step_times(first, n_steps, spy, "standard")
     attrs = _file_attributes(attrs, obs_path, command, members > 1 and getattr(assimilator, "recentre", False))
+    attrs.update(_running_mean_attributes(config))
     withheld = _withhold(withhold, obs_path, out_path, grid, (first, last), resume, command, attrs)
     writer = AnalysisWriter(out_path, grid, times, members, attrs, resume=resume, save_members=save_members)
     try:
         done = writer.steps_done
         background = writer.restart_state() if done else _first_backgrounds(assimilator, grid, members, config)
+        running = None
+        if config.assimilate.running_mean_steps:
+            running = RunningMean(assimilator, config.assimilate.running_mean_steps, writer.restart_mean())
         repr_error = representativeness_error(grid, config.obs_error)
         steps = obs_steps_from_file(
             obs_path, grid, first, spy, done, n_steps - done, withheld=withheld, repr_error=repr_error
         )
-        for obs, analysis in cycle(assimilator, steps, background, seed=config.assimilate.seed):
+        for obs, analysis in cycle(running or assimilator, steps, background, seed=config.assimilate.seed):
             step = obs.step
-            writer.write(step, ensemble_fields(analysis, grid, obs.day_of_year, writer.save_members), analysis)
+            fields = ensemble_fields(analysis, grid, obs.day_of_year, writer.save_members)
+            writer.write(step, fields, analysis, None if running is None else running.mean)
             if progress:
                 progress(step + 1, n_steps)
             if should_stop and should_stop() and step + 1 < n_steps:
@@ -170,6 +176,17 @@ def _file_attributes(
             " with the unperturbed observations"
         )
     return attrs
+
+
+def _running_mean_attributes(config: Config) -> dict[str, str]:
+    """What the analysis was cycled around: the climatology, or a running mean of the analyses."""
+    steps = config.assimilate.running_mean_steps
+    if not steps:
+        return {"running_mean_steps": "0"}
+    return {
+        "running_mean_steps": f"{steps:g}",
+        "background_reference": f"running mean of the analyses, e-folding {steps:g} steps (not the climatology)",
+    }
 
 
 def _first_backgrounds(method: Any, grid: Grid, members: int, config: Config) -> np.ndarray:

@@ -21,7 +21,7 @@ from engine.io.fields import THETAO_ATTRS
 from engine.io.safety import clean_stale_temps, temp_sibling
 
 FILL = np.float32(1e20)
-_SAME_RUN = ("method",)  # a resumed run must continue with the same method
+_SAME_RUN = ("method", "running_mean_steps")  # a resumed run must continue as it was started
 TIME_UNITS = "days since 1950-01-01 00:00:00"
 
 _VARIABLES = {
@@ -147,6 +147,9 @@ class AnalysisWriter:
         restart.setncatts(
             {"long_name": "each member's analysis anomaly at the last finished step (restart state)", "units": "degC"}
         )
+        mean = nc.createVariable("restart_mean", "f4", ("depth", "lat", "lon"), fill_value=FILL)
+        mean.setncatts({"long_name": "running mean of the analyses at the last finished step (restart state)",
+                        "units": "degC"})  # fmt: skip
         nc.setncatts({"Conventions": "CF-1.8", **attrs, "members": self.members, "steps_done": 0})
 
     def _check_compatible(self, grid: Any, times: np.ndarray, attrs: dict[str, Any], save_members: bool) -> None:
@@ -175,14 +178,24 @@ class AnalysisWriter:
         """Each member's anomaly after the last finished step."""
         return np.asarray(self.nc.variables["restart_anomaly"][:].filled(0.0), dtype="f4")
 
-    def write(self, step: int, fields: dict[str, np.ndarray], state: np.ndarray) -> None:
-        """Write one step's fields (names as in the file) and the ensemble state, then count it."""
+    def restart_mean(self) -> np.ndarray:
+        """The running mean of the analyses after the last finished step (zero if none was kept)."""
+        if "restart_mean" not in self.nc.variables:
+            return np.zeros(self.nc.variables["restart_anomaly"].shape[1:], "f4")
+        return np.asarray(self.nc.variables["restart_mean"][:].filled(0.0), dtype="f4")
+
+    def write(
+        self, step: int, fields: dict[str, np.ndarray], state: np.ndarray, mean: np.ndarray | None = None
+    ) -> None:
+        """Write one step's fields (names as in the file) and the restart state, then count it."""
         for name, values in fields.items():
             if name == "thetao_anomaly_member":
                 self.nc.variables[name][:, step] = np.nan_to_num(values, nan=FILL)
             else:
                 self.nc.variables[name][step] = np.where(np.isfinite(values), values, FILL)
         self.nc.variables["restart_anomaly"][:] = state
+        if mean is not None:
+            self.nc.variables["restart_mean"][:] = mean
         self.nc.sync()  # data first, then the counter: a crash never counts a half-written step
         self.nc.setncattr("steps_done", step + 1)
         self.nc.sync()
