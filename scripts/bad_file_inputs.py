@@ -184,6 +184,10 @@ def cases(shared: Path) -> list[tuple[Callable[[Path], None], list[str], bool]]:
          ["observe", "--read", "c.csv", "--out", "out.nc"], False),
         (with_(lambda d: _csv(d / "c.csv", "2001-01-01,north,200,5,20", "2001-01-01,south,200,5,20")),
          ["observe", "--read", "c.csv", "--out", "out.nc"], False),
+        (with_(lambda d: make.write_wod(d / "wod.nc", drop=["Temperature_row_size"])),
+         ["observe", "--read", "wod.nc", "--out", "out.nc"], False),
+        (with_(lambda d: _cut(make.write_wod(d / "full.nc"), d / "wod.nc", 0.5), lambda d: (d / "full.nc").unlink()),
+         ["observe", "--read", "wod.nc", "--format", "wod", "--out", "out.nc"], False),
         (with_(), [*ASSIM, "--obs", OBS, "--out", "an.nc", "--resume"], False),
         (with_(lambda d: _started(d, "climatology")), [*ASSIM, "--obs", OBS, "--out", "an.nc", "--resume"], False),
     ]  # fmt: skip
