@@ -7,10 +7,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import holoviews as hv
 import numpy as np
 import pandas as pd
 import pytest
 from bokeh.document import Document
+from bokeh.models import DatetimeAxis
 
 from engine import cli, io
 from engine.realdata import departure_blocks, observation_space_tables, withheld_scores
@@ -66,6 +68,8 @@ def computed(page: ValidatePage) -> ValidatePage:
 def test_validate_without_a_truth_shows_the_engines_tables(state, run):
     page = ValidatePage(state)
     page.panel().get_root(Document())  # every plot drawn, the truth's ones empty
+    # drawn before the statistics arrive, and the first frame fixes the axis: it must be dates
+    assert isinstance(hv.render(page.observed.time_plot).xaxis[0], DatetimeAxis)
     assert state.truth is None and state.dataset == "oi" and "truth" in page.problem()
     observed = computed(page).observed
     engine = observation_space_tables(run["oi"], run["obs"], obs_space.config_for(state.store, "oi"))

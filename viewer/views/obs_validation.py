@@ -26,6 +26,8 @@ from viewer.store import file_key
 from viewer.views.common import curves, pane
 
 WHOLE_PERIOD = "the whole period"
+# Drawn until the statistics arrive: the first frame fixes the axis type, so it must be dates.
+NO_MONTHS = {"O-B RMSE": xr.DataArray([np.nan], dims="time", coords={"time": np.array(["2000-01-01"], "M8[ns]")})}
 
 
 class _Shown(param.Parameterized):
@@ -290,7 +292,7 @@ class ObsSpaceSection:
             streams=[shown],
         ).opts(width=560, height=300)
         self.time_plot = hv.DynamicMap(
-            lambda **_: curves(self.over_time(), "time", "degC").opts(
+            lambda **_: curves(self.over_time() or NO_MONTHS, "time", "degC").opts(
                 hv.opts.Curve(framewise=True, tools=["hover"]),
                 hv.opts.Overlay(title="O-B and O-A by month", legend_position="right", framewise=True),
             ),
