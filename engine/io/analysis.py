@@ -18,6 +18,7 @@ import numpy as np
 from engine.errors import InputError
 from engine.io.core import check_writable
 from engine.io.fields import THETAO_ATTRS
+from engine.io.nclock import locked
 from engine.io.safety import clean_stale_temps, temp_sibling
 
 FILL = np.float32(1e20)
@@ -59,6 +60,7 @@ class AnalysisWriter:
     save_members : also write every member's anomaly
     """
 
+    @locked
     def __init__(
         self, path: str | Path, grid: Any, times: np.ndarray, members: int, attrs: dict[str, Any], resume: bool = False,
         save_members: bool = False,
@@ -74,6 +76,7 @@ class AnalysisWriter:
             self.nc = self._create(grid, times, attrs, save_members)
 
     @property
+    @locked
     def save_members(self) -> bool:
         """Whether the file keeps every member (a resumed run keeps what it was started with)."""
         return "thetao_anomaly_member" in self.nc.variables
@@ -171,19 +174,23 @@ class AnalysisWriter:
             )
 
     @property
+    @locked
     def steps_done(self) -> int:
         return int(self.nc.getncattr("steps_done"))
 
+    @locked
     def restart_state(self) -> np.ndarray:
         """Each member's anomaly after the last finished step."""
         return np.asarray(self.nc.variables["restart_anomaly"][:].filled(0.0), dtype="f4")
 
+    @locked
     def restart_mean(self) -> np.ndarray:
         """The running mean of the analyses after the last finished step (zero if none was kept)."""
         if "restart_mean" not in self.nc.variables:
             return np.zeros(self.nc.variables["restart_anomaly"].shape[1:], "f4")
         return np.asarray(self.nc.variables["restart_mean"][:].filled(0.0), dtype="f4")
 
+    @locked
     def write(
         self, step: int, fields: dict[str, np.ndarray], state: np.ndarray, mean: np.ndarray | None = None
     ) -> None:
@@ -200,17 +207,20 @@ class AnalysisWriter:
         self.nc.setncattr("steps_done", step + 1)
         self.nc.sync()
 
+    @locked
     def finish(self) -> Path:
         """Close and move the finished file into place."""
         self.nc.close()
         os.replace(self.part, self.path)
         return self.path
 
+    @locked
     def close(self) -> None:
         """Close, keeping ``.part`` for a later ``--resume``."""
         if self.nc.isopen():
             self.nc.close()
 
+    @locked
     def discard(self) -> None:
         """Close and delete ``.part`` (a run that failed before its first step)."""
         self.close()

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from engine.io.core import atomic_path
+from engine.io.nclock import NETCDF_LOCK
 from engine.io.netcdf_decode import LEGACY_FILL
 
 _JULD_UNITS = "days since 1950-01-01 00:00:00 UTC"
@@ -42,7 +43,7 @@ def write_argo_profiles(table: pd.DataFrame, path: str | Path, wmo: int) -> None
     first = table.iloc[starts]
     pres = table.assign(depth=gsw.p_from_z(-table["depth"].to_numpy("f8"), table["lat"].to_numpy("f8")))
     days = (first["time"].to_numpy() - np.datetime64("1950-01-01", "ns")) / np.timedelta64(1, "D")
-    with atomic_path(path) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF3_CLASSIC") as nc:
+    with atomic_path(path) as tmp, NETCDF_LOCK, netCDF4.Dataset(tmp, "w", format="NETCDF3_CLASSIC") as nc:
         for dim, size in (("N_PROF", len(starts)), ("N_LEVELS", int(sizes.max())), ("STRING8", 8)):
             nc.createDimension(dim, size)
         for name, values in (("JULD", days), ("LATITUDE", first["lat"]), ("LONGITUDE", first["lon"])):
@@ -68,7 +69,7 @@ def copy_argo_as_new_float(source: str | Path, out: str | Path, wmo: int, days: 
     with atomic_path(out) as tmp:
         shutil.copyfile(source, tmp)
         Path(tmp).chmod(0o644)
-        with netCDF4.Dataset(tmp, "a") as nc:
+        with NETCDF_LOCK, netCDF4.Dataset(tmp, "a") as nc:
             nc.set_auto_mask(False)
             number = nc["PLATFORM_NUMBER"]
             number[:] = _char_rows([str(wmo)] * number.shape[0], number.shape[1])

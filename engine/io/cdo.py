@@ -18,6 +18,7 @@ import xarray as xr
 
 from engine.errors import InputError
 from engine.grid import Grid
+from engine.io.nclock import NETCDF_LOCK, open_netcdf
 
 
 def target_description(grid: Grid) -> str:
@@ -41,7 +42,8 @@ def _source_file(lat: np.ndarray, lon: np.ndarray, corner_lat: np.ndarray, corne
             "lon": (("y", "x"), lon, {"units": "degrees_east", "standard_name": "longitude", "bounds": "lon_bnds"}),
         },
     )
-    ds.to_netcdf(path)
+    with NETCDF_LOCK:
+        ds.to_netcdf(path)
 
 
 def gencon_weights(
@@ -60,7 +62,7 @@ def gencon_weights(
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no message"])[-1]
             raise InputError(f"cdo could not compute remapping weights for the native grid ({last}); check its corners")
-        with xr.open_dataset(folder / "w.nc") as w:
+        with open_netcdf(folder / "w.nc") as w:
             src = w["src_address"].values.astype("i8") - 1
             dst = w["dst_address"].values.astype("i8") - 1
             weights = w["remap_matrix"].values[:, 0].astype("f8")

@@ -20,6 +20,7 @@ import numpy as np
 import xarray as xr
 
 from engine.errors import InputError, file_error
+from engine.io.nclock import open_mfnetcdf, open_netcdf
 
 CELSIUS = {"degc", "degree_c", "degrees_c", "deg_c", "c", "celsius", "degree_celsius", "degrees_celsius"}
 KELVIN = {"k", "kelvin", "degk", "deg_k", "degree_k", "degrees_k"}
@@ -61,7 +62,7 @@ def _time_coder() -> xr.coders.CFDatetimeCoder:
 def _scan(path: Path) -> np.ndarray:
     """The decoded times of one file, after checking it has thetao on a time axis."""
     try:
-        ds = xr.open_dataset(path, decode_times=_time_coder(), chunks={})
+        ds = open_netcdf(path, decode_times=_time_coder(), chunks={})
     except (OSError, ValueError) as err:
         raise file_error(
             path, f"cannot be read as netCDF ({type(err).__name__})", "check the file is complete"
@@ -207,9 +208,9 @@ def open_thetao(paths: str | Path | Sequence[str | Path], chunk: int = TIME_CHUN
     files = _ordered(expand_paths(paths))
     name = files[0] if len(files) == 1 else f"{files[0].name} (and {len(files) - 1} more)"
     try:
-        ds = xr.open_mfdataset(
+        ds = open_mfnetcdf(
             files, combine="nested", concat_dim="time", data_vars="minimal", coords="minimal", compat="override",
-            join="override", chunks={"time": chunk}, decode_times=_time_coder(), parallel=False,
+            join="override", chunks={"time": chunk}, decode_times=_time_coder(),
         )  # fmt: skip
     except ValueError as err:
         problem = f"the files do not join along time ({str(err).splitlines()[0]})"

@@ -20,6 +20,7 @@ import pandas as pd
 
 from engine.errors import InputError
 from engine.io.core import history_line
+from engine.io.nclock import NETCDF_LOCK, locked
 from engine.io.safety import temp_sibling
 from engine.world.cmip_layout import Layout, decade_files, interpolate, step_bounds
 
@@ -50,6 +51,7 @@ def _horizontal(nc: netCDF4.Dataset, layout: Layout) -> tuple[str, ...]:
     return ("j", "i")
 
 
+@locked
 def _create(path: Path, layout: Layout, attrs: dict[str, Any]) -> netCDF4.Dataset:
     nc = netCDF4.Dataset(path, "w")
     nc.createDimension("time", None)
@@ -110,15 +112,17 @@ def write_cmip_world(
                 for a in range(first, stop, CHUNK):
                     b = min(a + CHUNK, stop)
                     kelvin = interpolate(world.temperature(a, b), world.grid, layout) + np.float32(273.15)
-                    nc["thetao"][a - first : b - first] = np.ma.masked_invalid(kelvin)
                     bounds = step_bounds(world.start_year, np.arange(a, b), spy, calendar)
-                    nc["time_bnds"][a - first : b - first] = cftime.date2num(bounds, TIME_UNITS, calendar)
                     centres = _as_cftime(world.times(a, b), calendar)
-                    nc["time"][a - first : b - first] = cftime.date2num(centres, TIME_UNITS, calendar)
+                    with NETCDF_LOCK:
+                        nc["thetao"][a - first : b - first] = np.ma.masked_invalid(kelvin)
+                        nc["time_bnds"][a - first : b - first] = cftime.date2num(bounds, TIME_UNITS, calendar)
+                        nc["time"][a - first : b - first] = cftime.date2num(centres, TIME_UNITS, calendar)
                     if progress:
                         progress(b - a)
             finally:
-                nc.close()
+                with NETCDF_LOCK:
+                    nc.close()
             names.append(name)
         os.replace(tmp, out)
     finally:

@@ -28,6 +28,7 @@ from engine.errors import file_error
 from engine.grid import Grid
 from engine.io.cmip import open_thetao
 from engine.io.core import cache_dir, history_line
+from engine.io.nclock import NETCDF_LOCK, locked, open_netcdf
 from engine.io.safety import clean_stale_temps, temp_sibling
 from engine.memory import release_freed
 from engine.world import regrid
@@ -63,6 +64,7 @@ def _horizontal(ds: xr.Dataset, grid: Grid) -> tuple[Callable[[np.ndarray], np.n
     return (lambda v: regrid.regrid_sparse(v, matrix, grid)), f"cdo gencon weights ({corners}), applied per chunk"
 
 
+@locked
 def _create(path: Path, grid: Grid, attrs: dict[str, Any], chunk: int) -> netCDF4.Dataset:
     nc = netCDF4.Dataset(path, "w")
     nz, ny, nx = grid.shape
@@ -95,7 +97,8 @@ def _write(ds: xr.Dataset, grid: Grid, path: Path, chunk: int, progress: Callabl
         "native_grid": f"{'curvilinear' if ds.attrs['curvilinear'] else 'rectilinear'} "
         f"{'x'.join(str(ds.sizes[d]) for d in ds['thetao'].dims[2:])}",
     }  # fmt: skip
-    _create(path, grid, attrs, chunk).close()
+    with NETCDF_LOCK:
+        _create(path, grid, attrs, chunk).close()
     thetao, ocean, total = ds["thetao"], None, ds.sizes["time"]
     # one chunk in memory, no threads on shared cores; one source file open at a time (each holds
     # its chunk cache); the output reopened per chunk and the chunk's memory handed back
@@ -107,14 +110,14 @@ def _write(ds: xr.Dataset, grid: Grid, path: Path, chunk: int, progress: Callabl
             if ocean is None:
                 ocean = regrid.combined_ocean(values[0], grid)
             values[:, ~ocean] = np.nan
-            with netCDF4.Dataset(path, "a") as nc:
+            with NETCDF_LOCK, netCDF4.Dataset(path, "a") as nc:
                 nc["thetao"][start:stop] = np.ma.masked_invalid(values)
                 nc["time"][start:stop] = cftime.date2num(ds["time"].values[start:stop], TIME_UNITS, attrs["calendar"])
                 nc["step_of_year"][start:stop] = ds["step_of_year"].values[start:stop]
             release_freed()
             if progress:
                 progress(stop - start, total)
-    with netCDF4.Dataset(path, "a") as nc:
+    with NETCDF_LOCK, netCDF4.Dataset(path, "a") as nc:
         mask = nc.createVariable("ocean", "i1", ("depth", "lat", "lon"))
         mask[:], mask.long_name = ocean.astype("i1"), "ocean in both the preset grid and the model"
         nc.model_land_cells = int((grid.ocean & ~ocean).sum())
@@ -152,7 +155,7 @@ def regrid_control_run(
 def open_control_run(path: str | Path) -> xr.Dataset:
     """A regridded control run from the cache, lazily (one time slice read at a time)."""
     try:
-        ds = xr.open_dataset(path, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
+        ds = open_netcdf(path, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
     except OSError:
         raise file_error(path, "the cached regridded run cannot be read", "delete it to regrid again") from None
     ds.attrs["files"] = json.loads(ds.attrs["files"])

@@ -27,6 +27,7 @@ import xarray as xr
 from engine.config import Config, GridSpec, config_from_dict, config_to_dict
 from engine.errors import InputError, file_error
 from engine.grid import Grid, build_grid
+from engine.io.nclock import NETCDF_LOCK, open_netcdf
 from engine.io.safety import clean_stale_temps, temp_sibling
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -61,7 +62,7 @@ def load_geography(path: str | None = None) -> xr.Dataset:
     file = Path(path) if path else assets_dir() / "geography_1deg.nc"
     if not file.exists():
         raise InputError(f"geography file {file} is missing; reinstall DeepDA or run scripts/make_assets.py")
-    with xr.open_dataset(file) as ds:
+    with open_netcdf(file) as ds:
         return ds.load()
 
 
@@ -201,7 +202,8 @@ def write_dataset(ds: xr.Dataset, path: str | Path, command: str | None = None) 
     """Write a small Dataset (metrics, a subset) as CF netCDF atomically, with history."""
     ds = ds.assign_attrs(Conventions=ds.attrs.get("Conventions", "CF-1.8"), history=history_line(command))
     encoding = {str(name): {"_FillValue": None} for name in ds.coords if name in ds.dims}  # CF 2.5.1
-    with atomic_path(path) as tmp:
+    ds = ds.load()  # read its sources first: dask's threads would wait on the lock held below
+    with atomic_path(path) as tmp, NETCDF_LOCK:
         ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
 
 

@@ -17,6 +17,7 @@ from engine.io.core import (
     atomic_path,
     history_line,
 )
+from engine.io.nclock import NETCDF_LOCK
 from engine.io.netcdf_decode import (
     _TIME_FILL,
     _TIME_REFERENCE,
@@ -238,7 +239,7 @@ def write_profiles(table: pd.DataFrame, path: str | Path, attrs: dict[str, Any] 
     encoding["time"] = {"_FillValue": np.nan if ds["time"].dtype.kind == "f" else _TIME_FILL}
     for name in ("depth", "temperature", "obs_error", "qc"):  # the long dimension: compress (losslessly)
         encoding.setdefault(name, {}).update({"zlib": True, "complevel": 1})
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, NETCDF_LOCK:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
 
 
@@ -255,9 +256,11 @@ def write_profiles_incremental(
     import netCDF4
 
     with atomic_path(path) as tmp:
-        nc = netCDF4.Dataset(tmp, "w", format="NETCDF4")
+        with NETCDF_LOCK:
+            nc = netCDF4.Dataset(tmp, "w", format="NETCDF4")
         try:
-            _create_dsg(nc, attrs, command)
+            with NETCDF_LOCK:
+                _create_dsg(nc, attrs, command)
             n_prof = n_obs = 0
             for chunk in tables:
                 table = as_table(chunk)
@@ -267,14 +270,16 @@ def write_profiles_incremental(
                 with np.errstate(invalid="ignore"):  # a missing time stays missing
                     seconds = (times - np.datetime64(_TIME_REFERENCE, "ns")) // np.timedelta64(1, "s")
                 seconds = np.where(np.isnat(times), np.nan, seconds)
-                for name in ("profile_id", "lat", "lon", "platform", "rowSize"):
-                    nc.variables[name][n_prof : n_prof + len(starts)] = ds[name].values
-                nc.variables["time"][n_prof : n_prof + len(starts)] = seconds.astype("f8")
-                for name in ("depth", "temperature", "obs_error", "qc"):
-                    nc.variables[name][n_obs : n_obs + len(table)] = ds[name].values
+                with NETCDF_LOCK:
+                    for name in ("profile_id", "lat", "lon", "platform", "rowSize"):
+                        nc.variables[name][n_prof : n_prof + len(starts)] = ds[name].values
+                    nc.variables["time"][n_prof : n_prof + len(starts)] = seconds.astype("f8")
+                    for name in ("depth", "temperature", "obs_error", "qc"):
+                        nc.variables[name][n_obs : n_obs + len(table)] = ds[name].values
                 n_prof, n_obs = n_prof + len(starts), n_obs + len(table)
         finally:
-            nc.close()
+            with NETCDF_LOCK:
+                nc.close()
     return n_obs
 
 

@@ -12,6 +12,7 @@ import xarray as xr
 from engine.errors import InputError, file_error
 from engine.io.core import atomic_path, history_line
 from engine.io.integrity import check_complete
+from engine.io.nclock import NETCDF_LOCK, locked, open_netcdf
 
 THETAO_ATTRS = {
     "standard_name": "sea_water_potential_temperature",
@@ -61,21 +62,24 @@ def write_fields_incremental(
         try:
             for chunk in chunks:
                 if nc is None:
-                    first = xr.merge([template, chunk], combine_attrs="override")
-                    first.to_netcdf(tmp, unlimited_dims=["time"], encoding=_encoding(first), engine="netcdf4")
-                    nc = netCDF4.Dataset(tmp, "a")
+                    first = xr.merge([template, chunk], combine_attrs="override").load()
+                    with NETCDF_LOCK:
+                        first.to_netcdf(tmp, unlimited_dims=["time"], encoding=_encoding(first), engine="netcdf4")
+                        nc = netCDF4.Dataset(tmp, "a")
                 else:
-                    _append(nc, chunk, written)
+                    _append(nc, chunk.load(), written)
                 written += chunk.sizes["time"]
                 if progress:
                     progress(chunk.sizes["time"])
         finally:
             if nc is not None:
-                nc.close()
+                with NETCDF_LOCK:
+                    nc.close()
         if written != n_steps:
             raise RuntimeError(f"wrote {written} of {n_steps} steps")
 
 
+@locked
 def _append(nc: Any, chunk: xr.Dataset, start: int) -> None:
     import netCDF4
 
@@ -98,7 +102,7 @@ def open_fields(path: str | Path) -> xr.Dataset:
         raise InputError(f"{file} is a folder; give the path of a DeepDA netCDF file")
     check_complete(file)
     try:
-        return xr.open_dataset(file, use_cftime=None)
+        return open_netcdf(file, use_cftime=None)
     except Exception as err:
         raise InputError(f"{file} is not a readable netCDF file ({type(err).__name__}); check the path") from None
 

@@ -14,6 +14,7 @@ import xarray as xr
 
 from engine.errors import file_error
 from engine.io.integrity import check_complete
+from engine.io.nclock import open_netcdf
 
 SOURCE_BAD_FLAGS = (b"3", b"4")  # Argo / EN4 / IOC flags: 3 probably bad, 4 bad
 LEGACY_FILL = 99999.0  # Argo and EN4 fill value; older files omit the _FillValue attribute
@@ -68,7 +69,7 @@ def _open_netcdf(path: str | Path) -> tuple[Path, xr.Dataset]:
         raise file_error(file, "file is empty (0 bytes)", "give a complete netCDF file; re-download or re-export it")
     check_complete(file)
     try:
-        return file, xr.open_dataset(file, decode_cf=False, engine="netcdf4")
+        return file, open_netcdf(file, decode_cf=False, engine="netcdf4")
     except Exception as err:  # the netCDF library raises OSError, ValueError, ...
         raise file_error(
             file,

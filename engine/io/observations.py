@@ -13,6 +13,7 @@ import pandas as pd
 from engine.errors import InputError, file_error
 from engine.io.csvfiles import read_profiles_csv
 from engine.io.dsg import OBS_FORMATS, read_profiles
+from engine.io.nclock import NETCDF_LOCK
 from engine.io.netcdf_decode import _open_netcdf
 from engine.io.profile_index import read_profile_headers, read_profile_summary
 from engine.io.realformats import (
@@ -181,7 +182,7 @@ def is_osse_file(path: str | Path) -> bool:
         return False
     import netCDF4
 
-    with netCDF4.Dataset(file) as nc:
+    with NETCDF_LOCK, netCDF4.Dataset(file) as nc:
         return str(getattr(nc, "source", "")).startswith("DeepDA OSSE")
 
 

@@ -11,6 +11,7 @@ import xarray as xr
 from engine.errors import InputError, file_error
 from engine.io.dsg import _platform_flags
 from engine.io.integrity import check_complete
+from engine.io.nclock import open_netcdf
 from engine.io.netcdf_decode import _decode_time, _masked, damaged_guard
 from engine.observe.profiles import PLATFORMS, QC_GOOD, qc_summary
 
@@ -30,7 +31,7 @@ def _open_deepda_dsg(path: str | Path, names: tuple[str, ...]) -> tuple[Path, xr
         raise InputError(f"{file} does not exist; give the path of a profile file")
     check_complete(file)
     try:
-        ds = xr.open_dataset(file, decode_cf=False, engine="netcdf4")
+        ds = open_netcdf(file, decode_cf=False, engine="netcdf4")
     except Exception:  # the netCDF library raises OSError, ValueError, ...
         raise InputError(f"{file} is not a readable netCDF file; give a DeepDA profile file") from None
     missing = [name for name in names if name not in ds.variables]
