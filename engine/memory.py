@@ -34,12 +34,16 @@ def world_bytes(shape: tuple[int, int, int], n_modes: int, n_steps: int) -> int:
 
 def assimilate_bytes(config: Config, members: int, deepda: bool) -> int:
     """An assimilation: the members' background, analysis and perturbed observations, a
-    year of gridded observations, and the generator's activations for every member."""
+    year of gridded observations, the generator's activations for every member and the
+    output's time block held until written (mean, anomaly, spread)."""
+    from engine.io.fields import CHUNK_STEPS  # engine.io imports this module
+
     field = cells(config.grid.shape) * FLOAT32
     ensemble = 4 * members * field
     gridded = 4 * config.world.steps_per_year * field  # anomaly, mask, error, count
     network = members * field * (config.model.relu_channels + config.model.tanh_channels) if deepda else 0
-    return ensemble + gridded + network
+    held = 3 * CHUNK_STEPS * field
+    return ensemble + gridded + network + held
 
 
 def train_bytes(config: Config) -> int:

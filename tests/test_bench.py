@@ -22,3 +22,12 @@ def test_train_ddp_counts_every_rank_and_chain_and_leaves_the_warm_up_window_out
     assert log_windows_per_second(log, processes=2, batch_size=2) == pytest.approx(2.0)
     spec = ddp_bench_config(windows=5, batch_size=2).train
     assert (spec.steps, spec.finetune_steps, spec.batch_size) == (5, 0, 2) and spec.validate_every > 5
+
+
+def test_analysis_file_case_reads_back_what_it_wrote(tmp_path):
+    from engine.bench.files import write_and_read
+
+    result = write_and_read("coarse", 1, tmp_path)
+    # a year of pentads in two 4-byte variables, compressed but not to nothing
+    assert result["steps"] == 73 and 1.0 < result["compression"] < 20.0
+    assert result["point_series_s"]["unit"] == "s" and result["file_gb"] > 0

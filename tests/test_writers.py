@@ -13,6 +13,7 @@ from engine.errors import InputError
 from engine.grid import step_day_of_year, step_times
 from engine.io import read_oni, write_world
 from engine.io.analysis import AnalysisWriter, partial_path
+from engine.io.fields import CHUNK_STEPS, field_chunks
 from engine.world.synthetic import ModelWorld
 from tests.conftest import TINY
 
@@ -68,7 +69,38 @@ def test_analysis_is_written_step_by_step_into_part_and_moved_into_place(tmp_pat
     with netCDF4.Dataset(out) as nc:
         time = nc["time"]
         assert (time.units, time.calendar, time.standard_name) == ("days since 1950-01-01 00:00:00", "standard", "time")
-        assert nc["thetao"].chunking() == [1, *tiny_grid.shape]  # one step per chunk: a step is one write
+        # a time block x one level x the whole tiny map: a point's series reads a chunk a block
+        assert nc["thetao"].chunking() == [N_STEPS, 1, *tiny_grid.shape[1:]]
+
+
+def test_field_chunks_are_a_time_block_a_level_and_a_tile():
+    assert field_chunks(2920, (38, 180, 360)) == (CHUNK_STEPS, 1, 45, 90)  # 1 degree: 16 tiles of 45 x 90
+    assert field_chunks(2920, (16, 72, 144)) == (CHUNK_STEPS, 1, 36, 72)  # 2.5 degree: 4 equal tiles
+    assert field_chunks(5, (16, 36, 72)) == (5, 1, 36, 72)  # 5 degree: one tile; a short run, one block
+
+
+def test_analysis_steps_are_held_for_their_time_block_and_written_on_closing(tmp_path, tiny_grid):
+    n_steps = CHUNK_STEPS + 5
+    rng = np.random.default_rng(1)
+    states = (rng.standard_normal((n_steps, 1, *tiny_grid.shape)) * tiny_grid.ocean).astype("f4")
+    times = step_times(2012, n_steps, SPY, "standard")
+    out = tmp_path / "a.nc"
+    writer = AnalysisWriter(out, tiny_grid, times, 1, ATTRS)
+    doy = step_day_of_year(n_steps, SPY)
+    for step in range(CHUNK_STEPS + 2):
+        writer.write(step, ensemble_fields(states[step], tiny_grid, float(doy[step]), False), states[step])
+    assert writer.steps_done == CHUNK_STEPS + 2
+    np.testing.assert_array_equal(writer.restart_state(), states[CHUNK_STEPS + 1])
+    with pytest.raises(ValueError, match="does not follow"):
+        writer.write(CHUNK_STEPS + 3, ensemble_fields(states[0], tiny_grid, 2.5, False), states[0])
+    writer.close()  # an interrupted run: the steps held are written and counted
+    ds = xr.open_dataset(partial_path(out))
+    assert ds.attrs["steps_done"] == CHUNK_STEPS + 2
+    ocean = tiny_grid.ocean
+    done = ds["thetao_anomaly"].values[: CHUNK_STEPS + 2]
+    np.testing.assert_allclose(done[:, ocean], states[: CHUNK_STEPS + 2, 0][:, ocean], atol=1e-6)
+    np.testing.assert_array_equal(ds["restart_anomaly"].values, states[CHUNK_STEPS + 1])
+    assert np.isnan(ds["thetao_anomaly"].values[CHUNK_STEPS + 2 :]).all()  # nothing past them
 
 
 def test_resumed_analysis_continues_at_the_next_step_and_equals_a_straight_write(tmp_path, tiny_grid):

@@ -1,9 +1,12 @@
 """Resumable, step-by-step CF-1.8 writer for assimilation output (ANALYSIS.nc).
 
-The run writes into ``OUT.part``; each step is flushed and only then counted in the
-``steps_done`` attribute, so an interrupted run (Ctrl-C, a crash, a cancelled job) keeps
-every finished step and ``--resume`` continues from the ensemble state stored in
-``restart_anomaly``. The finished file is renamed to ``OUT``.
+The run writes into ``OUT.part``. Steps are kept in memory for one chunk's time block
+(:data:`~engine.io.fields.CHUNK_STEPS`) and written a block at a time, so that every chunk
+is compressed once; the block's data are flushed and only then counted in the
+``steps_done`` attribute, with the ensemble state of its last step in ``restart_anomaly``.
+Closing (Ctrl-C, a cancelled job, an error) flushes the steps held, so only a hard kill
+loses them, and ``--resume`` continues from the last step counted. The finished file is
+renamed to ``OUT``.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.io.core import check_writable
-from engine.io.fields import THETAO_ATTRS
-from engine.io.nclock import locked
+from engine.io.fields import THETAO_ATTRS, field_chunks
+from engine.io.nclock import NETCDF_LOCK, locked
 from engine.io.safety import clean_stale_temps, temp_sibling
 
 FILL = np.float32(1e20)
@@ -68,12 +71,16 @@ class AnalysisWriter:
         self.path = check_writable(path)
         self.part = partial_path(path)
         self.members, self.n_steps = members, len(times)
+        self._held: dict[str, list[np.ndarray]] = {}  # the steps of the block not yet written
+        self._held_from = self._held_steps = 0
+        self._restart: tuple[np.ndarray, np.ndarray | None] | None = None
         clean_stale_temps(self.part)
         if resume and not self.part.exists():
             raise InputError(f"nothing to resume: {self.part} does not exist; run without --resume")
         self.nc = self._reopen(grid, times, attrs, save_members) if resume else None
         if self.nc is None:
             self.nc = self._create(grid, times, attrs, save_members)
+        self._block = self.nc.variables["thetao"].chunking()[0]  # steps a chunk holds (1 in older files)
 
     @property
     @locked
@@ -129,11 +136,12 @@ class AnalysisWriter:
         )
         mask[:] = grid.ocean.astype("i1")
         names = ["thetao", "thetao_anomaly"] + (["thetao_spread"] if self.members > 1 else [])
-        chunks = (1, nz, ny, nx)
+        chunks = field_chunks(len(times), grid.shape)
         for name in names:
             var = nc.createVariable(
-                name, "f4", ("time", "depth", "lat", "lon"), zlib=True, complevel=1, fill_value=FILL, chunksizes=chunks
-            )
+                name, "f4", ("time", "depth", "lat", "lon"), zlib=True, complevel=1, shuffle=True, fill_value=FILL,
+                chunksizes=chunks,
+            )  # fmt: skip
             var.setncatts(_VARIABLES[name])
         if save_members:
             var = nc.createVariable(
@@ -142,8 +150,9 @@ class AnalysisWriter:
                 ("member", "time", "depth", "lat", "lon"),
                 zlib=True,
                 complevel=1,
+                shuffle=True,
                 fill_value=FILL,
-                chunksizes=(1,) + chunks,
+                chunksizes=(1, 1, nz, ny, nx),  # written a step at a time: members would not fit a block
             )
             var.setncatts({"long_name": "potential temperature anomaly of each ensemble member", "units": "degC"})
         restart = nc.createVariable("restart_anomaly", "f4", ("member", "depth", "lat", "lon"), fill_value=FILL)
@@ -176,16 +185,21 @@ class AnalysisWriter:
     @property
     @locked
     def steps_done(self) -> int:
-        return int(self.nc.getncattr("steps_done"))
+        """Steps finished: counted in the file, or held to be written with their block."""
+        return int(self.nc.getncattr("steps_done")) + self._held_steps
 
     @locked
     def restart_state(self) -> np.ndarray:
         """Each member's anomaly after the last finished step."""
+        if self._restart is not None:
+            return self._restart[0]
         return np.asarray(self.nc.variables["restart_anomaly"][:].filled(0.0), dtype="f4")
 
     @locked
     def restart_mean(self) -> np.ndarray:
         """The running mean of the analyses after the last finished step (zero if none was kept)."""
+        if self._restart is not None and self._restart[1] is not None:
+            return self._restart[1]
         if "restart_mean" not in self.nc.variables:
             return np.zeros(self.nc.variables["restart_anomaly"].shape[1:], "f4")
         return np.asarray(self.nc.variables["restart_mean"][:].filled(0.0), dtype="f4")
@@ -194,34 +208,57 @@ class AnalysisWriter:
     def write(
         self, step: int, fields: dict[str, np.ndarray], state: np.ndarray, mean: np.ndarray | None = None
     ) -> None:
-        """Write one step's fields (names as in the file) and the restart state, then count it."""
+        """Take one step's fields (names as in the file) and the restart state; written and
+        counted with the rest of its time block (at the block's end, the run's, or on closing)."""
+        if not self._held_steps:
+            self._held_from = step
+        elif step != self._held_from + self._held_steps:
+            raise ValueError(f"step {step} does not follow the steps held")
         for name, values in fields.items():
             if name == "thetao_anomaly_member":
-                self.nc.variables[name][:, step] = np.nan_to_num(values, nan=FILL)
+                with NETCDF_LOCK:  # all members of a block would not fit in memory on a large grid
+                    self.nc.variables[name][:, step] = np.nan_to_num(values, nan=FILL)
             else:
-                self.nc.variables[name][step] = np.where(np.isfinite(values), values, FILL)
+                self._held.setdefault(name, []).append(np.where(np.isfinite(values), values, FILL).astype("f4"))
+        self._restart = (np.array(state, "f4"), None if mean is None else np.array(mean, "f4"))
+        self._held_steps += 1
+        if (step + 1) % self._block == 0 or step + 1 == self.n_steps:
+            self._flush()
+
+    @locked
+    def _flush(self) -> None:
+        if not self._held_steps or self._restart is None:
+            return
+        start, count = self._held_from, self._held_steps
+        for name, steps in self._held.items():
+            self.nc.variables[name][start : start + count] = np.stack(steps)
+        state, mean = self._restart
         self.nc.variables["restart_anomaly"][:] = state
         if mean is not None:
             self.nc.variables["restart_mean"][:] = mean
         self.nc.sync()  # data first, then the counter: a crash never counts a half-written step
-        self.nc.setncattr("steps_done", step + 1)
+        self.nc.setncattr("steps_done", start + count)
         self.nc.sync()
+        self._held, self._held_steps = {}, 0
 
     @locked
     def finish(self) -> Path:
-        """Close and move the finished file into place."""
+        """Write what is held, close and move the finished file into place."""
+        self._flush()
         self.nc.close()
         os.replace(self.part, self.path)
         return self.path
 
     @locked
     def close(self) -> None:
-        """Close, keeping ``.part`` for a later ``--resume``."""
+        """Write what is held and close, keeping ``.part`` for a later ``--resume``."""
         if self.nc.isopen():
+            self._flush()
             self.nc.close()
 
     @locked
     def discard(self) -> None:
         """Close and delete ``.part`` (a run that failed before its first step)."""
+        self._held, self._held_steps = {}, 0
         self.close()
         self.part.unlink(missing_ok=True)

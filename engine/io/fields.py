@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,25 @@ THETAO_ATTRS = {
     "long_name": "sea water potential temperature",
     "units": "degC",
 }
+CHUNK_STEPS = 12  # a chunk's time block: two months of pentads, a year of months
+CHUNK_TILE = (45, 90)  # at most 45 x 90 cells: a 1 degree map is 16 tiles
+
+
+def field_chunks(n_time: int, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """Chunks of a (time, depth, lat, lon) variable: a time block x one level x a tile, so
+    that a map and a decades-long point series both read a few MB, whatever the period."""
+    ny, nx = shape[-2:]
+    tile = [math.ceil(n / math.ceil(n / most)) for n, most in zip((ny, nx), CHUNK_TILE, strict=True)]
+    return max(1, min(CHUNK_STEPS, n_time)), 1, tile[0], tile[1]
 
 
 def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     enc: dict[str, dict[str, Any]] = {}
     for name, var in ds.data_vars.items():
         if var.dtype.kind == "f":
-            enc[name] = {"zlib": True, "complevel": 1, "_FillValue": np.float32(1e20), "dtype": "f4"}
+            enc[name] = {"zlib": True, "complevel": 1, "shuffle": True, "_FillValue": np.float32(1e20), "dtype": "f4"}
+            if var.dims == ("time", "depth", "lat", "lon"):
+                enc[name]["chunksizes"] = field_chunks(CHUNK_STEPS, var.shape)
     for name in ds.coords:  # CF 2.5.1: a coordinate variable has no missing values, so no _FillValue
         enc[str(name)] = {"_FillValue": None}
     if "time" in ds.coords:
