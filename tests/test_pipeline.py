@@ -107,6 +107,19 @@ def test_a_checkpoint_runs_on_its_own_grid_whatever_the_preset(run_dir, tiny_gri
     assert setup.config.world.steps_per_year == preset("coarse").world.steps_per_year
 
 
+def test_a_step_length_the_checkpoint_was_not_trained_on_is_refused(run_dir):
+    from dataclasses import replace
+
+    from engine.config import preset
+    from engine.da.registry import make_method
+
+    monthly = preset("coarse")
+    monthly = replace(monthly, world=replace(monthly.world, steps_per_year=12))
+    with pytest.raises(io.InputError, match="trained on 73 steps a year and the config asks for 12"):
+        make_method(run_dir / "model.pt", monthly)
+    assert make_method("oi", monthly).config.world.steps_per_year == 12  # a baseline runs at any step length
+
+
 def test_evaluate_scores_methods_and_writes_tables_and_figures(run_dir, tmp_path):
     config = str(run_dir / "tiny.toml")
     for method in ("persistence", "climatology"):

@@ -7,12 +7,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from engine.config import Config
+from engine.config import Config, WorldSpec
 from engine.da.base import Method
 from engine.da.deepda import DeepDA
 from engine.da.kf import KalmanFilter
 from engine.da.oi import OptimalInterpolation
 from engine.da.simple import Climatology, Persistence
+from engine.errors import InputError
 from engine.grid import Grid
 from engine.io import load_grid, read_oni
 from engine.train.checkpoint import load_checkpoint
@@ -62,7 +63,8 @@ def make_method(method: str | Path, config: Config, device: str = "cpu") -> Meth
     """The baseline named, or the DeepDA checkpoint at ``method``, set up to run.
 
     A checkpoint's config is the config: it runs on the grid, model and step length it was
-    trained with, whatever ``config`` says of them.
+    trained with. A step length other than the default that the checkpoint was not trained
+    with is refused: it was asked for, and would otherwise be dropped without a word.
     """
     name = str(method)
     if name in BASELINES:
@@ -72,6 +74,12 @@ def make_method(method: str | Path, config: Config, device: str = "cpu") -> Meth
         return MethodSetup(baseline.build(grid, config), grid, config, attrs)
     checkpoint = load_checkpoint(method, device)
     trained = checkpoint.config
+    asked, steps = config.world.steps_per_year, trained.world.steps_per_year
+    if asked not in (steps, WorldSpec.steps_per_year):
+        raise InputError(
+            f"{name} was trained on {steps} steps a year and the config asks for {asked}; "
+            f"leave steps_per_year out to assimilate at the model's {steps}, or train a model on {asked} steps a year"
+        )
     config = replace(
         config,
         grid=trained.grid,
