@@ -305,3 +305,13 @@ def test_losses_match_hand_computation():
     bce_fake = (math.log(2) + math.log(1 + math.exp(2))) / 2  # -log(1 - sigmoid(z)), mean
     assert discriminator_loss(real, fake).item() == pytest.approx(0.5 * (bce_real + bce_fake))
     assert discriminator_loss(real, fake, weight=1.0).item() == pytest.approx(bce_real + bce_fake)
+
+
+def test_wrap_lon_pads_periodically_within_and_beyond_the_axis():
+    from engine.nn.pconv import wrap_lon
+
+    x = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(1, 2, 1, 3, 5)
+    for before, after in [(1, 2), (2, 0), (0, 3), (5, 5), (7, 9)]:  # the last two reach past the axis
+        expected = x[..., [(k % 5) for k in range(-before, 5 + after)]]
+        assert torch.equal(wrap_lon(x, before, after), expected), (before, after)
+    assert wrap_lon(x, 0, 0) is x
