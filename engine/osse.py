@@ -35,6 +35,7 @@ from engine.world.synthetic import ModelWorld
 
 if TYPE_CHECKING:
     from engine.config import WorldSpec
+    from engine.world.control import HistoricalRun
 
 ERAS = [1981, 2000, 2021]  # pre-Argo and Argo eras
 REGIONS = ("global", "tropics", "northern_extratropics", "southern_extratropics", "nino34")
@@ -78,17 +79,20 @@ def make_truth_and_obs(
     progress: Progress | None = None,
     command: str | None = None,
     finished: Callable[[dict[str, Path]], None] | None = None,
+    truth: HistoricalRun | None = None,
 ) -> dict[str, Path]:
     """Write the historical world (truth) and its OSSE observations into ``out_dir``.
 
-    Files that already exist are kept (an interrupted experiment picks up where it was);
-    ``finished(paths)`` is called with the files done so far after each one.
+    The truth is ``config``'s synthetic world over ``period``, or ``truth``, a model's
+    historical run over it (:class:`engine.world.control.HistoricalRun`). Files that already
+    exist are kept (an interrupted experiment picks up where it was); ``finished(paths)`` is
+    called with the files done so far after each one.
     """
     grid = io.load_grid(config.grid)
-    world = historical_world(config, grid, period)
+    world = truth if truth is not None else historical_world(config, grid, period)
     paths = {"world": out_dir / "world.nc", "obs": out_dir / "obs.nc"}
     if paths["world"].exists():
-        check_reused_truth(paths["world"], config.world)
+        check_reused_truth(paths["world"], config.world, truth)
     else:
         io.write_world(world, paths["world"], progress=_stage(progress, "truth", world.n_steps), command=command)
     if finished:
@@ -100,11 +104,20 @@ def make_truth_and_obs(
     return paths
 
 
-def check_reused_truth(path: Path, spec: WorldSpec) -> None:
+def check_reused_truth(path: Path, spec: WorldSpec, truth: HistoricalRun | None = None) -> None:
     """An InputError unless the world file ``path`` kept from an earlier run is of ``spec``'s
-    world (a folder reused with another --truth-config would score against the wrong truth)."""
+    world, or of ``truth``'s model run (a folder reused with another truth would score
+    against the wrong one)."""
     with io.open_fields(path) as ds:
         attrs = dict(ds.attrs)
+    if truth is not None or "model" in attrs:
+        wanted = truth.dataset(0, 1).attrs if truth is not None else {}
+        if any(attrs.get(key) != wanted.get(key) for key in ("model", "model_files", "start_year", "run_steps")):
+            raise io.InputError(
+                f"{path} holds another truth ({attrs.get('model', 'world ' + str(attrs.get('seed')))}, from "
+                f"{attrs.get('start_year')}) than this run's; choose another --out"
+            )
+        return
     kept = {"seed": attrs.get("seed"), "n_modes": attrs.get("n_modes")}
     if kept != {"seed": spec.seed, "n_modes": spec.n_modes}:
         raise io.InputError(

@@ -227,10 +227,13 @@ def test_train_on_a_cmip_control_run_end_to_end(cmip_1deg, tiny_config_file, tmp
     assert len(list((tmp_path / "cache" / "control").glob("*.nc"))) == 1
     # an OSSE names the model, never the synthetic truth's world, as what it was trained on
     from engine.config import Config
-    from engine.twins import twin_records
+    from engine.twins import ModelTruth, twin_records
 
     (record,) = twin_records(Config().world, {"deepda": out}).values()
     assert record["trained_on"] == "WORLD9" and record["twin"] == "fraternal"
+    # judged on a historical run of the model it was trained on: the identical twin
+    assert twin_records(ModelTruth("WORLD9", "its run"), {"deepda": out})["deepda"]["twin"] == "identical"
+    assert twin_records(ModelTruth("OTHER", "a run"), {"deepda": out})["deepda"]["twin"] == "fraternal"
 
 
 # --- the regridders against exact cell means ------------------------------------------------

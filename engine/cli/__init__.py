@@ -16,7 +16,8 @@ from engine import io
 from engine.cli.common import EXIT_BAD_INPUT, OneLineParser
 from engine.cli.data import add_observe, add_world
 from engine.cli.model import add_assimilate, add_calibrate, add_train
-from engine.cli.report import add_bench, add_demo, add_evaluate, add_osse, add_view
+from engine.cli.osse import add_osse
+from engine.cli.report import add_bench, add_demo, add_evaluate, add_view
 
 VERBS: list[Callable[[Any], None]] = [
     add_world,

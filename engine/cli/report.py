@@ -1,4 +1,4 @@
-"""Verbs that score and show: ``evaluate``, ``osse``, ``view``, ``demo``, ``bench``."""
+"""Verbs that score and show: ``evaluate``, ``view``, ``demo``, ``bench``."""
 
 from __future__ import annotations
 
@@ -10,18 +10,14 @@ from typing import Any
 
 from engine import io
 from engine.cli.common import (
-    MEMBERS,
     common_options,
     default_model,
     load_config,
-    network_period,
     new_folder,
     out_dir,
     progress_bar,
-    truth_config,
 )
 from engine.config import preset
-from engine.da.registry import METHODS
 from engine.errors import with_flag
 
 
@@ -103,55 +99,6 @@ def write_observation_space(
         print(table.round(3).to_string())
         written["withheld"] = out / "withheld_scores.csv"
     return written
-
-
-def add_osse(sub: Any) -> None:
-    p = sub.add_parser("osse", help="the headline experiment end to end: truth, observations, every method, scores")
-    common_options(p)
-    p.add_argument("--period", help="years, e.g. 1981-2020 (default: the whole historical run)")
-    p.add_argument("--model", help="checkpoint (default: the shipped one)")
-    p.add_argument(
-        "--methods", default=",".join(METHODS), help=f"comma-separated, from {', '.join(METHODS)} (default all)"
-    )
-    p.add_argument("--members", type=MEMBERS, default=1, help="DeepDA ensemble members (default 1)")
-    p.add_argument(
-        "--truth-config",
-        metavar="OTHER.toml",
-        help="take the truth from the [world] of this config (a fraternal twin, e.g. assets/world_c.toml): "
-        "the historical run and the Kalman filter are that world's, the model keeps what it was trained on",
-    )
-    p.add_argument("--out", required=True, help="output folder (created; reruns reuse finished files)")
-    p.set_defaults(func=run_osse)
-
-
-def run_osse(args: argparse.Namespace) -> None:
-    from engine.osse import evaluate_files, make_truth_and_obs, run_methods
-    from engine.twins import twin_records
-
-    out_dir(args.out, create=False)
-    config = truth_config(load_config(args), args.truth_config)
-    period = network_period(config, args.period)
-    methods = {}
-    for name in [m for m in args.methods.split(",") if m]:
-        if name not in METHODS:
-            raise io.InputError(f"--methods: unknown method {name!r}; choose from {', '.join(METHODS)}")
-        methods[name] = (args.model or default_model()) if name == "deepda" else name
-    bar = progress_bar(100, "osse", unit="%")
-
-    def report(stage: str, fraction: float) -> None:
-        bar.set_description(f"osse: {stage}")
-        bar.n = int(100 * fraction)
-        bar.refresh()
-
-    twins = (config.world, twin_records(config.world, methods))
-    with new_folder(args.out) as out:
-        paths = make_truth_and_obs(config, out, period, report, args.command)
-        analyses = run_methods(
-            config, methods, paths["obs"], out, period, {"deepda": args.members}, report, args.command
-        )
-        bar.close()
-        written = evaluate_files(config, analyses, out, paths["world"], paths["obs"], args.command, twins=twins)
-    print(written["headline"].to_string(index=False))
 
 
 def add_view(sub: Any) -> None:

@@ -6,17 +6,19 @@ synthetic world (``steps_per_year``, ``n_steps``, ``anomaly``, plus ``temperatur
 ``times``). The seasonal climatology is the run's own, one field per step of the year,
 averaged over its whole years; anomalies are the run minus it. Cells the preset calls ocean
 but the model has as land get zero anomaly (the climatology), and count in ``land_cells``.
+:class:`HistoricalRun` is the same for a model's historical run as an OSSE's truth.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from engine.errors import InputError
-from engine.grid import Grid
+from engine.grid import Grid, step_day_of_year, step_times
 
 
 class ControlRun:
@@ -93,3 +95,63 @@ class ControlRun:
             "regridding": str(self.ds.attrs.get("regridding", "")), "native_grid": str(self.ds.attrs.get("native_grid", "")),
             "model_land_cells": self.land_cells,
         }  # fmt: skip
+
+
+class HistoricalRun(ControlRun):
+    """A model's historical run regridded to the preset grid, as an OSSE's truth.
+
+    What the observing network and the scores use of a ModelWorld (``anomaly``,
+    ``temperature``, ``dataset``, ``start_year``, ``n_steps``). The anomaly is against the
+    grid's climatology, the one the network adds back and the scores remove, so the
+    observations are the model's own temperatures. Cells the preset calls ocean but the
+    model has as land hold that climatology. Steps are matched to the standard-calendar
+    steps of the analyses by their index in the year.
+    """
+
+    run = "historical"
+
+    def __init__(self, ds: xr.Dataset, grid: Grid, name: str | None = None, years: tuple[int, int] | None = None):
+        super().__init__(ds, grid, name)
+        self.calendar = "standard"
+        first, last = self.start_year, self.start_year + self.years - 1
+        if years is not None:
+            if years[0] < first or years[1] > last:
+                raise InputError(
+                    f"the truth's run of {self.name} covers {first}-{last} in whole years, not {years[0]}-{years[1]}; "
+                    f"give --period inside {first}-{last}"
+                )
+            self._offset += (years[0] - first) * self.steps_per_year
+            self.start_year, self.n_steps = years[0], (years[1] - years[0] + 1) * self.steps_per_year
+
+    def _climatology(self) -> np.ndarray:
+        spy = self.steps_per_year
+        seasonal = self.grid.climatology[None] + self.grid.seasonal_anomaly(step_day_of_year(spy, spy))
+        return np.where(self.grid.ocean[None], seasonal, 0.0).astype("f4")
+
+    def temperature(self, start: int, stop: int) -> np.ndarray:
+        values = self.anomaly(start, stop) + self.climatology[np.arange(start, stop) % self.steps_per_year]
+        values[:, ~self.grid.ocean] = np.nan
+        return values
+
+    def dataset(self, start: int, stop: int) -> xr.Dataset:
+        """CF Dataset with ``thetao`` (time, depth, lat, lon) degC for steps start:stop (a world file's)."""
+        coords = self.grid.coords()
+        coords["time"] = xr.DataArray(
+            step_times(self.start_year, stop - start, self.steps_per_year, "standard", first_step=start),
+            dims="time",
+            attrs={"standard_name": "time", "long_name": "step centre", "axis": "T"},
+        )
+        thetao = xr.DataArray(
+            self.temperature(start, stop),
+            dims=("time", "depth", "lat", "lon"),
+            coords=coords,
+            attrs={"standard_name": "sea_water_potential_temperature", "units": "degC"},
+        )
+        attrs = {
+            "source": f"historical run of {self.name}, regridded to the {self.grid.spec.name} grid",
+            "run": "historical", "model": self.name, "model_files": json.dumps(list(self.ds.attrs["files"])),
+            "regridding": str(self.ds.attrs.get("regridding", "")), "model_land_cells": self.land_cells,
+            "grid": self.grid.spec.name, "steps_per_year": self.steps_per_year, "start_year": self.start_year,
+            "first_step": start, "run_steps": self.n_steps, "calendar": "standard",
+        }  # fmt: skip
+        return xr.Dataset({"thetao": thetao}, attrs=attrs)
