@@ -234,6 +234,10 @@ def test_train_on_a_cmip_control_run_end_to_end(cmip_1deg, tiny_config_file, tmp
     # judged on a historical run of the model it was trained on: the identical twin
     assert twin_records(ModelTruth("WORLD9", "its run"), {"deepda": out})["deepda"]["twin"] == "identical"
     assert twin_records(ModelTruth("OTHER", "a run"), {"deepda": out})["deepda"]["twin"] == "fraternal"
+    # an OSSE with this monthly model runs monthly (truth, observations, baselines)
+    from engine.cli.osse import model_step_length
+
+    assert model_step_length(Config(), {"deepda": out, "oi": "oi"}, fixed=False).world.steps_per_year == 12
 
 
 # --- the regridders against exact cell means ------------------------------------------------

@@ -96,3 +96,18 @@ def test_the_kalman_filter_is_refused_a_model_truth():
 
     with pytest.raises(ValueError, match="Kalman"):
         twin_records(ModelTruth("X", "x"), {"kf": "kf"})
+
+
+def test_an_osse_runs_at_its_checkpoints_step_length_or_says_why_not():
+    from engine.cli.osse import model_step_length
+    from engine.config import Config
+    from engine.errors import InputError
+
+    shipped = {"deepda": "assets/deepda_coarse.pt", "oi": "oi"}
+    monthly = replace(Config(), world=replace(Config().world, steps_per_year=12))
+    assert model_step_length(Config(), shipped, fixed=False).world.steps_per_year == 73
+    assert model_step_length(monthly, {"oi": "oi"}, fixed=True) is monthly  # baselines run at any step length
+    with pytest.raises(InputError, match="trained on 73 steps a year and the config asks for 12"):
+        model_step_length(monthly, shipped, fixed=False)
+    with pytest.raises(InputError, match="the truth's run has 12"):
+        model_step_length(monthly, shipped, fixed=True)

@@ -102,6 +102,26 @@ def _methods(args: argparse.Namespace, with_kf: bool) -> dict[str, Any]:
     return methods
 
 
+def model_step_length(config: Config, methods: dict[str, Any], fixed: bool) -> Config:
+    """``config`` at its DeepDA checkpoint's step length (a monthly model gets a monthly
+    truth, observations and baselines), unless ``fixed`` (the truth's run set it) or the
+    config asks for another: then one line naming the mismatch."""
+    from engine.train.checkpoint import load_checkpoint
+
+    if "deepda" not in methods:
+        return config
+    spy, asked = load_checkpoint(methods["deepda"]).config.world.steps_per_year, config.world.steps_per_year
+    if spy == asked:
+        return config
+    if fixed or asked != WorldSpec.steps_per_year:
+        by = "the truth's run has" if fixed else "the config asks for"
+        raise io.InputError(
+            f"--model {methods['deepda']} was trained on {spy} steps a year and {by} {asked}; "
+            f"give a model trained at {asked} steps a year"
+        )
+    return replace(config, world=replace(config.world, steps_per_year=spy))
+
+
 def run_osse(args: argparse.Namespace) -> None:
     from engine.osse import evaluate_files, make_truth_and_obs, run_methods
     from engine.twins import ModelTruth, twin_records
@@ -121,6 +141,7 @@ def run_osse(args: argparse.Namespace) -> None:
     else:
         config = truth_config(config, args.truth_config)
         period = network_period(config, args.period)
+    config = model_step_length(config, methods, fixed=truth is not None)
     bar = progress_bar(100, "osse", unit="%")
 
     def report(stage: str, fraction: float) -> None:
