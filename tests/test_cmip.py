@@ -240,6 +240,36 @@ def test_train_on_a_cmip_control_run_end_to_end(cmip_1deg, tiny_config_file, tmp
     assert model_step_length(Config(), {"deepda": out, "oi": "oi"}, fixed=False).world.steps_per_year == 12
 
 
+def test_train_on_two_models_control_runs_at_once(cmip_1deg, cmip_curvilinear, tiny_config_file, tmp_path, monkeypatch):
+    from engine.train.checkpoint import load_checkpoint
+    from engine.twins import ModelTruth, twin_records
+
+    monkeypatch.setenv("DEEPDA_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "two.pt"
+    argv = ["train", "--config", str(tiny_config_file), "--control", f"RECT={cmip_1deg}"]
+    argv += ["--control", f"CURV={cmip_curvilinear}", "--steps", "2", "--out", str(out)]
+    assert cli.main(argv) == 0
+    checkpoint = load_checkpoint(out)
+    assert [run["model"] for run in checkpoint.provenance["control"]] == ["RECT", "CURV"]
+    assert "control runs of RECT + CURV" in checkpoint.provenance["data"]
+    assert len(list((tmp_path / "cache" / "control").glob("*.nc"))) == 2
+    records = twin_records(ModelTruth("CURV", "its run"), {"deepda": out})
+    assert records["deepda"]["trained_on"] == "RECT+CURV" and records["deepda"]["twin"] == "identical"
+
+
+def test_control_runs_side_by_side_need_a_name_each_and_one_step_length():
+    from types import SimpleNamespace
+
+    from engine.train.control_data import check_runs
+
+    monthly, pentad = (SimpleNamespace(name=n, steps_per_year=s) for n, s in (("A", 12), ("B", 73)))
+    check_runs([monthly, SimpleNamespace(name="C", steps_per_year=12)])
+    with pytest.raises(InputError, match=r"different steps a year \(A 12, B 73\)"):
+        check_runs([monthly, pentad])
+    with pytest.raises(InputError, match="both named A"):
+        check_runs([monthly, monthly])
+
+
 # --- the regridders against exact cell means ------------------------------------------------
 
 
@@ -288,7 +318,7 @@ def test_regrid_bench_case_runs(cmip_1deg, tmp_path):
     assert seconds > 0 and peak >= before > 0
 
 
-def test_control_sources_from_the_flag_or_the_config(tmp_path, one_file, capsys):
+def test_control_sources_from_the_flag_or_the_config(tmp_path, one_file, cmip_1deg, capsys, monkeypatch):
     from engine.config import TrainSpec
     from engine.errors import SettingError
     from engine.train.control_data import parse_control
@@ -297,11 +327,13 @@ def test_control_sources_from_the_flag_or_the_config(tmp_path, one_file, capsys)
         ("CESM2", "/data/a=b/*.nc"), (None, "/data/x=1/*.nc"), (None, "runs/*.nc"),
     ]  # fmt: skip
     config = tmp_path / "c.toml"
-    io.write_config(replace(TINY, train=replace(TINY.train, control=(f"A={one_file}", f"B={one_file}"))), config)
+    io.write_config(replace(TINY, train=replace(TINY.train, control=(f"A={one_file}", f"A={cmip_1deg}"))), config)
     assert "control = [" in config.read_text()
-    assert io.read_config(config).train.control == (f"A={one_file}", f"B={one_file}")
+    assert io.read_config(config).train.control == (f"A={one_file}", f"A={cmip_1deg}")
+    monkeypatch.setenv("DEEPDA_CACHE", str(tmp_path / "cache"))
     assert cli.main(["train", "--config", str(config), "--out", str(tmp_path / "m.pt")]) == 2
-    assert "2 control runs given" in capsys.readouterr().err
+    assert "both named A; name each with NAME=GLOB" in capsys.readouterr().err
+    assert not (tmp_path / "m.pt").exists()
     with pytest.raises(SettingError, match="train.control"):
         TrainSpec(control="runs/*.nc")
 

@@ -62,7 +62,8 @@ def add_train(sub: Any) -> None:
         action="append",
         metavar="[NAME=]GLOB",
         help="train on this model's control run in CMIP6 layout (thetao files, a folder or a pattern) instead of "
-        "the synthetic world; regridded to the preset once and cached (also [train] control in the config)",
+        "the synthetic world; regridded to the preset once and cached (also [train] control in the config); "
+        "repeat it to train on several models at once, each chain cycling through one of them",
     )
     p.set_defaults(func=run_train)
 

@@ -3,8 +3,9 @@
 Composition only: the CMIP-layout files are regridded to the preset and cached
 (:func:`engine.io.regrid_control_run`), wrapped as a :class:`~engine.world.control.ControlRun`
 (the run's own climatology), and handed to :class:`~engine.train.samples.TrainingSamples`
-in place of the synthetic world. The config follows the run: its steps a year (12 for
-monthly means) and its whole years as ``train.control_years``.
+in place of the synthetic world, several runs side by side. The config follows the runs:
+their steps a year (12 for monthly means) and the shortest one's whole years as
+``train.control_years``.
 """
 
 from __future__ import annotations
@@ -48,31 +49,50 @@ def config_for_run(config: Config, steps_per_year: int, years: int) -> Config:
     )
 
 
+def check_runs(runs: list[Any]) -> None:
+    """One line unless the control runs can train side by side: a name each, one step length."""
+    names = [run.name for run in runs]
+    if len(set(names)) < len(names):
+        raise InputError(f"two control runs are both named {max(names, key=names.count)}; name each with NAME=GLOB")
+    if len({run.steps_per_year for run in runs}) > 1:
+        listed = ", ".join(f"{run.name} {run.steps_per_year}" for run in runs)
+        raise InputError(
+            f"the control runs have different steps a year ({listed}); give runs of one step length "
+            "(e.g. all monthly means)"
+        )
+
+
 def control_samples(
     config: Config, grid: Grid, cache: str | None = None, progress: Callable[[int, int], None] | None = None
 ) -> tuple[Any, Config, dict[str, Any]]:
     """Samples from ``config.train.control``, the config they train under, and the
-    provenance (models, files, regridding) for the checkpoint."""
+    provenance (models, files, regridding) for the checkpoint.
+
+    With several runs each chain cycles through one model's run, drawn evenly, each with
+    its own climatology removed; they must share a step length, and every run is trained
+    on its first ``control_years`` years, the shortest run's whole years.
+    """
     from engine.io.control import open_control_run, regrid_control_run
     from engine.observe.network import ObservingNetwork
     from engine.train.samples import TrainingSamples
     from engine.world.control import ControlRun
 
-    sources = parse_control(config.train.control)
-    if len(sources) != 1:
-        raise InputError(
-            f"{len(sources)} control runs given; training on several models at once is not built yet, give one --control"
-        )
-    name, pattern = sources[0]
-    path, cached = regrid_control_run(pattern, grid, cache=cache, progress=progress)
-    run = ControlRun(open_control_run(path), grid, name)
-    config = config_for_run(config, run.steps_per_year, run.years)
-    samples = TrainingSamples(config, grid, run, ObservingNetwork(grid, config.network, obs_error=config.obs_error))
+    runs, records = [], []
+    for name, pattern in parse_control(config.train.control):
+        path, cached = regrid_control_run(pattern, grid, cache=cache, progress=progress)
+        runs.append(ControlRun(open_control_run(path), grid, name))
+        records.append({**runs[-1].provenance(), "cache": str(path), "from_cache": cached})
+    check_runs(runs)
+    runs.sort(key=lambda run: run.years)  # the shortest first: it sets the years every run trains on
+    config = config_for_run(config, runs[0].steps_per_year, runs[0].years)
+    network = ObservingNetwork(grid, config.network, obs_error=config.obs_error)
+    samples = TrainingSamples(config, grid, runs[0], network, runs[1:])
     first, last = config.train.network_years
+    joined = " + ".join(run.name for run in runs)
     samples.description = (
-        f"control run of {run.name}, {run.years} years of {run.steps_per_year} steps (last "
-        f"{config.train.validation_years} held out), its own seasonal climatology; OSSE network seed "
-        f"{config.network.seed}, chains starting in network years {first}-{last}"
+        f"control run{'s' * (len(runs) > 1)} of {joined}, {runs[0].years} years of {runs[0].steps_per_year} "
+        f"steps{' each' * (len(runs) > 1)} (last {config.train.validation_years} held out), each with its own "
+        f"seasonal climatology; OSSE network seed {config.network.seed}, chains starting in network years "
+        f"{first}-{last}"
     )
-    record = {**run.provenance(), "cache": str(path), "from_cache": cached}
-    return samples, config, {"control": [record]}
+    return samples, config, {"control": records}

@@ -139,7 +139,9 @@ class TrainingSamples:
             f"{first}-{last}, platforms {','.join(config.network.active)}"
         )
         if others:
-            joined = ", ".join(f"world {w.spec.name} (seed {w.spec.seed})" for w in self.worlds)
+            joined = ", ".join(
+                f"world {w.spec.name} (seed {w.spec.seed})" if hasattr(w, "spec") else w.name for w in self.worlds
+            )
             self.description += f"; chains drawn evenly from the control runs of {joined}"
 
     @property
