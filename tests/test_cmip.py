@@ -270,6 +270,80 @@ def test_control_runs_side_by_side_need_a_name_each_and_one_step_length():
         check_runs([monthly, monthly])
 
 
+# --- the model's own climatology ------------------------------------------------------------
+
+
+def test_seasonal_offset_keeps_a_mean_and_two_harmonics_exactly():
+    from engine.grid import step_day_of_year
+    from engine.train.normalize import fit_seasonal_offset, seasonal_offset
+
+    rng = np.random.default_rng(0)
+    coeffs = rng.standard_normal((5, 2, 3, 4)).astype("f4")
+    for spy in (12, 73):
+        doy = step_day_of_year(spy, spy)
+        fields = np.stack([seasonal_offset(coeffs, d) for d in doy])
+        np.testing.assert_allclose(fit_seasonal_offset(fields, spy), coeffs, atol=1e-4)
+    assert np.allclose(seasonal_offset(coeffs, 0.0), coeffs[0] + coeffs[1] + coeffs[3])  # cos = 1, sin = 0
+
+
+def test_a_checkpoint_trained_on_a_control_run_keeps_its_climatology(
+    cmip_1deg, tiny_config_file, tiny_grid, tmp_path, monkeypatch
+):
+    from engine.da.registry import make_method
+    from engine.grid import step_day_of_year
+    from engine.train.checkpoint import load_checkpoint
+    from engine.train.normalize import climatology
+
+    monkeypatch.setenv("DEEPDA_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "model.pt"
+    argv = ["train", "--config", str(tiny_config_file), "--control", f"WORLD9={cmip_1deg}", "--steps", "1"]
+    assert cli.main([*argv, "--out", str(out)]) == 0
+    kept = load_checkpoint(out).climatology
+    assert "control run of WORLD9" in kept["source"]
+    harmonics = kept["offset_harmonics"].numpy()
+    assert harmonics.shape == (5, *tiny_grid.shape) and np.isfinite(harmonics).all()
+    # its annual mean is the run's mean climatology minus the grid's (3 years of a synthetic
+    # world whose climatology is the grid's: the years' mean anomaly, small but not zero)
+    (cached,) = (tmp_path / "cache" / "control").glob("*.nc")
+    run = ControlRun(open_control_run(cached), tiny_grid)
+    offset = np.where(run.ocean[None], run.climatology - climatology(tiny_grid, step_day_of_year(12, 12)), 0)
+    np.testing.assert_allclose(harmonics[0], offset.mean(axis=0), atol=0.02)
+    rms = float(np.sqrt(np.mean(harmonics[0][tiny_grid.ocean] ** 2)))
+    assert 0.001 < rms < 0.5, rms  # coast cells straddled by 1 degree land differ most
+    setup = make_method(out, MONTHLY)  # by default around the grid's observed climatology
+    assert setup.attrs["background_climatology"].startswith("the grid's") and setup.method.offset is None
+    own = replace(MONTHLY, assimilate=replace(MONTHLY.assimilate, climatology="model"))
+    setup = make_method(out, own)
+    assert "control run of WORLD9" in setup.attrs["background_climatology"]
+    assert setup.method.climatology_anomaly(100.0).shape == tiny_grid.shape
+
+
+def test_deepda_works_in_the_anomalies_of_the_climatology_it_was_trained_with(coarse_grid):
+    """A model whose climatology is the grid's plus 1 degC gives, from a background and
+    observations at its climatology, what the grid-climatology model gives from zeros, plus 1."""
+    import torch
+
+    from engine.da.deepda import DeepDA
+    from engine.observe.gridding import ObsStep
+    from engine.train.checkpoint import load_checkpoint
+
+    plain = load_checkpoint("assets/deepda_coarse.pt")
+    shifted = load_checkpoint("assets/deepda_coarse.pt")
+    harmonics = np.zeros((5, *coarse_grid.shape), "f4")
+    harmonics[0] = coarse_grid.ocean  # +1 degC everywhere at sea, all year
+    shifted.climatology = {"offset_harmonics": torch.from_numpy(harmonics), "source": "test"}
+    mask = np.zeros(coarse_grid.shape, "f4")
+    mask[:, ::4, ::6] = coarse_grid.ocean[:, ::4, ::6]
+    error = 0.3 * mask
+    zeros = np.zeros((1, *coarse_grid.shape), "f4")
+    base = DeepDA(plain, coarse_grid).assimilate(zeros, ObsStep(zeros[0], mask, error, 0, 100.0))
+    ones = coarse_grid.ocean[None].astype("f4")
+    own = DeepDA(shifted, coarse_grid).assimilate(ones, ObsStep(ones[0] * mask, mask, error, 0, 100.0))
+    ocean = coarse_grid.ocean[None]
+    np.testing.assert_allclose(own[ocean], base[ocean] + 1.0, atol=1e-4)
+    assert np.abs(base[ocean]).max() < 0.5  # the plain model's own answer to zero input stays near zero
+
+
 # --- the regridders against exact cell means ------------------------------------------------
 
 

@@ -58,8 +58,9 @@ def run_learn(args: argparse.Namespace) -> None:
         best.load_state_dict(state.best_generator)
         record = {**provenance, "validation_rmse_obs_degC": state.best_rmse, "passes": state.passes}
         save_checkpoint(
-            args.out, best, checkpoint.config, checkpoint.normalizer, grid, record, {} if complete else latest
-        )
+            args.out, best, checkpoint.config, checkpoint.normalizer, grid, record, {} if complete else latest,
+            checkpoint.climatology,
+        )  # fmt: skip
         best.load_state_dict(latest["latest_generator"])
         if checkpoint.ensemble:
             update_ensemble_calibration(args.out, checkpoint.ensemble)

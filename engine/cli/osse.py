@@ -151,6 +151,9 @@ def run_osse(args: argparse.Namespace) -> None:
 
     described = truth_name or config.world
     twins = (described, twin_records(described, methods))
+    if truth is not None and twins[1].get("deepda", {}).get("twin") == "identical":
+        # the truth is a run of the model DeepDA learned: its own climatology is the truth's
+        config = replace(config, assimilate=replace(config.assimilate, climatology="model"))
     with new_folder(args.out) as out:
         paths = make_truth_and_obs(config, out, period, report, args.command, truth=truth)
         analyses = run_methods(

@@ -11,6 +11,7 @@ from engine.da.inflation import additive_inflation, inflate
 from engine.grid import Grid
 from engine.observe.gridding import ObsStep
 from engine.train.checkpoint import Checkpoint
+from engine.train.normalize import seasonal_offset
 
 
 class DeepDA:
@@ -35,6 +36,9 @@ class DeepDA:
         uninterrupted one would have.
     seed
         Seed of the additive perturbations.
+    own_climatology
+        Cycle around the climatology of the control run the model was trained on, when
+        the checkpoint kept one (:meth:`climatology_anomaly`), instead of the grid's.
     recentre
         Recentre an ensemble on its control analysis after every step: the analysis of the
         ensemble-mean background with the unperturbed observations, computed in the same
@@ -57,6 +61,7 @@ class DeepDA:
         calibration: dict[str, Any] | None = None,
         seed: int = 0,
         recentre: bool = True,
+        own_climatology: bool = True,
     ) -> None:
         checkpoint.check_grid(grid)
         self.generator = checkpoint.generator.to(device).eval()
@@ -69,6 +74,13 @@ class DeepDA:
         self.seed = seed
         self.recentre = recentre
         self.ocean = torch.from_numpy(grid.ocean.astype("f4"))[None, None].to(self.device)
+        offset = checkpoint.climatology.get("offset_harmonics") if own_climatology else None
+        self.offset = None if offset is None else offset.cpu().numpy()
+
+    def climatology_anomaly(self, day_of_year: float) -> np.ndarray | None:
+        """The model's own climatology (the one it was trained with) as an anomaly of the
+        grid's on ``day_of_year``; None when it was trained on the grid's."""
+        return None if self.offset is None else seasonal_offset(self.offset, day_of_year)
 
     def _tensor(self, values: np.ndarray) -> torch.Tensor:
         # a copy: broadcast inputs are read-only views, which torch must not wrap
@@ -76,6 +88,19 @@ class DeepDA:
 
     @torch.inference_mode()
     def assimilate(self, background: np.ndarray, obs: ObsStep) -> np.ndarray:
+        """The analysis anomalies (members, depth, lat, lon) against the grid's climatology.
+
+        A model trained on its own climatology sees background and observations as
+        anomalies of that climatology, as in training, and its analysis is shifted back.
+        """
+        shift = self.climatology_anomaly(obs.day_of_year)
+        if shift is None:
+            return self._assimilate(background, obs)
+        original = None if obs.original is None else (obs.original - shift) * obs.mask
+        own = ObsStep((obs.anomaly - shift) * obs.mask, obs.mask, obs.error, obs.step, obs.day_of_year, original)
+        return (self._assimilate(background - shift, own) + shift).astype("f4")
+
+    def _assimilate(self, background: np.ndarray, obs: ObsStep) -> np.ndarray:
         members = background.shape[0]
         values = np.broadcast_to(obs.anomaly, background.shape)
         bg = self.normalizer.encode(background)

@@ -15,7 +15,7 @@ from engine.da.base import Cancelled, cycle, ensemble_fields, initial_background
 from engine.da.registry import BASELINES, make_method
 from engine.da.running_mean import RunningMean
 from engine.errors import InputError
-from engine.grid import Grid, step_times
+from engine.grid import Grid, step_day_of_year, step_times
 from engine.io import (
     good_profile_times,
     history_line,
@@ -190,10 +190,14 @@ def _running_mean_attributes(config: Config) -> dict[str, str]:
 
 
 def _first_backgrounds(method: Any, grid: Grid, members: int, config: Config) -> np.ndarray:
-    """Members' first backgrounds around the climatology, with the method's anomaly scale."""
+    """Members' first backgrounds around the climatology (a model's own, for a model trained
+    on it), with the method's anomaly scale."""
+    spy = config.world.steps_per_year
     normalizer = getattr(method, "normalizer", None)
     scale = normalizer.scale if normalizer is not None else np.full(grid.shape[0], 0.5, "f4")
-    return initial_backgrounds(grid, members, scale, np.random.default_rng([config.assimilate.seed, 7]))
+    backgrounds = initial_backgrounds(grid, members, scale, np.random.default_rng([config.assimilate.seed, 7]))
+    own = getattr(method, "climatology_anomaly", lambda day: None)(float(step_day_of_year(1, spy)[0]))
+    return backgrounds if own is None else (backgrounds + own).astype("f4")
 
 
 def withheld_path(out_path: str | Path) -> Path:

@@ -59,6 +59,14 @@ class MethodSetup:
     attrs: dict[str, Any]
 
 
+def _climatology_attribute(kept: dict[str, Any], own: bool) -> str:
+    """What the analysis file says of the climatology DeepDA cycled around."""
+    if own:
+        return f"{kept['source']} (the model's own, as trained)"
+    note = ' (the model kept its own; [assimilate] climatology = "model" uses it)' if kept else ""
+    return f"the grid's observed climatology{note}"
+
+
 def make_method(method: str | Path, config: Config, device: str = "cpu") -> MethodSetup:
     """The baseline named, or the DeepDA checkpoint at ``method``, set up to run.
 
@@ -89,4 +97,6 @@ def make_method(method: str | Path, config: Config, device: str = "cpu") -> Meth
     grid = load_grid(config.grid)
     provenance = {k: str(v) for k, v in checkpoint.provenance.items()}
     attrs = {"method": "deepda", "checkpoint": str(method), **{f"model_{k}": v for k, v in provenance.items()}}
-    return MethodSetup(DeepDA(checkpoint, grid, device), grid, config, attrs)
+    own = config.assimilate.climatology == "model" and bool(checkpoint.climatology)
+    attrs["background_climatology"] = _climatology_attribute(checkpoint.climatology, own)
+    return MethodSetup(DeepDA(checkpoint, grid, device, own_climatology=own), grid, config, attrs)

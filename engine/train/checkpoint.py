@@ -72,6 +72,9 @@ class Checkpoint:
     provenance: dict[str, Any]
     training: dict[str, Any] = field(default_factory=dict)  # optimiser states, step, RNG, log
     ensemble: dict[str, Any] = field(default_factory=dict)  # calibration, e.g. {"inflation": 1.7}
+    # a model's own climatology as trained with ({"offset_harmonics": tensor, "source": str});
+    # empty: the grid's (the synthetic worlds share it)
+    climatology: dict[str, Any] = field(default_factory=dict)
 
     def check_grid(self, grid: Grid) -> None:
         """Raise InputError if ``grid`` is not the grid the model was trained on."""
@@ -105,6 +108,7 @@ def save_checkpoint(
     grid: Grid,
     provenance: dict[str, Any],
     training: dict[str, Any] | None = None,
+    climatology: dict[str, Any] | None = None,
 ) -> None:
     """Write a checkpoint atomically (a crash mid-write never corrupts the previous one)."""
     file = check_writable(path)
@@ -116,6 +120,7 @@ def save_checkpoint(
         "ocean": torch.from_numpy(grid.ocean.astype(np.uint8)),
         "provenance": {"created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **provenance},
         "training": training or {},
+        **({"climatology": dict(climatology)} if climatology else {}),
     }
     _write_payload(file, payload)
 
@@ -164,11 +169,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         provenance=dict(payload["provenance"]),
         training=dict(payload.get("training", {})),
         ensemble=dict(payload.get("ensemble", {})),
+        climatology=dict(payload.get("climatology", {})),
     )
 
 
 REQUIRED = {"generator": dict, "config": dict, "normalizer": dict, "ocean": torch.Tensor, "provenance": dict}
-OPTIONAL = {"training": dict, "ensemble": dict}
+OPTIONAL = {"training": dict, "ensemble": dict, "climatology": dict}
 
 
 def _check_sections(file: Path, payload: dict[str, Any]) -> None:

@@ -14,9 +14,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+import torch
+
 from engine.config import Config
 from engine.errors import InputError, setting_error
-from engine.grid import Grid
+from engine.grid import Grid, step_day_of_year
 
 
 def parse_control(items: tuple[str, ...] | list[str]) -> list[tuple[str | None, str]]:
@@ -95,4 +98,21 @@ def control_samples(
         f"seasonal climatology; OSSE network seed {config.network.seed}, chains starting in network years "
         f"{first}-{last}"
     )
+    samples.climatology = model_climatology(runs, grid)
     return samples, config, {"control": records}
+
+
+def model_climatology(runs: list[Any], grid: Grid) -> dict[str, Any]:
+    """The checkpoint's climatology section: the runs' mean seasonal climatology as a
+    departure from the grid's (mean and two harmonics), zero where a model has land."""
+    from engine.train.normalize import climatology, fit_seasonal_offset
+
+    spy = runs[0].steps_per_year
+    grid_clim = climatology(grid, step_day_of_year(spy, spy))
+    offset = np.mean([np.where(run.ocean[None], run.climatology - grid_clim, 0.0) for run in runs], axis=0)
+    names = " + ".join(run.name for run in runs)
+    return {
+        "offset_harmonics": torch.from_numpy(fit_seasonal_offset(offset, spy)),
+        "source": f"seasonal climatology of the control run{'s' * (len(runs) > 1)} of {names}"
+        + (" (their mean)" if len(runs) > 1 else ""),
+    }

@@ -43,6 +43,26 @@ def climatology_at_times(
     return clim + xr.dot(basis_da, harm, dim="harmonic")
 
 
+def _seasonal_basis(day_of_year: np.ndarray) -> np.ndarray:
+    """(n, 5): the annual mean and the two seasonal harmonics the grid's climatology uses."""
+    phase = 2.0 * np.pi * np.atleast_1d(np.asarray(day_of_year, dtype="f8")) / 365.0
+    return np.stack([np.ones_like(phase), np.cos(phase), np.sin(phase), np.cos(2 * phase), np.sin(2 * phase)], 1)
+
+
+def fit_seasonal_offset(offset: np.ndarray, steps_per_year: int) -> np.ndarray:
+    """(5, depth, lat, lon) float32 least-squares mean and two harmonics of a climatology's
+    departure (steps_per_year, depth, lat, lon) from the grid's: a model's climatology kept
+    in a checkpoint at the size of five fields, whatever the step length."""
+    basis = _seasonal_basis(step_day_of_year(steps_per_year, steps_per_year))
+    coeffs, *_ = np.linalg.lstsq(basis, offset.reshape(steps_per_year, -1).astype("f8"), rcond=None)
+    return coeffs.reshape((5, *offset.shape[1:])).astype("f4")
+
+
+def seasonal_offset(coeffs: np.ndarray, day_of_year: float) -> np.ndarray:
+    """(depth, lat, lon) the departure of :func:`fit_seasonal_offset` on ``day_of_year``."""
+    return np.tensordot(_seasonal_basis(day_of_year)[0], coeffs, axes=1).astype("f4")
+
+
 def to_anomaly(temperature: np.ndarray, grid: Grid, day_of_year: np.ndarray) -> np.ndarray:
     """Absolute temperature (degC) -> anomaly against the grid's climatology."""
     return (temperature - climatology(grid, day_of_year)).astype("f4")

@@ -388,7 +388,10 @@ class Trainer:
         provenance = {
             **self.provenance, "validation_rmse_degC": state.best_val_rmse, "steps": state.step, "complete": complete
         }  # fmt: skip
-        save_checkpoint(self.out, generator, self.config, self.samples.normalizer, self.grid, provenance, training)
+        save_checkpoint(
+            self.out, generator, self.config, self.samples.normalizer, self.grid, provenance, training,
+            getattr(self.samples, "climatology", None),
+        )  # fmt: skip
 
 
 def train(
