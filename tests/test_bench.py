@@ -31,3 +31,25 @@ def test_analysis_file_case_reads_back_what_it_wrote(tmp_path):
     # a year of pentads in two 4-byte variables, compressed but not to nothing
     assert result["steps"] == 73 and 1.0 < result["compression"] < 20.0
     assert result["point_series_s"]["unit"] == "s" and result["file_gb"] > 0
+
+
+def test_the_gpu_run_measures_a_step_and_a_year_on_any_device(tmp_path):
+    """The GPU case's code path, run on CPU with the coarse grid: a year of analyses is
+    written, and the step and the 40-year figure come with their targets."""
+    import subprocess
+
+    import torch
+
+    from engine.bench.gpu import bench_gpu, gpu_run
+    from engine.io import open_fields
+
+    result = gpu_run("coarse", "cpu", tmp_path)
+    year = result["reanalysis_one_year"]
+    assert year["steps"] == 73 and year["assimilate_s"] > 0 and year["forty_years_min"]["target"] == 3.0
+    assert result["generator_step_s"]["target"] == 0.05 and result["generator_step_s"]["value"] > 0
+    with open_fields(tmp_path / "analysis.nc") as ds:
+        assert ds.sizes["time"] == 73 and ds.attrs["model_data"] == "untrained, for timing"
+    if not torch.cuda.is_available():
+        assert "no CUDA device" in bench_gpu()["skipped"]
+        run = subprocess.run(["bash", "scripts/gpu_run.sh"], capture_output=True, text=True)
+        assert run.returncode != 0 and "no CUDA device" in run.stderr

@@ -184,3 +184,30 @@ def test_twins_table_gives_each_models_rmse_and_ratios_by_era(tmp_path, capsys):
     )
     assert pd.read_csv(tmp_path / "t.csv")["deepda_over_kf_argo"].iloc[0] == pytest.approx(2.0)
     assert twins_table.main([str(tmp_path / "none")]) == 2
+
+
+def test_drawn_worlds_are_reproducible_valid_and_inside_their_ranges():
+    from engine.world.draws import WORLD_RANGES, draw_worlds
+
+    drawn = draw_worlds(WorldSpec(), 12, seed=3)
+    assert drawn == draw_worlds(WorldSpec(), 12, seed=3) and drawn != draw_worlds(WorldSpec(), 12, seed=4)
+    assert [w.name for w in drawn[:2]] == ["A-d1", "A-d2"] and len({w.seed for w in drawn}) == 12
+    for field, (low, high) in WORLD_RANGES.items():
+        values = [getattr(w, field) for w in drawn]
+        assert all(low - 0.5 <= v <= high + 0.5 for v in values), field
+        assert len(set(values)) > 6, field  # drawn, not fixed
+    assert all(not same_world(w, WorldSpec()) for w in drawn)
+    assert all(w.steps_per_year == 73 and w.surface_warming_per_decade == 0.1 for w in drawn)
+
+
+def test_a_training_on_drawn_worlds_validates_on_the_first_ones_only(tiny_grid):
+    from engine.train.samples import TrainingSamples
+
+    config = replace(TINY, train=replace(TINY.train, drawn_worlds=3, validation_drawn=1))
+    samples = TrainingSamples.from_config(config, tiny_grid, [WORLD_B])
+    assert [s.name for s in samples.world_specs] == ["A", "B", "A-d1", "A-d2", "A-d3"]
+    assert len(samples.validation_windows()) == 2 * 3  # two eras of A, B and A-d1
+    assert samples.validated == 3
+    chains = [samples.new_chain(np.random.default_rng(k)) for k in range(60)]
+    assert {c.world for c in chains} == set(range(5))  # every world trains
+    assert "validated on the first 3" in samples.description

@@ -4,7 +4,7 @@ Cases live in the modules below, registered by importing them; ``run_cases`` run
 fresh process.
 """
 
-from engine.bench import compute, data, files, pipeline, scale  # noqa: F401  (registers the cases)
+from engine.bench import compute, data, files, gpu, pipeline, scale  # noqa: F401  (registers the cases)
 from engine.bench.core import CASES, case, run_cases
 
 __all__ = ["CASES", "case", "run_cases"]

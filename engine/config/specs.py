@@ -309,6 +309,11 @@ class TrainSpec:
     # Config files whose [world] joins this config's own for training (several models): each
     # world's control run of control_years, chains drawn from them evenly (deepda train --worlds).
     worlds: tuple[str, ...] = ()
+    # Worlds drawn around [world] from the plausible ranges of engine.world.draws, trained on
+    # beside the others (a distribution of worlds); the first validation_drawn of them are
+    # also validated on.
+    drawn_worlds: int = 0
+    validation_drawn: int = 3
     # Control runs in CMIP6 layout to train on instead of the synthetic world: each "GLOB" or
     # "NAME=GLOB" (files, a folder or a pattern of one model's thetao); empty: the world.
     control: tuple[str, ...] = ()
@@ -362,6 +367,8 @@ TRAIN_RULES = {
     "offset_efold_m": Rule(1.0, 10000.0, unit="m"),
     "network_years": Rule(*NETWORK_YEARS, note="the OSSE networks' years"),
     "worlds": Rule(size=(0, 32), note="config files, e.g. assets/world_b.toml, whose [world] is trained on too"),
+    "drawn_worlds": Rule(0, 256, note="worlds drawn around [world] to train on too"),
+    "validation_drawn": Rule(0, 256, note="how many of the drawn worlds are validated on"),
     "control": Rule(size=(0, 64), note='each "GLOB" or "NAME=GLOB" of one model\'s thetao files'),
 }
 

@@ -11,6 +11,7 @@ from engine.da.inflation import additive_inflation, inflate
 from engine.grid import Grid
 from engine.observe.gridding import ObsStep
 from engine.train.checkpoint import Checkpoint
+from engine.train.distributed import autocast
 from engine.train.normalize import seasonal_offset
 
 
@@ -128,5 +129,6 @@ class DeepDA:
         ob = self._tensor(self.normalizer.encode(values) * mask)
         error = self._tensor(self.normalizer.encode(np.broadcast_to(obs.error, background.shape)) * mask)
         ocean = self.ocean.expand(batch, -1, -1, -1, -1)
-        out = self.generator(self._tensor(background), ob, self._tensor(mask), ocean, error)
+        with autocast(self.device):  # bfloat16 on a GPU, plain float32 on CPU
+            out = self.generator(self._tensor(background), ob, self._tensor(mask), ocean, error)
         return self.normalizer.decode(out[:, 0].float().cpu().numpy())

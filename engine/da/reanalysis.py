@@ -30,6 +30,7 @@ from engine.memory import assimilate_bytes, check_fits
 from engine.observe.gridding import obs_steps_from_file
 from engine.observe.representativeness import representativeness_error
 from engine.observe.withhold import Withholding, float_keys
+from engine.train.distributed import pick_device
 
 
 def years_with_observations(obs_path: str | Path, grid: Grid) -> list[int]:
@@ -87,6 +88,7 @@ def assimilate_to_file(
     command: str | None = None,
     save_members: bool = False,
     withhold: Withholding | None = None,
+    device: str | None = None,
 ) -> Path:
     """Assimilate an observation file over a period and write ANALYSIS.nc step by step.
 
@@ -94,11 +96,11 @@ def assimilate_to_file(
     is called after every step; when ``should_stop()`` turns true the run stops with
     :class:`Cancelled` and keeps its finished steps for ``resume=True``. With ``withhold``
     the withheld profiles are left out and written to :func:`withheld_path` first, to be
-    scored on later.
+    scored on later. DeepDA runs on ``device`` (default: a GPU when there is one).
     """
     if members < 1:
         raise InputError(f"--members {members} must be at least 1")
-    setup = make_method(method, config or preset_config(preset))
+    setup = make_method(method, config or preset_config(preset), device or str(pick_device()))
     assimilator, grid, config, attrs = setup.method, setup.grid, setup.config, setup.attrs
     need = assimilate_bytes(config, members, deepda=str(method) not in BASELINES)
     check_fits(need, f"an assimilation with {members} members on the {config.grid.name} grid", "use fewer --members")

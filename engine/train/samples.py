@@ -115,11 +115,22 @@ class TrainingSamples:
     network : ObservingNetwork
     others : sequence of ModelWorld
         Further control runs of the same length and step, trained on beside ``world``.
+    validated : int, optional
+        How many of the worlds, ``world`` first, the validation windows come from (default all).
     """
 
-    def __init__(self, config: Config, grid: Grid, world, network: ObservingNetwork, others: Sequence = ()) -> None:
+    def __init__(
+        self,
+        config: Config,
+        grid: Grid,
+        world,
+        network: ObservingNetwork,
+        others: Sequence = (),
+        validated: int | None = None,
+    ) -> None:
         self.config, self.grid, self.world, self.network = config, grid, world, network
         self.worlds = [world, *others]
+        self.validated = len(self.worlds) if validated is None else validated  # the first ones are validated on
         if any(w.steps_per_year != world.steps_per_year or w.n_steps < world.n_steps for w in others):
             raise ValueError("every training world needs the first one's steps per year and at least its length")
         self.steps_per_year = world.steps_per_year
@@ -142,6 +153,8 @@ class TrainingSamples:
             joined = ", ".join(
                 f"world {w.spec.name} (seed {w.spec.seed})" if hasattr(w, "spec") else w.name for w in self.worlds
             )
+            if self.validated < len(self.worlds):
+                joined += f", validated on the first {self.validated}"
             self.description += f"; chains drawn evenly from the control runs of {joined}"
 
     @property
@@ -153,13 +166,20 @@ class TrainingSamples:
     @classmethod
     def from_config(cls, config: Config, grid: Grid, others: Sequence[WorldSpec] = ()) -> TrainingSamples:
         """Samples from a fresh control run of ``config.train.control_years`` years of
-        ``config.world`` and, beside it, of each of ``others``."""
+        ``config.world`` and, beside it, of each of ``others`` and of the
+        ``[train] drawn_worlds`` drawn around it (:func:`engine.world.draws.draw_worlds`),
+        validated on all but the drawn ones beyond ``[train] validation_drawn``."""
+        from engine.world.draws import draw_worlds
         from engine.world.synthetic import ModelWorld
 
-        n_steps = config.train.control_years * config.world.steps_per_year
-        world, *rest = (ModelWorld(grid, spec, run="control", n_steps=n_steps) for spec in (config.world, *others))
+        spec = config.train
+        drawn = draw_worlds(config.world, spec.drawn_worlds, spec.seed)
+        n_steps = spec.control_years * config.world.steps_per_year
+        specs = (config.world, *others, *drawn)
+        world, *rest = (ModelWorld(grid, s, run="control", n_steps=n_steps) for s in specs)
         network = ObservingNetwork(grid, config.network, obs_error=config.obs_error)
-        return cls(config, grid, world, network, rest)
+        validated = 1 + len(others) + min(spec.validation_drawn, len(drawn))
+        return cls(config, grid, world, network, rest, validated)
 
     def _fit_normalizer(self) -> Normalizer:
         spy = self.steps_per_year
@@ -312,9 +332,9 @@ class TrainingSamples:
     def _validation(self) -> list[Window]:
         rng = np.random.default_rng([self.config.train.seed, 99])
         length = self.steps_per_year
-        worlds = range(len(self.worlds))
+        worlds = range(self.validated)
         return [self.window(self.n_train, length, era, rng, world=k) for k in worlds for era in VALIDATION_ERAS]
 
     def validation_windows(self) -> list[Window]:
-        """Fixed held-out windows (one year each, the network of 1990 and of 2010), of each world."""
+        """Fixed held-out windows (one year each, the network of 1990 and of 2010), of each validated world."""
         return self._validation
