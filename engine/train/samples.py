@@ -173,13 +173,21 @@ class TrainingSamples:
         from engine.world.synthetic import ModelWorld
 
         spec = config.train
-        drawn = draw_worlds(config.world, spec.drawn_worlds, spec.seed)
         n_steps = spec.control_years * config.world.steps_per_year
-        specs = (config.world, *others, *drawn)
-        world, *rest = (ModelWorld(grid, s, run="control", n_steps=n_steps) for s in specs)
+        world, *rest = (ModelWorld(grid, s, run="control", n_steps=n_steps) for s in (config.world, *others))
+        drawn: list[ModelWorld] = []
+        for draw in draw_worlds(config.world, 4 * spec.drawn_worlds, spec.seed):
+            if len(drawn) == spec.drawn_worlds:
+                break
+            try:  # a few draws cannot be built (e.g. an ENSO weaker than the other modes' Nino-3.4 share)
+                drawn.append(ModelWorld(grid, draw, run="control", n_steps=n_steps))
+            except ValueError:
+                continue
+        if len(drawn) < spec.drawn_worlds:
+            raise ValueError(f"only {len(drawn)} of {spec.drawn_worlds} drawn worlds could be built")
         network = ObservingNetwork(grid, config.network, obs_error=config.obs_error)
         validated = 1 + len(others) + min(spec.validation_drawn, len(drawn))
-        return cls(config, grid, world, network, rest, validated)
+        return cls(config, grid, world, network, [*rest, *drawn], validated)
 
     def _fit_normalizer(self) -> Normalizer:
         spy = self.steps_per_year
