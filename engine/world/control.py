@@ -135,18 +135,10 @@ class HistoricalRun(ControlRun):
 
     def dataset(self, start: int, stop: int) -> xr.Dataset:
         """CF Dataset with ``thetao`` (time, depth, lat, lon) degC for steps start:stop (a world file's)."""
-        coords = self.grid.coords()
-        coords["time"] = xr.DataArray(
-            step_times(self.start_year, stop - start, self.steps_per_year, "standard", first_step=start),
-            dims="time",
-            attrs={"standard_name": "time", "long_name": "step centre", "axis": "T"},
-        )
-        thetao = xr.DataArray(
-            self.temperature(start, stop),
-            dims=("time", "depth", "lat", "lon"),
-            coords=coords,
-            attrs={"standard_name": "sea_water_potential_temperature", "units": "degC"},
-        )
+        from engine.world.synthetic import thetao_array
+
+        times = step_times(self.start_year, stop - start, self.steps_per_year, "standard", first_step=start)
+        thetao = thetao_array(self.grid, times, self.temperature(start, stop))
         attrs = {
             "source": f"historical run of {self.name}, regridded to the {self.grid.spec.name} grid",
             "run": "historical", "model": self.name, "model_files": json.dumps(list(self.ds.attrs["files"])),

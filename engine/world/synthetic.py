@@ -46,6 +46,20 @@ EDDY_SPINUP_TOLERANCE = 1e-9  # spin-up until phi**n is below this (slice consis
 _AMPLITUDE_STREAM, _EDDY_STREAM, _PATTERN_STREAM = 7, 11, 101
 
 
+def thetao_array(grid: Grid, times: np.ndarray, temperature: np.ndarray) -> xr.DataArray:
+    """A world file's ``thetao`` (time, depth, lat, lon) degC with its CF coordinates."""
+    coords = grid.coords()
+    coords["time"] = xr.DataArray(
+        times, dims="time", attrs={"standard_name": "time", "long_name": "step centre", "axis": "T"}
+    )
+    attrs = {
+        "standard_name": "sea_water_potential_temperature",
+        "long_name": "sea water potential temperature",
+        "units": "degC",
+    }
+    return xr.DataArray(temperature, dims=("time", "depth", "lat", "lon"), coords=coords, attrs=attrs)
+
+
 class ModelWorld:
     """A seeded synthetic ocean: control (noleap model years) or historical (1981-2020) run.
 
@@ -341,22 +355,7 @@ class ModelWorld:
     def dataset(self, start: int, stop: int) -> xr.Dataset:
         """CF Dataset with ``thetao`` (time, depth, lat, lon) in degC for steps start:stop."""
         start, stop = self._check(start, stop)
-        coords = self.grid.coords()
-        coords["time"] = xr.DataArray(
-            self.times(start, stop),
-            dims="time",
-            attrs={"standard_name": "time", "long_name": "step centre", "axis": "T"},
-        )
-        thetao = xr.DataArray(
-            self.temperature(start, stop),
-            dims=("time", "depth", "lat", "lon"),
-            coords=coords,
-            attrs={
-                "standard_name": "sea_water_potential_temperature",
-                "long_name": "sea water potential temperature",
-                "units": "degC",
-            },
-        )
+        thetao = thetao_array(self.grid, self.times(start, stop), self.temperature(start, stop))
         spec = self.spec
         attrs = {
             "Conventions": "CF-1.8",
