@@ -8,11 +8,11 @@ fields' valid ranges checked when it is built (``rules``); ``presets`` the named
 files (the file reading itself lives in ``engine.io``).
 """
 
+from engine.config.cycling import ASSIMILATE_RULES, AssimilateSpec
 from engine.config.presets import PRESET_NAMES, config_from_dict, config_to_dict, preset
 from engine.config.realdata import LEARN_RULES, OBS_ERROR_RULES, LearnSpec, ObsErrorSpec
 from engine.config.rules import SEED
 from engine.config.specs import (
-    ASSIMILATE_RULES,
     COARSE_DEPTHS,
     GRID_RULES,
     MEDIUM_DEPTHS,
@@ -25,7 +25,6 @@ from engine.config.specs import (
     PLATFORM_NAMES,
     TRAIN_RULES,
     WORLD_RULES,
-    AssimilateSpec,
     Config,
     GridSpec,
     ModelSpec,

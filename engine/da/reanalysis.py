@@ -98,12 +98,7 @@ def assimilate_to_file(
     the withheld profiles are left out and written to :func:`withheld_path` first, to be
     scored on later. DeepDA runs on ``device`` (default: a GPU when there is one).
     """
-    if members < 1:
-        raise InputError(f"--members {members} must be at least 1")
-    setup = make_method(method, config or preset_config(preset), device or str(pick_device()))
-    assimilator, grid, config, attrs = setup.method, setup.grid, setup.config, setup.attrs
-    need = assimilate_bytes(config, members, deepda=str(method) not in BASELINES)
-    check_fits(need, f"an assimilation with {members} members on the {config.grid.name} grid", "use fewer --members")
+    assimilator, grid, config, attrs = _set_up(method, config or preset_config(preset), members, device)
     first, last = check_period(obs_path, grid, period)
     spy = config.world.steps_per_year
     n_steps = (last - first + 1) * spy
@@ -138,6 +133,17 @@ def assimilate_to_file(
         writer.close()
         raise
     return writer.finish()
+
+
+def _set_up(method: str | Path, config: Config, members: int, device: str | None) -> tuple[Any, Grid, Config, dict]:
+    """The method ready to cycle on ``device`` (a GPU when there is one), checked to fit in memory."""
+    if members < 1:
+        raise InputError(f"--members {members} must be at least 1")
+    setup = make_method(method, config, device or str(pick_device()))
+    need = assimilate_bytes(setup.config, members, deepda=str(method) not in BASELINES)
+    what = f"an assimilation with {members} members on the {setup.config.grid.name} grid"
+    check_fits(need, what, "use fewer --members")
+    return setup.method, setup.grid, setup.config, setup.attrs
 
 
 def _withhold(
