@@ -49,6 +49,7 @@ def test_the_truth_is_the_models_run_regridded_on_the_analyses_steps(osse_on_mod
     ):
         assert truth.attrs["model"] == "HIST" and truth.attrs["steps_per_year"] == 12
         np.testing.assert_array_equal(truth["time"].values, oi["time"].values)
+        assert oi.attrs["steps_per_year"] == 12  # the dashboard reads the step length, not guesses it
         assert truth.sizes["time"] == 12 * (PERIOD[1] - PERIOD[0] + 1)
         model = truth["thetao"].values
     world = historical_world(MONTHLY, tiny_grid, (2004, 2007))  # the run written, from its first year

@@ -60,7 +60,8 @@ def model_truth(pattern: str, config: Config, period_text: str | None, cache: st
 
     ((name, glob),) = parse_control([pattern])
     grid = io.load_grid(config.grid)
-    whole = HistoricalRun(open_thetao(glob), grid, name)  # its years and step length, before regridding
+    with open_thetao(glob) as native:  # its years and step length, before regridding
+        whole = HistoricalRun(native, grid, name)
     spy, asked = whole.steps_per_year, config.world.steps_per_year
     if asked not in (spy, WorldSpec.steps_per_year):
         raise io.InputError(

@@ -104,7 +104,7 @@ def assimilate_to_file(
     n_steps = (last - first + 1) * spy
     times = step_times(first, n_steps, spy, "standard")
     attrs = _file_attributes(attrs, obs_path, command, members > 1 and getattr(assimilator, "recentre", False))
-    attrs.update(_running_mean_attributes(config))
+    attrs.update(_running_mean_attributes(config), steps_per_year=spy)  # readers need not guess it from the times
     withheld = _withhold(withhold, obs_path, out_path, grid, (first, last), resume, command, attrs)
     writer = AnalysisWriter(out_path, grid, times, members, attrs, resume=resume, save_members=save_members)
     try:
