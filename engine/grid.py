@@ -78,8 +78,11 @@ class Grid:
         """
         phase = 2.0 * np.pi * np.asarray(day_of_year, dtype="f8") / 365.0
         basis = np.stack([np.cos(phase), np.sin(phase), np.cos(2 * phase), np.sin(2 * phase)], axis=1)
-        flat = self.seasonal_harmonics.reshape(4, -1)
-        return (basis @ flat).reshape((len(phase),) + self.shape).astype("f4")
+        flat = self.seasonal_harmonics.reshape(4, -1).astype("f8")
+        out = basis[:, :1] * flat[0]
+        for k in range(1, 4):  # elementwise, not a matmul: a day's value is the same in any batch of days
+            out += basis[:, k : k + 1] * flat[k]
+        return out.reshape((len(phase),) + self.shape).astype("f4")
 
     def coords(self) -> dict[str, xr.DataArray]:
         """CF coordinate variables for depth, lat and lon."""

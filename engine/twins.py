@@ -63,7 +63,7 @@ def twin_records(truth_world: Truth, methods: dict[str, str | Path]) -> dict[str
                 continue
             worlds = training_worlds(ckpt.config.world, ckpt.provenance)
             kind = "fraternal" if isinstance(truth_world, ModelTruth) else twin_kind(truth_world, worlds)
-            names = "+".join(w.name for w in worlds)
+            names = "+".join(w.name for w in worlds[:3]) + (f"+{len(worlds) - 3} more" if len(worlds) > 3 else "")
             text = "; ".join(describe_world(w) for w in worlds[:3])
             if len(worlds) > 3:  # a distribution of drawn worlds: named, not described one by one
                 text += f"; and {len(worlds) - 3} more worlds ({', '.join(w.name for w in worlds[3:])})"

@@ -328,7 +328,9 @@ class ModelWorld:
         start, stop = self._check(start, stop)
         a = self.amplitudes()[start:stop].astype("f4")
         out = self._eddies(start, stop)
-        out += (a @ self.patterns.reshape(len(self.patterns), -1)).reshape(out.shape)
+        flat = self.patterns.reshape(len(self.patterns), -1)
+        for t, amplitudes in enumerate(a):  # a step at a time: BLAS sums a block by its shape
+            out[t] += (amplitudes @ flat).reshape(out.shape[1:])
         if self.run == "historical":
             out += self.forced(start, stop)
         return out
