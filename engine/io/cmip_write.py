@@ -67,7 +67,11 @@ def _create(path: Path, layout: Layout, attrs: dict[str, Any]) -> netCDF4.Datase
     lev.standard_name = "depth"
     nc.createVariable("lev_bnds", "f8", ("lev", "bnds"))[:] = layout.lev_bnds * 100.0
     dims = _horizontal(nc, layout)
-    var = nc.createVariable("thetao", "f4", ("time", "lev") + dims, fill_value=FILL)
+    horizontal = tuple(len(nc.dimensions[d]) for d in dims)
+    var = nc.createVariable(  # deflated a map at a time, as CMOR writes CMIP6 output
+        "thetao", "f4", ("time", "lev") + dims, fill_value=FILL, zlib=True, complevel=1, shuffle=True,
+        chunksizes=(1, 1, *horizontal),
+    )  # fmt: skip
     var.units, var.standard_name, var.missing_value = "K", "sea_water_potential_temperature", FILL
     if dims == ("j", "i"):
         var.coordinates = "latitude longitude"
