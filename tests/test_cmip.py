@@ -338,7 +338,9 @@ def test_deepda_works_in_the_anomalies_of_the_climatology_it_was_trained_with(co
     zeros = np.zeros((1, *coarse_grid.shape), "f4")
     base = DeepDA(plain, coarse_grid).assimilate(zeros, ObsStep(zeros[0], mask, error, 0, 100.0))
     ones = coarse_grid.ocean[None].astype("f4")
-    own = DeepDA(shifted, coarse_grid).assimilate(ones, ObsStep(ones[0] * mask, mask, error, 0, 100.0))
+    own = DeepDA(shifted, coarse_grid, own_climatology=True).assimilate(
+        ones, ObsStep(ones[0] * mask, mask, error, 0, 100.0)
+    )
     ocean = coarse_grid.ocean[None]
     np.testing.assert_allclose(own[ocean], base[ocean] + 1.0, atol=1e-4)
     assert np.abs(base[ocean]).max() < 0.5  # the plain model's own answer to zero input stays near zero

@@ -133,12 +133,7 @@ def run_osse(args: argparse.Namespace) -> None:
     if args.truth:
         truth, config = model_truth(args.truth, config, args.period)
         period = (truth.start_year, truth.start_year + truth.years - 1)
-        files = truth.provenance()["files"]
-        truth_name = ModelTruth(
-            truth.name,
-            f"the historical run of {truth.name} ({len(files)} file{'s' * (len(files) > 1)}, {truth.provenance()['regridding']}; "
-            f"{truth.land_cells} ocean cells of the grid that are land in the model hold the climatology)",
-        )
+        truth_name = ModelTruth(truth.name, truth.describe())
     else:
         config = truth_config(config, args.truth_config)
         period = network_period(config, args.period)

@@ -39,7 +39,9 @@ class DeepDA:
         Seed of the additive perturbations.
     own_climatology
         Cycle around the climatology of the control run the model was trained on, when
-        the checkpoint kept one (:meth:`climatology_anomaly`), instead of the grid's.
+        the checkpoint kept one (:meth:`climatology_anomaly`), instead of the grid's. Off
+        where the inputs are already anomalies of the training run (held-out years,
+        calibration).
     recentre
         Recentre an ensemble on its control analysis after every step: the analysis of the
         ensemble-mean background with the unperturbed observations, computed in the same
@@ -62,7 +64,7 @@ class DeepDA:
         calibration: dict[str, Any] | None = None,
         seed: int = 0,
         recentre: bool = True,
-        own_climatology: bool = True,
+        own_climatology: bool = False,
     ) -> None:
         checkpoint.check_grid(grid)
         self.generator = checkpoint.generator.to(device).eval()

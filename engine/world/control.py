@@ -123,6 +123,14 @@ class HistoricalRun(ControlRun):
             self._offset += (years[0] - first) * self.steps_per_year
             self.start_year, self.n_steps = years[0], (years[1] - years[0] + 1) * self.steps_per_year
 
+    def describe(self) -> str:
+        """One line for the OSSE's summary: the model, its files and how they were regridded."""
+        files = len(self.ds.attrs["files"])
+        return (
+            f"the historical run of {self.name} ({files} file{'s' * (files > 1)}, {self.ds.attrs.get('regridding', '')}; "
+            f"{self.land_cells} ocean cells of the grid that are land in the model hold the climatology)"
+        )
+
     def _climatology(self) -> np.ndarray:
         spy = self.steps_per_year
         seasonal = self.grid.climatology[None] + self.grid.seasonal_anomaly(step_day_of_year(spy, spy))
